@@ -1,0 +1,174 @@
+"""The `tinyml-edu` command line: parse, call the library, print. Nothing else lives here.
+
+Library modules are imported inside each command so that `--help`, `doctor`, `boards` and
+`data` never pay for a TensorFlow import.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def _cmd_doctor(args: argparse.Namespace) -> int:
+    from tinyml_edu import doctor
+
+    checks = doctor.run_checks()
+    if args.json:
+        print(json.dumps([c.__dict__ for c in checks], indent=2))
+    else:
+        print(doctor.format_checks(checks))
+    return 0 if doctor.core_ok(checks) else 1
+
+
+def _cmd_boards(args: argparse.Namespace) -> int:
+    from tinyml_edu.boards import BOARDS
+
+    if args.json:
+        print(json.dumps({bid: b.to_dict() for bid, b in BOARDS.items()}, indent=2))
+        return 0
+    rows = [("id", "board", "CPU", "MHz", "RAM KB", "flash KB", "arduino-cli FQBN")]
+    for b in BOARDS.values():
+        mhz = f"{b.clock_hz / 1e6:g}" if b.clock_hz else "host"
+        rows.append((b.id, b.name, b.cpu, mhz, str(b.ram_bytes // 1024),
+                     str(b.flash_bytes // 1024), b.fqbn or "-"))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip())
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from tinyml_edu import pipeline
+
+    if args.project not in pipeline.PROJECTS:
+        print(f"error: unknown project {args.project!r}. Available projects:", file=sys.stderr)
+        for p in pipeline.PROJECTS.values():
+            print(f"  {p.name:<14} {p.description}", file=sys.stderr)
+        return 2
+    out = Path(args.out) if args.out else Path("runs") / args.project
+    log = (lambda _msg: None) if args.quiet else print
+    report = pipeline.run(args.project, out, seed=args.seed, progress=not args.quiet, log=log)
+    if args.quiet:
+        print(out / "report.json")
+    else:
+        metric = next(k for k in ("int8_accuracy", "int8_mae", "int8_auc") if k in report)
+        print(f"{metric} {report[metric]:.4f}; int8 model {report['model_bytes']:,} bytes; "
+              f"TFLM arena {report['arena_bytes']:,} bytes ({report['arena_source']})")
+    return 0
+
+
+def _cmd_data(args: argparse.Namespace) -> int:
+    from tinyml_edu import datasets
+
+    if args.data_command == "list":
+        for name, ds in datasets.registry().items():
+            size = sum(f.bytes for f in ds.files)
+            print(f"{name:<14} {ds.task:<15} {sum(ds.splits.values()):>6} examples "
+                  f"{size / 1e3:>8,.0f} kB  {ds.description}")
+        return 0
+    if args.data_command == "info":
+        ds = datasets.info(args.name)
+        print(json.dumps({k: v for k, v in ds.__dict__.items() if k != "files"}, indent=2,
+                         default=str))
+        print(f"files: {len(ds.files)}, {sum(f.bytes for f in ds.files):,} bytes; "
+              f"datasheet: {datasets.data_dir() / ds.datasheet}")
+        return 0
+    if args.data_command == "verify":
+        problems = datasets.verify(args.name)
+        for p in problems:
+            print(p, file=sys.stderr)
+        if problems:
+            print(f"{len(problems)} file(s) missing or corrupted", file=sys.stderr)
+            return 1
+        print("all files match the manifest")
+        return 0
+    if args.data_command == "generate":
+        ds = datasets.generate(args.name, seed=args.seed, scale=args.scale)
+        print(f"wrote {len(ds.files)} file(s) for {ds.name}: {ds.splits}")
+        return 0
+    return 2
+
+
+def _cmd_profile(args: argparse.Namespace) -> int:
+    from tinyml_edu import profile
+
+    model = Path(args.model)
+    if not model.is_file():
+        print(f"error: {model} not found; give the path of a .tflite file", file=sys.stderr)
+        return 2
+    prof = profile.profile(model.read_bytes())
+    if args.json:
+        print(json.dumps(prof.to_dict(), indent=2))
+        return 0
+    print(f"{model.name}: {prof.model_bytes:,} bytes, arena {prof.arena_bytes:,} bytes "
+          f"({prof.arena_source}), {prof.macs:,} MACs, ops {prof.op_counts()}")
+    for board_id, fit in prof.boards.items():
+        print(f"  {board_id:<22} {'fits' if fit.fits else 'DOES NOT FIT':<12} "
+              f"flash {fit.flash_bytes:>9,}  RAM {fit.ram_bytes:>8,}  ~{fit.latency_ms:.3f} ms")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from tinyml_edu import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="tinyml-edu",
+        description="TinyML course tools: from a board's sensors to a model running on it.")
+    parser.add_argument("--version", action="version", version=f"tinyml-edu {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("doctor", help="check what is installed and what to do about the rest")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=_cmd_doctor)
+
+    p = sub.add_parser("boards", help="the board catalog")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=_cmd_boards)
+
+    p = sub.add_parser("run", help="train, quantize, profile and export one project")
+    p.add_argument("project", help="project name, e.g. sine")
+    p.add_argument("--out", help="output folder (default: runs/PROJECT)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--quiet", action="store_true", help="print only the report path")
+    p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("data", help="the shipped data sets")
+    data_sub = p.add_subparsers(dest="data_command", required=True)
+    data_sub.add_parser("list", help="list data sets")
+    q = data_sub.add_parser("info", help="metadata of one data set")
+    q.add_argument("name")
+    q = data_sub.add_parser("verify", help="check every file against the manifest")
+    q.add_argument("name", nargs="?", help="one data set (default: all)")
+    q = data_sub.add_parser("generate", help="regenerate a data set from its generator")
+    q.add_argument("name")
+    q.add_argument("--seed", type=int, help="default: the seed the shipped files were made with")
+    q.add_argument("--scale", type=float, default=1.0, help="multiply the number of examples")
+    p.set_defaults(func=_cmd_data)
+
+    p = sub.add_parser("profile", help="size, TFLM arena and board fit of a .tflite model")
+    p.add_argument("model", help="path to a .tflite file")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=_cmd_profile)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from tinyml_edu.datasets import DatasetError
+
+    try:
+        return args.func(args)
+    except (DatasetError, FileExistsError, KeyError, ValueError) as err:
+        message = err.args[0] if isinstance(err, KeyError) and err.args else err
+        print(f"error: {message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; files already written are kept", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,313 @@
+"""Stage 1, datasets: a checksum-verified registry of the data sets that ship with tinyml-edu.
+
+Every shipped data set lives in ``datasets/<name>/`` beside a datasheet, and is listed in
+``datasets/manifest.json`` with each file's sha256, size, license and provenance. ``load`` checks
+the checksums before it returns arrays, so a half-copied USB stick gives a clear error instead of
+a model trained on garbage. Each data set is made by a seeded generator in
+``tinyml_edu.generators.<name>``, so an instructor can regenerate or enlarge it offline.
+
+Two storage formats, both loaded into the same arrays ``x_train, y_train, x_val, y_val, x_test,
+y_test`` (and optionally ``group_<split>``, e.g. the speaker of each clip):
+
+- ``<name>.npz``: the arrays themselves (sensor windows, tables);
+- ``index.csv`` + audio files (FLAC/WAV): one row per clip with the columns
+  ``file,label,split,group``; clips are decoded to int16 at load time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import io
+import json
+import os
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+SPLITS = ("train", "val", "test")
+MANIFEST_NAME = "manifest.json"
+DATA_ENV_VAR = "TINYML_EDU_DATA"
+
+
+class DatasetError(Exception):
+    """A data set is unknown, missing or corrupted; the message says how to fix it."""
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    path: str  # relative to the data directory, with forward slashes
+    sha256: str
+    bytes: int
+    license: str
+    provenance: str
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What the manifest says about one data set."""
+
+    name: str
+    task: str  # "regression", "classification" or "anomaly"
+    description: str
+    classes: tuple[str, ...]
+    sample_rate: float | None
+    input_shape: tuple[int, ...]
+    splits: dict[str, int]
+    files: tuple[FileEntry, ...]
+    datasheet: str
+    license: str
+    seed: int
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Dataset:
+    """Arrays of one data set, split into train/val/test, with the manifest's metadata."""
+
+    info: DatasetInfo
+    arrays: dict[str, np.ndarray]
+
+    def split(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        if name not in SPLITS:
+            raise KeyError(f"unknown split {name!r}; use one of {', '.join(SPLITS)}")
+        return self.arrays[f"x_{name}"], self.arrays[f"y_{name}"]
+
+    def groups(self, name: str) -> np.ndarray | None:
+        return self.arrays.get(f"group_{name}")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One file that failed verification."""
+
+    path: Path
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.reason}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Where the data lives
+
+
+def data_dir() -> Path:
+    """The folder holding ``manifest.json``.
+
+    Order: ``$TINYML_EDU_DATA``; the copy packed inside an installed wheel; ``datasets/`` of a
+    source checkout (an editable install or a USB stick with the repository on it).
+    """
+    env = os.environ.get(DATA_ENV_VAR)
+    if env:
+        return Path(env)
+    package = Path(__file__).resolve().parent
+    for candidate in (package / "_data", package.parent / "datasets"):
+        if (candidate / MANIFEST_NAME).exists():
+            return candidate
+    return package.parent / "datasets"
+
+
+def _read_manifest(root: Path) -> dict[str, Any]:
+    path = root / MANIFEST_NAME
+    if not path.exists():
+        return {"format": 1, "datasets": {}}
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise DatasetError(
+            f"{path} is not valid JSON ({err}). Restore it from the repository or the classroom "
+            "bundle (`git checkout -- datasets/manifest.json`)."
+        ) from err
+
+
+def _info_from_json(name: str, entry: dict[str, Any]) -> DatasetInfo:
+    return DatasetInfo(
+        name=name,
+        task=entry["task"],
+        description=entry["description"],
+        classes=tuple(entry.get("classes", ())),
+        sample_rate=entry.get("sample_rate"),
+        input_shape=tuple(entry.get("input_shape", ())),
+        splits=dict(entry.get("splits", {})),
+        files=tuple(FileEntry(**f) for f in entry["files"]),
+        datasheet=entry.get("datasheet", ""),
+        license=entry.get("license", ""),
+        seed=int(entry.get("seed", 0)),
+        extra=dict(entry.get("extra", {})),
+    )
+
+
+def registry(root: Path | None = None) -> dict[str, DatasetInfo]:
+    """All registered data sets, by name."""
+    manifest = _read_manifest(root or data_dir())
+    return {name: _info_from_json(name, e) for name, e in sorted(manifest["datasets"].items())}
+
+
+def info(name: str, root: Path | None = None) -> DatasetInfo:
+    known = registry(root)
+    if name not in known:
+        available = ", ".join(known) or "none (is the datasets folder there?)"
+        raise DatasetError(f"unknown data set {name!r}; available: {available}")
+    return known[name]
+
+
+# ---------------------------------------------------------------------------------------------
+# Checking and loading
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _restore_hint(name: str, rel_path: str) -> str:
+    return (
+        f"Restore it: in a git clone run `git checkout -- datasets/{rel_path}`; from a classroom "
+        "bundle copy the file again; or rebuild the data set with "
+        f"`tinyml-edu data generate {name}`."
+    )
+
+
+def verify(name: str | None = None, root: Path | None = None) -> list[Problem]:
+    """Check size and sha256 of every file of one data set (or of all); return what is wrong."""
+    root = root or data_dir()
+    infos = [info(name, root)] if name else list(registry(root).values())
+    problems = []
+    for ds in infos:
+        for entry in ds.files:
+            path = root / entry.path
+            if not path.exists():
+                problems.append(Problem(path, "missing. " + _restore_hint(ds.name, entry.path)))
+            elif path.stat().st_size != entry.bytes:
+                reason = f"corrupted: {path.stat().st_size} bytes, expected {entry.bytes}. "
+                problems.append(Problem(path, reason + _restore_hint(ds.name, entry.path)))
+            elif sha256_of(path) != entry.sha256:
+                reason = "corrupted: its sha256 does not match the manifest. "
+                problems.append(Problem(path, reason + _restore_hint(ds.name, entry.path)))
+    return problems
+
+
+def load(name: str, root: Path | None = None) -> Dataset:
+    """Verify and load a shipped data set: arrays per split plus its metadata."""
+    root = root or data_dir()
+    ds_info = info(name, root)
+    problems = verify(name, root)
+    if problems:
+        raise DatasetError(f"data set {name!r} cannot be loaded: " + "; ".join(map(str, problems)))
+    arrays: dict[str, np.ndarray] = {}
+    for entry in ds_info.files:
+        if entry.path.endswith(".npz"):
+            with np.load(root / entry.path, allow_pickle=False) as npz:
+                arrays.update({key: npz[key] for key in npz.files})
+        elif entry.path.endswith("index.csv"):
+            arrays.update(read_clip_index(root / entry.path, ds_info.classes))
+    return Dataset(ds_info, arrays)
+
+
+def read_clip_index(index_path: Path, classes: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """Decode the clips listed in an ``index.csv`` into int16 arrays per split.
+
+    Clips of one split must share a length (the generator makes them so)."""
+    import csv
+
+    import soundfile  # only audio data sets need it
+
+    rows: dict[str, list[dict[str, str]]] = {s: [] for s in SPLITS}
+    with open(index_path, newline="", encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            rows[row["split"]].append(row)
+    label_index = {label: i for i, label in enumerate(classes)}
+    arrays: dict[str, np.ndarray] = {}
+    for split, split_rows in rows.items():
+        clips = [soundfile.read(index_path.parent / r["file"], dtype="int16")[0]
+                 for r in split_rows]
+        arrays[f"x_{split}"] = np.stack(clips) if clips else np.zeros((0, 0), np.int16)
+        arrays[f"y_{split}"] = np.array([label_index[r["label"]] for r in split_rows], np.int64)
+        arrays[f"group_{split}"] = np.array([r["group"] for r in split_rows])
+    return arrays
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing (used by the generators)
+
+
+def save_npz_deterministic(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """Like ``np.savez_compressed`` but byte-for-byte reproducible (fixed zip timestamps), so a
+    regenerated data set has the same checksum as the shipped one."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for key in sorted(arrays):
+            buffer = io.BytesIO()
+            np.lib.format.write_array(buffer, np.ascontiguousarray(arrays[key]), allow_pickle=False)
+            member = zipfile.ZipInfo(f"{key}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            member.compress_type = zipfile.ZIP_DEFLATED
+            zf.writestr(member, buffer.getvalue())
+    os.replace(tmp, path)  # never leave a half-written file under the real name
+
+
+def generator_module(name: str):
+    try:
+        return importlib.import_module(f"tinyml_edu.generators.{name}")
+    except ModuleNotFoundError as err:
+        raise DatasetError(f"no generator for data set {name!r} (tinyml_edu/generators/)") from err
+
+
+def generate(name: str, seed: int | None = None, scale: float = 1.0,
+             root: Path | None = None) -> DatasetInfo:
+    """Run the generator of ``name`` and (re)write its files and manifest entry.
+
+    ``scale`` multiplies the number of examples (e.g. 0.1 for a quick test, 4 for a bigger set).
+    Shipped data was made with ``scale=1`` and the seed recorded in the manifest.
+    """
+    root = root or data_dir()
+    module = generator_module(name)
+    seed = module.DEFAULT_SEED if seed is None else seed
+    folder = root / name
+    folder.mkdir(parents=True, exist_ok=True)
+    provenance = f"generated by tinyml_edu.generators.{name} (seed {seed}, scale {scale})"
+
+    if hasattr(module, "write_files"):
+        # Clip data sets write their own files (index.csv + audio) and we read them back.
+        written = sorted(module.write_files(folder, seed=seed, scale=scale))
+        arrays = read_clip_index(folder / "index.csv", tuple(module.CLASSES))
+    else:
+        arrays = module.generate(seed=seed, scale=scale)
+        written = [folder / f"{name}.npz"]
+        save_npz_deterministic(written[0], arrays)
+    missing = [f"{a}_{s}" for s in SPLITS for a in ("x", "y") if f"{a}_{s}" not in arrays]
+    if missing:
+        raise DatasetError(f"generator {name!r} did not return {', '.join(missing)}")
+
+    files = [{
+        "path": path.relative_to(root).as_posix(),
+        "sha256": sha256_of(path),
+        "bytes": path.stat().st_size,
+        "license": module.LICENSE,
+        "provenance": provenance,
+    } for path in written]
+    entry = {
+        "task": module.TASK,
+        "description": module.DESCRIPTION,
+        "classes": list(module.CLASSES),
+        "sample_rate": module.SAMPLE_RATE,
+        "input_shape": list(arrays["x_train"].shape[1:]),
+        "splits": {s: int(len(arrays[f"y_{s}"])) for s in SPLITS},
+        "files": files,
+        "datasheet": f"{name}/DATASHEET.md",
+        "license": module.LICENSE,
+        "seed": seed,
+        "extra": dict(getattr(module, "EXTRA", {})),
+    }
+    manifest = _read_manifest(root)
+    manifest["datasets"][name] = entry
+    tmp = root / (MANIFEST_NAME + ".tmp")
+    tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    os.replace(tmp, root / MANIFEST_NAME)
+    return _info_from_json(name, entry)

@@ -1,0 +1,254 @@
+"""`tinyml-edu run PROJECT`: the whole path for one project, data -> board-ready files.
+
+    load data -> features -> build + train (float) -> int8 -> evaluate both -> profile -> export
+
+Everything lands in one folder: ``report.json`` (what other tools read), ``report.md`` with plots,
+the ``.tflite`` variants and the C sources for a sketch. The run is written to a staging folder
+first and moved into place only when it succeeded, so a failed run never destroys the results
+of an earlier one.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tinyml_edu import __version__, datasets, features, models, report
+from tinyml_edu.boards import BOARDS
+
+Log = Callable[[str], None]
+
+
+@dataclass
+class Prepared:
+    """Model-ready arrays, the labels and the feature parameters that travel with the model."""
+
+    x: dict[str, np.ndarray]
+    y: dict[str, np.ndarray]
+    labels: list[str]
+    feature_params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Project:
+    name: str
+    dataset: str
+    description: str
+    prepare: Callable[[datasets.Dataset], Prepared]
+    build: Callable[[Prepared], Any]  # -> keras.Model
+    loss: str
+    epochs: int
+    batch_size: int
+    learning_rate: float
+    patience: int
+    per_channel_dense: bool = True
+
+
+def _splits(ds: datasets.Dataset, transform: Callable[[np.ndarray], np.ndarray]) -> Prepared:
+    x, y = {}, {}
+    for split in datasets.SPLITS:
+        xs, ys = ds.split(split)
+        x[split], y[split] = transform(xs).astype(np.float32), ys
+    return Prepared(x, y, list(ds.info.classes))
+
+
+def _prepare_sine(ds: datasets.Dataset) -> Prepared:
+    return _splits(ds, lambda x: x)
+
+
+PROJECTS: dict[str, Project] = {p.name: p for p in (
+    Project(
+        name="sine",
+        dataset="sine",
+        description="Hello TinyML: a 1-16-16-1 MLP learns sin(x); int8; 3 KB of flash.",
+        prepare=_prepare_sine,
+        build=lambda prep: models.mlp(1, (16, 16), 1, name="sine"),
+        loss="mse",
+        epochs=400,
+        batch_size=32,
+        learning_rate=0.01,
+        patience=40,
+        per_channel_dense=False,  # per-tensor scales keep the model under 3,000 bytes
+    ),
+)}
+
+
+def get_project(name: str) -> Project:
+    if name not in PROJECTS:
+        raise KeyError(f"unknown project {name!r}; available projects: {', '.join(PROJECTS)}")
+    return PROJECTS[name]
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def roc_auc(scores: np.ndarray, is_positive: np.ndarray) -> float:
+    """Area under the ROC curve via the rank-sum (Mann-Whitney) statistic, ties averaged."""
+    scores, is_positive = np.asarray(scores, float), np.asarray(is_positive, bool)
+    order = np.argsort(scores, kind="mergesort")
+    ranks = np.empty(len(scores))
+    sorted_scores = scores[order]
+    i = 0
+    while i < len(scores):  # average the ranks of tied scores
+        j = i
+        while j + 1 < len(scores) and sorted_scores[j + 1] == sorted_scores[i]:
+            j += 1
+        ranks[order[i:j + 1]] = (i + j) / 2 + 1
+        i = j + 1
+    n_pos, n_neg = is_positive.sum(), (~is_positive).sum()
+    if not n_pos or not n_neg:
+        raise ValueError("AUC needs both normal and anomalous examples")
+    return float((ranks[is_positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def _check_out_dir(out_dir: Path) -> None:
+    if out_dir.exists() and not out_dir.is_dir():
+        raise FileExistsError(f"{out_dir} is a file; give --out a folder name")
+    if out_dir.is_dir() and any(out_dir.iterdir()) and not (out_dir / "report.json").exists():
+        raise FileExistsError(
+            f"{out_dir} already holds files that are not a tinyml-edu run; to keep them safe, "
+            "choose another --out folder (an earlier run's folder is replaced)")
+
+
+def run(project_name: str, out_dir: Path | str, seed: int = 0, progress: bool = True,
+        log: Log = print) -> dict[str, Any]:
+    """Run one project end to end; return the report (also written to ``out_dir``)."""
+    from tinyml_edu import export, profile, quantize, train
+
+    project = get_project(project_name)
+    out_dir = Path(out_dir)
+    _check_out_dir(out_dir)
+    started = time.perf_counter()
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    try:
+        log(f"[1/6] data: loading and checking {project.dataset!r}")
+        ds = datasets.load(project.dataset)
+        prep = project.prepare(ds)
+        task = ds.info.task
+
+        log(f"[2/6] train: {project.description}")
+        train.set_seed(seed)  # before building: the initial weights come from this seed too
+        model = project.build(prep)
+        fit_x, fit_y = prep.x["train"], prep.y["train"]
+        val_x, val_y = prep.x["val"], prep.y["val"]
+        if task == "anomaly":  # an autoencoder learns to reproduce normal windows
+            fit_y, val_x = fit_x, val_x[prep.y["val"] == 0]
+            val_y = val_x
+        result = train.fit(model, fit_x, fit_y, val_x, val_y, loss=project.loss,
+                           epochs=project.epochs, batch_size=project.batch_size,
+                           learning_rate=project.learning_rate, patience=project.patience,
+                           seed=seed, progress=progress)
+        log(f"      {result.epochs_run} epochs in {result.seconds:.1f} s "
+            f"(best epoch {result.best_epoch})")
+
+        log("[3/6] quantize: float32, float16, dynamic range and full int8")
+        variants = {mode: quantize.convert(model, mode, representative=prep.x["train"],
+                                           per_channel_dense=project.per_channel_dense)
+                    for mode in ("float32", "float16", "dynamic", "int8")}
+        artifacts: dict[str, str] = {}
+        for mode, blob in variants.items():
+            (stage / f"model_{mode}.tflite").write_bytes(blob)
+            artifacts[f"{mode} model"] = f"model_{mode}.tflite"
+
+        log("[4/6] evaluate: float32 and int8 on the test split")
+        x_test, y_test = prep.x["test"], prep.y["test"]
+        metrics: dict[str, Any] = {}
+        preds = {mode: quantize.predict(variants[mode], x_test) for mode in ("float32", "int8")}
+        if task == "regression":
+            for mode, name in (("float32", "float"), ("int8", "int8")):
+                metrics[f"{name}_mae"] = float(np.mean(np.abs(preds[mode] - y_test)))
+            report.plot_regression_fit(x_test, y_test, preds, stage / "fit.png")
+            artifacts["fit plot"] = "fit.png"
+        elif task == "classification":
+            matrices = {}
+            for mode, name in (("float32", "float"), ("int8", "int8")):
+                predicted = preds[mode].argmax(axis=-1)
+                metrics[f"{name}_accuracy"] = float(np.mean(predicted == y_test))
+                matrices[f"{name} ({metrics[f'{name}_accuracy']:.1%})"] = report.confusion_matrix(
+                    y_test, predicted, len(prep.labels))
+            report.plot_confusion(matrices, prep.labels, stage / "confusion.png")
+            artifacts["confusion matrices"] = "confusion.png"
+        else:  # anomaly: reconstruction error is the anomaly score
+            flat = x_test.reshape(len(x_test), -1)
+            for mode, name in (("float32", "float"), ("int8", "int8")):
+                err = np.mean((preds[mode].reshape(len(flat), -1) - flat) ** 2, axis=1)
+                metrics[f"{name}_auc"] = roc_auc(err, y_test != 0)
+        report.plot_history(result.history, stage / "training.png")
+        artifacts["training curve"] = "training.png"
+        log("      " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
+
+        log("[5/6] profile: TFLM arena, ops, fit on each board")
+        prof = profile.profile(variants["int8"])
+
+        log("[6/6] export: C array and settings for the sketch")
+        interp = quantize.interpreter(variants["int8"])
+        in_scale, in_zero = interp.get_input_details()[0]["quantization"]
+        arena_for_sketch = int(prof.arena_bytes * (1 + profile.ARENA_MARGIN))
+        for path in export.write_sketch_sources(stage / "export", variants["int8"], prep.labels,
+                                                arena_for_sketch, prep.feature_params,
+                                                float(in_scale), int(in_zero)):
+            artifacts[path.name] = f"export/{path.name}"
+
+        rep: dict[str, Any] = {
+            "project": project.name,
+            "dataset": project.dataset,
+            "task": task,
+            "classes": prep.labels,
+            **metrics,
+            "model_bytes": len(variants["int8"]),
+            "arena_bytes": prof.arena_bytes,
+            "arena_source": prof.arena_source,
+            "min_arena_bytes": prof.min_arena_bytes,
+            "macs": prof.macs,
+            "ops": prof.op_counts(),
+            "train_seconds": round(result.seconds, 3),
+            "epochs": result.epochs_run,
+            "boards": {bid: {"fits": fit.fits, "flash_bytes": fit.flash_bytes,
+                             "ram_bytes": fit.ram_bytes, "latency_ms": fit.latency_ms,
+                             "latency_source": fit.latency_source}
+                       for bid, fit in prof.boards.items()},
+            "variants": {mode: len(blob) for mode, blob in variants.items()},
+            "feature_params": prep.feature_params,
+            "seed": seed,
+            "versions": _versions(),
+            "artifacts": {**artifacts, "report": "report.md"},
+        }
+        report.write_markdown(rep, stage / "report.md")
+        rep["total_seconds"] = round(time.perf_counter() - started, 3)
+        (stage / "report.json").write_text(json.dumps(rep, indent=2) + "\n", encoding="utf-8")
+
+        if out_dir.exists():  # an earlier run of ours (checked above): replace it
+            shutil.rmtree(out_dir)
+        stage.rename(out_dir)
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+    log(f"done in {rep['total_seconds']:.1f} s: {out_dir / 'report.md'}")
+    return rep
+
+
+def _versions() -> dict[str, str]:
+    from importlib import metadata
+
+    found = {"tinyml-edu": __version__, "python": platform.python_version()}
+    for dist in ("tensorflow-cpu", "tensorflow", "ai-edge-litert", "tflite-micro", "numpy"):
+        try:
+            found[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            pass
+    return found
+
+
+# Keep `features` importable for project specs that use it (audio and IMU projects).
+__all__ = ["PROJECTS", "Project", "Prepared", "get_project", "run", "roc_auc", "features",
+           "BOARDS"]

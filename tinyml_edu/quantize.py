@@ -1,0 +1,141 @@
+"""Stage 5, quantize: convert a Keras model to ``.tflite`` (int8, float16, dynamic range or
+float32) and evaluate any ``.tflite`` on a data set with the LiteRT interpreter.
+
+Full-integer int8 is what a microcontroller runs: weights *and* activations are int8, calibrated
+on a representative sample of the training data, and the model's input and output are int8 too,
+so the board never touches floating point.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import sys
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from tinyml_edu._fd import capture_fd2, import_tensorflow
+
+if TYPE_CHECKING:
+    import keras
+
+MODES = ("int8", "float16", "dynamic", "float32")
+
+
+@contextlib.contextmanager
+def _quiet_converter() -> Iterator[None]:
+    """The converter prints its SavedModel signature to stdout and pages of MLIR logs to the
+    C stderr: hide both unless the conversion fails."""
+    printed = io.StringIO()
+    try:
+        with capture_fd2() as logs, contextlib.redirect_stdout(printed):
+            yield
+    except Exception:
+        sys.stderr.write(printed.getvalue()[-2000:] + logs[0][-4000:])
+        raise
+
+
+def convert(model: keras.Model, mode: str = "int8", representative: np.ndarray | None = None,
+            per_channel_dense: bool = True, calibration_samples: int = 300) -> bytes:
+    """Convert ``model`` to a ``.tflite`` flatbuffer.
+
+    mode: ``int8`` (full integer, int8 in and out; needs ``representative`` inputs),
+    ``float16`` (weights stored as float16), ``dynamic`` (int8 weights, float activations) or
+    ``float32`` (no quantization, the baseline).
+    per_channel_dense: one scale per output unit of a Dense layer. More accurate, but each unit
+    costs 12 bytes of scales and zero points: a tiny model like sine turns it off.
+    """
+    tf = import_tensorflow()
+    if mode not in MODES:
+        raise ValueError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    if mode != "float32":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if mode == "float16":
+        converter.target_spec.supported_types = [tf.float16]
+    if mode == "int8":
+        if representative is None or len(representative) == 0:
+            raise ValueError("int8 quantization needs representative inputs (e.g. x_train) to "
+                             "calibrate the activation ranges")
+        rng = np.random.default_rng(0)
+        picks = rng.permutation(len(representative))[:calibration_samples]
+        sample = np.asarray(representative, dtype=np.float32)[picks]
+
+        def representative_dataset():
+            for row in sample:
+                yield [row[np.newaxis]]
+
+        converter.representative_dataset = representative_dataset
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = tf.int8
+        converter.inference_output_type = tf.int8
+        if not per_channel_dense:
+            converter._experimental_disable_per_channel_quantization_for_dense_layers = True
+    with _quiet_converter():
+        return bytes(converter.convert())
+
+
+def interpreter(model_bytes: bytes):
+    """A LiteRT interpreter for ``model_bytes`` with the plain built-in kernels.
+
+    The default XNNPACK delegate is left out on purpose: it fuses ops (so profiles would list
+    one DELEGATE op) and its rounding can differ from the kernels that run on the board.
+    TensorFlow's own interpreter is the fallback where ai-edge-litert has no wheel (Windows).
+    """
+    try:
+        from ai_edge_litert.interpreter import Interpreter, OpResolverType
+    except ImportError:
+        import tensorflow as tf
+
+        Interpreter = tf.lite.Interpreter
+        OpResolverType = tf.lite.experimental.OpResolverType
+    interp = Interpreter(model_content=model_bytes,
+                         experimental_op_resolver_type=(
+                             OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES))
+    interp.allocate_tensors()
+    return interp
+
+
+def quantize_input(x: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
+    """Float -> int8 the way the board does it: round(x / scale) + zero_point, saturated."""
+    q = np.round(np.asarray(x, np.float32) / scale) + zero_point
+    return np.clip(q, -128, 127).astype(np.int8)
+
+
+def dequantize(q: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
+    return (q.astype(np.float32) - zero_point) * scale
+
+
+def predict(model_bytes: bytes, x: np.ndarray) -> np.ndarray:
+    """Run a ``.tflite`` model on every row of ``x`` and return float outputs.
+
+    Quantized inputs and outputs are converted with the model's own scale and zero point, so
+    int8 and float models can be compared on the same data."""
+    interp = interpreter(model_bytes)
+    inp = interp.get_input_details()[0]
+    out = interp.get_output_details()[0]
+    in_scale, in_zero = inp["quantization"]
+    out_scale, out_zero = out["quantization"]
+    x = np.asarray(x, np.float32)
+    results = []
+    for row in x:
+        value = row[np.newaxis]
+        if inp["dtype"] == np.int8:
+            value = quantize_input(value, in_scale, in_zero)
+        interp.set_tensor(inp["index"], value.astype(inp["dtype"]))
+        interp.invoke()
+        y = interp.get_tensor(out["index"])[0]
+        results.append(dequantize(y, out_scale, out_zero) if out["dtype"] == np.int8 else y)
+    return np.asarray(results, np.float32)
+
+
+def evaluate(model_bytes: bytes, x: np.ndarray, y: np.ndarray, task: str) -> dict[str, float]:
+    """Accuracy (classification) or mean absolute error (regression) of a ``.tflite`` model."""
+    pred = predict(model_bytes, x)
+    if task == "classification":
+        return {"accuracy": float(np.mean(np.argmax(pred, axis=-1) == np.asarray(y).ravel()))}
+    if task == "regression":
+        return {"mae": float(np.mean(np.abs(pred.reshape(len(y), -1) - y.reshape(len(y), -1))))}
+    raise ValueError(f"unknown task {task!r}; use 'classification' or 'regression'")

@@ -1,0 +1,115 @@
+"""The human side of a run: plots and ``report.md`` (``report.json`` is written by the pipeline).
+
+Matplotlib runs on the Agg backend so this works with no screen (a classroom server, CI).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_history(history: dict[str, list[float]], path: Path) -> Path:
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for key in ("loss", "val_loss"):
+        if key in history:
+            ax.plot(range(1, len(history[key]) + 1), history[key], label=key)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss")
+    ax.set_yscale("log")
+    ax.legend()
+    ax.set_title("Training curve")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def plot_regression_fit(x: np.ndarray, y: np.ndarray, predictions: dict[str, np.ndarray],
+                        path: Path) -> Path:
+    plt = _pyplot()
+    order = np.argsort(x.ravel())
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.scatter(x.ravel(), y.ravel(), s=6, c="lightgray", label="test data")
+    for label, pred in predictions.items():
+        ax.plot(x.ravel()[order], pred.ravel()[order], label=label)
+    ax.legend()
+    ax.set_title("Model fit on the test split")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> np.ndarray:
+    matrix = np.zeros((num_classes, num_classes), dtype=np.int64)
+    np.add.at(matrix, (np.asarray(y_true).ravel(), np.asarray(y_pred).ravel()), 1)
+    return matrix
+
+
+def plot_confusion(matrices: dict[str, np.ndarray], labels: list[str], path: Path) -> Path:
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(matrices), figsize=(4.5 * len(matrices), 4.2))
+    for ax, (title, matrix) in zip(np.atleast_1d(axes), matrices.items(), strict=True):
+        ax.imshow(matrix, cmap="Blues")
+        ax.set_xticks(range(len(labels)), labels, rotation=90, fontsize=7)
+        ax.set_yticks(range(len(labels)), labels, fontsize=7)
+        ax.set_xlabel("predicted")
+        ax.set_ylabel("true")
+        ax.set_title(title)
+        for (i, j), count in np.ndenumerate(matrix):
+            if count:
+                ax.text(j, i, str(count), ha="center", va="center", fontsize=6)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def write_markdown(report: dict[str, Any], path: Path) -> Path:
+    """A one-page summary a student can open next to the plots."""
+    lines = [f"# tinyml-edu run: {report['project']}", "",
+             f"Data set `{report['dataset']}`; trained in {report['train_seconds']:.1f} s.", ""]
+    if "float_mae" in report:
+        lines += ["| model | MAE on test |", "| --- | ---: |",
+                  f"| float32 | {report['float_mae']:.4f} |",
+                  f"| int8 | {report['int8_mae']:.4f} |"]
+    else:
+        key = "auc" if "float_auc" in report else "accuracy"
+        lines += [f"| model | {key} on test |", "| --- | ---: |",
+                  f"| float32 | {report[f'float_{key}']:.4f} |",
+                  f"| int8 | {report[f'int8_{key}']:.4f} |"]
+    lines += ["", "## Size", "",
+              "| variant | bytes |", "| --- | ---: |"]
+    lines += [f"| {name} | {size:,} |" for name, size in report["variants"].items()]
+    min_arena = report.get("min_arena_bytes")
+    lines += ["", f"Tensor arena: {report['arena_bytes']:,} bytes ({report['arena_source']})"
+              + (f"; smallest arena that allocates: {min_arena:,} bytes" if min_arena else "")
+              + f". {report['macs']:,} multiply-accumulates per inference.", "",
+              "## Boards", "",
+              "| board | fits | flash bytes | RAM bytes | latency ms | latency source |",
+              "| --- | --- | ---: | ---: | ---: | --- |"]
+    for board_id, fit in report["boards"].items():
+        fits = "yes" if fit["fits"] else "NO"
+        lines.append(f"| {board_id} | {fits} | {fit['flash_bytes']:,} | {fit['ram_bytes']:,} "
+                     f"| {fit['latency_ms']:.3f} | {fit['latency_source']} |")
+    lines += ["", "Flash and RAM include the board's runtime (core + TFLM) as estimated in the "
+              "board catalog; RAM includes a margin on the arena.", "", "## Plots", ""]
+    lines += [f"![{name}]({rel})" for name, rel in report["artifacts"].items()
+              if rel.endswith(".png")]
+    lines += ["", "## Files", ""]
+    lines += [f"- `{rel}`: {name}" for name, rel in report["artifacts"].items()]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
