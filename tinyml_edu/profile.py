@@ -84,11 +84,26 @@ def _tflm_interpreter(model_bytes: bytes, arena_size: int):
     return runtime.Interpreter.from_bytes(model_bytes, arena_size=arena_size)
 
 
-def tflm_arena_bytes(model_bytes: bytes, arena_size: int = 512 * 1024) -> int:
-    """The arena TFLM allocates for this model ("Arena allocation total" of its recorder)."""
-    with capture_fd2() as out:
-        interp = _tflm_interpreter(model_bytes, arena_size)
-        interp.print_allocations()
+def tflm_arena_bytes(model_bytes: bytes, arena_size: int = 512 * 1024,
+                     max_arena_size: int = 16 * 1024 * 1024) -> int:
+    """The arena TFLM allocates for this model ("Arena allocation total" of its recorder).
+
+    Starts with ``arena_size`` and doubles it while allocation fails; a model TFLM cannot run
+    at all (an unsupported op, say) raises RuntimeError with TFLM's own explanation."""
+    while True:
+        with capture_fd2() as out:
+            try:
+                interp = _tflm_interpreter(model_bytes, arena_size)
+                interp.print_allocations()
+                failure = None
+            except RuntimeError as err:
+                failure = err
+        if failure is None:
+            break
+        if arena_size >= max_arena_size or "allocate" not in out[0]:
+            reason = out[0].strip().splitlines()[-3:] or [str(failure)]
+            raise RuntimeError("TFLM cannot run this model: " + " | ".join(reason)) from failure
+        arena_size *= 2
     match = re.search(r"Arena allocation total (\d+) bytes", out[0])
     if not match:
         raise RuntimeError("tflite-micro printed no arena total; output was:\n" + out[0][-2000:])

@@ -1,0 +1,53 @@
+"""Shared fixtures: small real models built once per test session."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+
+@pytest.fixture(scope="session")
+def sine_models() -> dict[str, bytes]:
+    """The sine MLP (briefly trained) as float32 and int8 ``.tflite`` bytes."""
+    from tinyml_edu import datasets, models, quantize, train
+
+    ds = datasets.load("sine")
+    (x, y), (xv, yv) = ds.split("train"), ds.split("val")
+    train.set_seed(0)
+    model = models.mlp(1, (16, 16), 1, name="sine")
+    train.fit(model, x, y, xv, yv, loss="mse", epochs=20, batch_size=32, learning_rate=0.01,
+              progress=False)
+    return {
+        "float32": quantize.convert(model, "float32"),
+        "int8": quantize.convert(model, "int8", representative=x, per_channel_dense=False),
+    }
+
+
+@pytest.fixture(scope="session")
+def conv_int8() -> bytes:
+    """A small untrained CNN with conv, depthwise and dense layers, quantized to int8."""
+    from tinyml_edu import models, quantize, train
+
+    train.set_seed(0)
+    model = models.ds_cnn((49, 40), 4, width=8, blocks=1, dropout=0.0)
+    rng = np.random.default_rng(0)
+    return quantize.convert(model, "int8", representative=rng.normal(size=(50, 49, 40)))
+
+
+@pytest.fixture()
+def data_copy(tmp_path: Path) -> Path:
+    """A private copy of the shipped ``sine`` data set and its manifest entry, safe to corrupt."""
+    from tinyml_edu import datasets
+
+    src = datasets.data_dir()
+    dst = tmp_path / "datasets"
+    dst.mkdir()
+    manifest = json.loads((src / "manifest.json").read_text())
+    manifest["datasets"] = {"sine": manifest["datasets"]["sine"]}
+    (dst / "manifest.json").write_text(json.dumps(manifest))
+    shutil.copytree(src / "sine", dst / "sine")
+    return dst
