@@ -16,76 +16,16 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from tinyml_edu import __version__, datasets, features, models, report
-from tinyml_edu.boards import BOARDS
+from tinyml_edu import __version__, datasets, report
+from tinyml_edu.projects import PROJECTS, get_project
+from tinyml_edu.projects.base import mean_squared_error
 
 Log = Callable[[str], None]
-
-
-@dataclass
-class Prepared:
-    """Model-ready arrays, the labels and the feature parameters that travel with the model."""
-
-    x: dict[str, np.ndarray]
-    y: dict[str, np.ndarray]
-    labels: list[str]
-    feature_params: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Project:
-    name: str
-    dataset: str
-    description: str
-    prepare: Callable[[datasets.Dataset], Prepared]
-    build: Callable[[Prepared], Any]  # -> keras.Model
-    loss: str
-    epochs: int
-    batch_size: int
-    learning_rate: float
-    patience: int
-    per_channel_dense: bool = True
-
-
-def _splits(ds: datasets.Dataset, transform: Callable[[np.ndarray], np.ndarray]) -> Prepared:
-    x, y = {}, {}
-    for split in datasets.SPLITS:
-        xs, ys = ds.split(split)
-        x[split], y[split] = transform(xs).astype(np.float32), ys
-    return Prepared(x, y, list(ds.info.classes))
-
-
-def _prepare_sine(ds: datasets.Dataset) -> Prepared:
-    return _splits(ds, lambda x: x)
-
-
-PROJECTS: dict[str, Project] = {p.name: p for p in (
-    Project(
-        name="sine",
-        dataset="sine",
-        description="Hello TinyML: a 1-16-16-1 MLP learns sin(x); int8; 3 KB of flash.",
-        prepare=_prepare_sine,
-        build=lambda prep: models.mlp(1, (16, 16), 1, name="sine"),
-        loss="mse",
-        epochs=400,
-        batch_size=32,
-        learning_rate=0.01,
-        patience=40,
-        per_channel_dense=False,  # per-tensor scales keep the model under 3,000 bytes
-    ),
-)}
-
-
-def get_project(name: str) -> Project:
-    if name not in PROJECTS:
-        raise KeyError(f"unknown project {name!r}; available projects: {', '.join(PROJECTS)}")
-    return PROJECTS[name]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -178,11 +118,10 @@ def run(project_name: str, out_dir: Path | str, seed: int = 0, progress: bool = 
                     y_test, predicted, len(prep.labels))
             report.plot_confusion(matrices, prep.labels, stage / "confusion.png")
             artifacts["confusion matrices"] = "confusion.png"
-        else:  # anomaly: reconstruction error is the anomaly score
-            flat = x_test.reshape(len(x_test), -1)
+        else:  # anomaly: how badly the autoencoder reproduces a window is its score
+            score = project.anomaly_score or mean_squared_error
             for mode, name in (("float32", "float"), ("int8", "int8")):
-                err = np.mean((preds[mode].reshape(len(flat), -1) - flat) ** 2, axis=1)
-                metrics[f"{name}_auc"] = roc_auc(err, y_test != 0)
+                metrics[f"{name}_auc"] = roc_auc(score(x_test, preds[mode]), y_test != 0)
         report.plot_history(result.history, stage / "training.png")
         artifacts["training curve"] = "training.png"
         log("      " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
@@ -249,6 +188,4 @@ def _versions() -> dict[str, str]:
     return found
 
 
-# Keep `features` importable for project specs that use it (audio and IMU projects).
-__all__ = ["PROJECTS", "Project", "Prepared", "get_project", "run", "roc_auc", "features",
-           "BOARDS"]
+__all__ = ["PROJECTS", "get_project", "roc_auc", "run"]

@@ -1,0 +1,55 @@
+"""What a project is: a data set, how to turn it into model inputs, and which model to train."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from tinyml_edu import datasets
+
+
+@dataclass
+class Prepared:
+    """Model-ready arrays per split, the labels, and the feature parameters that travel with
+    the model (into ``report.json`` and the sketch's ``model_settings.h``)."""
+
+    x: dict[str, np.ndarray]
+    y: dict[str, np.ndarray]
+    labels: list[str]
+    feature_params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Project:
+    name: str
+    dataset: str
+    description: str
+    prepare: Callable[[datasets.Dataset], Prepared]
+    build: Callable[[Prepared], Any]  # -> keras.Model
+    loss: str
+    epochs: int
+    batch_size: int
+    learning_rate: float
+    patience: int
+    per_channel_dense: bool = True
+    # Anomaly projects: (inputs, reconstructions) -> one score per example, higher = stranger.
+    anomaly_score: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None
+
+
+def mean_squared_error(x: np.ndarray, reconstruction: np.ndarray) -> np.ndarray:
+    """The default anomaly score: mean squared reconstruction error per example."""
+    flat = x.reshape(len(x), -1)
+    return np.mean((reconstruction.reshape(len(flat), -1) - flat) ** 2, axis=1)
+
+
+def prepare_splits(ds: datasets.Dataset, transform: Callable[[np.ndarray], np.ndarray],
+                   feature_params: dict[str, Any] | None = None) -> Prepared:
+    """Apply ``transform`` to the inputs of every split (float32 out); labels pass through."""
+    x, y = {}, {}
+    for split in datasets.SPLITS:
+        xs, ys = ds.split(split)
+        x[split], y[split] = transform(xs).astype(np.float32), ys
+    return Prepared(x, y, list(ds.info.classes), dict(feature_params or {}))
