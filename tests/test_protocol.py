@@ -1,0 +1,62 @@
+import numpy as np
+import pytest
+
+from tinyml_edu import protocol as p
+
+
+def test_crc_is_ccitt_false():
+    assert p.crc16(b"123456789") == 0x29B1  # the standard check value
+
+
+def test_round_trip_of_every_event_in_arbitrary_pieces():
+    audio = np.array([0, 1, -1, 32767, -32768], dtype=np.int16)
+    stream = (p.encode_comment("capture_imu 1.0")
+              + p.encode_header("virtual", "imu", 100, ["ax", "gx"], ["g", "dps"])
+              + p.encode_imu_sample(7, [0.01234, -1.5])
+              + p.encode_audio_frame(65537, audio)
+              + p.encode_prediction(2, "yes", 0.9512, 3.333)
+              + p.encode_error("no IMU found"))
+    for piece in (1, 3, 64, len(stream)):
+        parser = p.StreamParser()
+        events = [e for i in range(0, len(stream), piece) for e in parser.feed(stream[i:i + piece])]
+        kinds = [type(e).__name__ for e in events]
+        assert kinds == ["Comment", "Header", "ImuSample", "AudioFrame", "Prediction",
+                         "BoardError"]
+        assert events[1].columns == ("ax", "gx") and events[1].rate == 100
+        assert events[2] == p.ImuSample(7, (0.0123, -1.5))
+        assert events[3].seq == 1 and np.array_equal(events[3].samples, audio)
+        assert events[4] == p.Prediction(2, "yes", 0.951, 3.33)
+
+
+@pytest.mark.parametrize("damage", ["flip", "truncate_checksum", "no_checksum"])
+def test_a_damaged_line_is_reported_never_returned_as_data(damage):
+    line = p.encode_imu_sample(1, [1.0, 2.0, 3.0]).rstrip(b"\n")
+    if damage == "flip":
+        line = line.replace(b"2.0000", b"2.0001")
+    elif damage == "truncate_checksum":
+        line = line[:-1]
+    else:
+        line = line[:line.rindex(b" *")]
+    (event,) = p.StreamParser().feed(line + b"\n")
+    assert isinstance(event, p.Corrupted)
+
+
+def test_damaged_audio_frame_is_dropped_and_the_stream_resynchronises():
+    frame = bytearray(p.encode_audio_frame(0, np.arange(100, dtype=np.int16)))
+    frame[20] ^= 0xFF
+    stream = bytes(frame) + p.encode_imu_sample(1, [0.5])
+    events = list(p.StreamParser().feed(stream))
+    assert isinstance(events[0], p.Corrupted) and "checksum" in events[0].reason
+    assert events[1] == p.ImuSample(1, (0.5,))
+
+
+def test_garbage_without_line_ends_is_flagged():
+    rng = np.random.default_rng(0)
+    noise = bytes(b for b in rng.integers(0, 256, 2000, dtype=np.uint8) if b not in (0xA5, 10))
+    events = list(p.StreamParser().feed(noise))
+    assert events and all(isinstance(e, p.Corrupted) for e in events)
+
+
+def test_audio_frames_are_limited_in_size():
+    with pytest.raises(ValueError, match="at most"):
+        p.encode_audio_frame(0, np.zeros(p.MAX_AUDIO_SAMPLES + 1, np.int16))
