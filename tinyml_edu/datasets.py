@@ -311,3 +311,98 @@ def generate(name: str, seed: int | None = None, scale: float = 1.0,
     tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     os.replace(tmp, root / MANIFEST_NAME)
     return _info_from_json(name, entry)
+
+
+# ---------------------------------------------------------------------------------------------
+# Record-your-own: a folder per label of CSV (IMU) or WAV/FLAC (audio) recordings
+
+
+USER_FORMATS = (".csv", ".wav", ".flac")
+
+
+def _read_recording(path: Path) -> tuple[np.ndarray, float | None]:
+    """One recording -> (samples, sample rate if the file or its sidecar says)."""
+    sidecar = path.with_suffix(".json")
+    rate = None
+    if sidecar.is_file():
+        try:
+            rate = float(json.loads(sidecar.read_text(encoding="utf-8")).get("rate") or 0) or None
+        except (json.JSONDecodeError, ValueError):
+            rate = None  # a broken sidecar does not make the recording unusable
+    if path.suffix.lower() == ".csv":
+        try:
+            data = np.loadtxt(path, delimiter=",", skiprows=1, dtype=np.float32, ndmin=2)
+        except ValueError as err:
+            raise DatasetError(f"{path}: expected one header row, then numbers ({err})") from err
+        return data, rate
+    import soundfile  # only audio folders need it
+
+    audio, file_rate = soundfile.read(path, dtype="int16", always_2d=True)
+    return audio[:, 0], float(file_rate)
+
+
+def _cut(recording: np.ndarray, window: int, stride: int) -> list[np.ndarray]:
+    if len(recording) < window:
+        # Short audio clips (a single word) are padded with silence; IMU needs whole windows.
+        if recording.ndim == 1 and len(recording) >= window // 2:
+            pad = window - len(recording)
+            return [np.pad(recording, (pad // 2, pad - pad // 2))]
+        return []
+    return [recording[s:s + window] for s in range(0, len(recording) - window + 1, stride)]
+
+
+def load_folder(folder: Path | str, window: int, stride: int | None = None,
+                sample_rate: float | None = None, classes: tuple[str, ...] | None = None,
+                channels: int | None = None) -> Dataset:
+    """Load a folder of your own recordings as a data set (``tinyml-edu capture`` writes it).
+
+    Layout: ``folder/<label>/<name>.csv`` (IMU: one header row of column names, then one sample
+    per row) or ``folder/<label>/<name>.wav`` / ``.flac`` (audio, mono), each optionally with a
+    ``<name>.json`` sidecar giving ``rate``. Recordings are cut into windows of ``window``
+    samples every ``stride``; train/val/test are split *by recording* (never windows of one
+    recording in two splits), so each label needs at least three recordings.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DatasetError(f"{folder} is not a folder; expected one sub-folder per label")
+    stride = stride or window
+    label_dirs = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if classes is None:
+        classes = tuple(p.name for p in label_dirs)
+    unknown = [p.name for p in label_dirs if p.name not in classes]
+    if unknown:
+        raise DatasetError(f"{folder}: label folder(s) {unknown} are not classes of this "
+                           f"project ({', '.join(classes)}); rename or remove them")
+    if not label_dirs:
+        raise DatasetError(f"{folder} has no label folders (e.g. {folder}/yes/, {folder}/no/)")
+    parts: dict[str, list[tuple[np.ndarray, int, str]]] = {s: [] for s in SPLITS}
+    for label_dir in label_dirs:
+        files = sorted(p for p in label_dir.iterdir() if p.suffix.lower() in USER_FORMATS)
+        if len(files) < 3:
+            raise DatasetError(f"{label_dir} has {len(files)} recording(s); record at least 3 "
+                               "per label (they are split into train, val and test)")
+        for i, path in enumerate(files):
+            data, rate = _read_recording(path)
+            if sample_rate and rate and abs(rate - sample_rate) > 0.05 * sample_rate:
+                raise DatasetError(f"{path} was recorded at {rate:g} Hz but this project needs "
+                                   f"{sample_rate:g} Hz; record again at that rate")
+            if channels and data.ndim == 2 and data.shape[1] != channels:
+                raise DatasetError(f"{path} has {data.shape[1]} columns, expected {channels}")
+            # Of every 5 recordings, the 2nd goes to test and the 3rd to val: 60/20/20, and
+            # three recordings already fill every split.
+            split = "test" if i % 5 == 1 else "val" if i % 5 == 2 else "train"
+            parts[split] += [(w, classes.index(label_dir.name), path.name)
+                             for w in _cut(data, window, stride)]
+    arrays: dict[str, np.ndarray] = {}
+    for split, items in parts.items():
+        if not items:
+            raise DatasetError(f"{folder}: no {split} windows of {window} samples; record longer")
+        arrays[f"x_{split}"] = np.stack([w for w, _, _ in items])
+        arrays[f"y_{split}"] = np.array([y for _, y, _ in items], dtype=np.int64)
+        arrays[f"group_{split}"] = np.array([g for _, _, g in items])
+    sizes = {s: len(arrays[f"y_{s}"]) for s in SPLITS}
+    ds_info = DatasetInfo(
+        name=folder.name, task="classification", description=f"recordings in {folder}",
+        classes=tuple(classes), sample_rate=sample_rate, input_shape=arrays["x_train"].shape[1:],
+        splits=sizes, files=(), datasheet="", license="", seed=0)
+    return Dataset(ds_info, arrays)
