@@ -320,8 +320,9 @@ def generate(name: str, seed: int | None = None, scale: float = 1.0,
 USER_FORMATS = (".csv", ".wav", ".flac")
 
 
-def _read_recording(path: Path) -> tuple[np.ndarray, float | None]:
-    """One recording -> (samples, sample rate if the file or its sidecar says)."""
+def read_recording(path: Path) -> tuple[np.ndarray, float | None]:
+    """One recording -> (samples, sample rate if the file or its sidecar says): CSV as float32
+    (samples, columns), WAV/FLAC as int16 mono."""
     sidecar = path.with_suffix(".json")
     rate = None
     if sidecar.is_file():
@@ -341,7 +342,8 @@ def _read_recording(path: Path) -> tuple[np.ndarray, float | None]:
     return audio[:, 0], float(file_rate)
 
 
-def _cut(recording: np.ndarray, window: int, stride: int) -> list[np.ndarray]:
+def cut_windows(recording: np.ndarray, window: int, stride: int) -> list[np.ndarray]:
+    """Windows of ``window`` samples every ``stride`` (a short audio clip is centred in one)."""
     if len(recording) < window:
         # Short audio clips (a single word) are padded with silence; IMU needs whole windows.
         if recording.ndim == 1 and len(recording) >= window // 2:
@@ -382,7 +384,7 @@ def load_folder(folder: Path | str, window: int, stride: int | None = None,
             raise DatasetError(f"{label_dir} has {len(files)} recording(s); record at least 3 "
                                "per label (they are split into train, val and test)")
         for i, path in enumerate(files):
-            data, rate = _read_recording(path)
+            data, rate = read_recording(path)
             if sample_rate and rate and abs(rate - sample_rate) > 0.05 * sample_rate:
                 raise DatasetError(f"{path} was recorded at {rate:g} Hz but this project needs "
                                    f"{sample_rate:g} Hz; record again at that rate")
@@ -392,7 +394,7 @@ def load_folder(folder: Path | str, window: int, stride: int | None = None,
             # three recordings already fill every split.
             split = "test" if i % 5 == 1 else "val" if i % 5 == 2 else "train"
             parts[split] += [(w, classes.index(label_dir.name), path.name)
-                             for w in _cut(data, window, stride)]
+                             for w in cut_windows(data, window, stride)]
     arrays: dict[str, np.ndarray] = {}
     for split, items in parts.items():
         if not items:

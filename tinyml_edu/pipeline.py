@@ -59,9 +59,25 @@ def _check_out_dir(out_dir: Path) -> None:
             "choose another --out folder (an earlier run's folder is replaced)")
 
 
+def load_data(project_name: str, data: Path | str | None = None) -> datasets.Dataset:
+    """The project's shipped data set, or your own recordings in its shape (see
+    ``datasets.load_folder``): same classes, window length and sample rate."""
+    project = get_project(project_name)
+    if data is None:
+        return datasets.load(project.dataset)
+    shipped = datasets.info(project.dataset)
+    window = int(shipped.input_shape[0])
+    is_imu = len(shipped.input_shape) == 2
+    return datasets.load_folder(data, window=window, stride=window // 2 if is_imu else window,
+                                sample_rate=shipped.sample_rate, classes=shipped.classes,
+                                channels=shipped.input_shape[1] if is_imu else None)
+
+
 def run(project_name: str, out_dir: Path | str, seed: int = 0, progress: bool = True,
-        log: Log = print) -> dict[str, Any]:
-    """Run one project end to end; return the report (also written to ``out_dir``)."""
+        log: Log = print, data: Path | str | None = None) -> dict[str, Any]:
+    """Run one project end to end; return the report (also written to ``out_dir``).
+
+    ``data``: a folder of your own recordings to train on instead of the shipped data set."""
     from tinyml_edu import export, profile, quantize, train
 
     project = get_project(project_name)
@@ -71,8 +87,8 @@ def run(project_name: str, out_dir: Path | str, seed: int = 0, progress: bool = 
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:
-        log(f"[1/6] data: loading and checking {project.dataset!r}")
-        ds = datasets.load(project.dataset)
+        log(f"[1/6] data: loading and checking {str(data or project.dataset)!r}")
+        ds = load_data(project.name, data)
         prep = project.prepare(ds)
         task = ds.info.task
 
@@ -140,7 +156,7 @@ def run(project_name: str, out_dir: Path | str, seed: int = 0, progress: bool = 
 
         rep: dict[str, Any] = {
             "project": project.name,
-            "dataset": project.dataset,
+            "dataset": str(data) if data else project.dataset,
             "task": task,
             "classes": prep.labels,
             **metrics,

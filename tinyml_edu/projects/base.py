@@ -37,6 +37,9 @@ class Project:
     per_channel_dense: bool = True
     # Anomaly projects: (inputs, reconstructions) -> one score per example, higher = stranger.
     anomaly_score: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None
+    # Raw windows as the data set stores them + the saved feature parameters -> model inputs.
+    # What `tinyml-edu predict` and the virtual board use on new recordings.
+    features: Callable[[np.ndarray, dict[str, Any]], np.ndarray] | None = None
 
 
 def mean_squared_error(x: np.ndarray, reconstruction: np.ndarray) -> np.ndarray:

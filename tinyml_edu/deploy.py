@@ -1,0 +1,217 @@
+"""Stage 8, deploy: a complete Arduino sketch folder for a board, and getting it onto the board.
+
+``build_sketch`` fills ``firmware/inference_template`` with the model's facts: an op resolver
+that registers exactly the model's ops (each unused kernel costs flash), the arena measured with
+TFLM plus a margin, the labels and feature parameters (from the run's ``report.json`` when the
+model sits in a run folder), and the protocol library, so the folder compiles on its own.
+
+Then, depending on what is there: ``arm-none-eabi-gcc`` measures the flash the model data takes
+on the board's CPU; ``arduino-cli`` compiles and uploads; the virtual board takes the model
+directly. Whatever is missing is explained, never fatal.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tinyml_edu import export, profile
+from tinyml_edu.boards import Board, get_board
+
+PLACEHOLDERS = ("{{PROJECT}}", "{{BOARD_ID}}", "{{SENSOR}}", "{{OP_COUNT}}",
+                "{{OP_RESOLVER_ADDS}}")
+TEMPLATE_NAME = "inference_template"
+PROTOCOL_LIBRARY = "tinyml_edu_protocol"
+
+# The CPU flags of each board family for arm-none-eabi-gcc (None: not an Arm CPU).
+ARM_FLAGS = {
+    "Arm Cortex-M4F": ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"],
+    "dual-core Arm Cortex-M0+": ["-mcpu=cortex-m0plus", "-mthumb"],
+}
+
+ARDUINO_CLI_HELP = (
+    "arduino-cli is not on PATH, so nothing was compiled or uploaded. Install it from "
+    "https://arduino.github.io/arduino-cli/ (one executable; on Windows put it next to this "
+    "course), then run:\n"
+    "  arduino-cli core install {core}\n"
+    "  arduino-cli compile --fqbn {fqbn} {sketch}\n"
+    "  arduino-cli upload -p {port} --fqbn {fqbn} {sketch}\n"
+    "Or open {ino} in the Arduino IDE, choose the board and press Upload.")
+
+
+class DeployError(Exception):
+    """Something the user must fix before a sketch can be built or uploaded."""
+
+
+@dataclass
+class DeployResult:
+    sketch_dir: Path
+    ops: list[str]
+    arena_bytes: int  # what the sketch reserves (measured arena + margin)
+    arena_source: str
+    model_flash_bytes: int | None = None  # model data compiled for the board's CPU
+    flash_note: str = ""
+    uploaded: bool = False
+    messages: list[str] = field(default_factory=list)
+
+
+def firmware_dir() -> Path:
+    """``firmware/`` of a source checkout, or the copy packed inside an installed wheel."""
+    package = Path(__file__).resolve().parent
+    for candidate in (package / "_firmware", package.parent / "firmware"):
+        if (candidate / TEMPLATE_NAME).is_dir():
+            return candidate
+    raise DeployError("the firmware folder (inference_template) is missing from this install; "
+                      "reinstall tinyml-edu or run from a full copy of the course")
+
+
+def resolver_method(op_name: str) -> str:
+    """TFLite op name -> ``MicroMutableOpResolver`` method: FULLY_CONNECTED -> AddFullyConnected,
+    DEPTHWISE_CONV_2D -> AddDepthwiseConv2D."""
+    if not re.fullmatch(r"[A-Z0-9_]+", op_name):
+        raise DeployError(f"op {op_name!r} is not a TFLite builtin op; TFLM cannot run it")
+    return "Add" + "".join(part if part[:1].isdigit() else part.capitalize()
+                           for part in op_name.split("_"))
+
+
+def run_metadata(model_path: Path) -> dict[str, Any]:
+    """What a `tinyml-edu run` folder knows about its model (empty if it is a lone file)."""
+    report_path = model_path.parent / "report.json"
+    if not report_path.is_file():
+        return {}
+    report = json.loads(report_path.read_text(encoding="utf-8"))
+    return {"project": report.get("project", ""), "labels": report.get("classes", []),
+            "feature_params": report.get("feature_params", {}), "task": report.get("task")}
+
+
+def sensor_of(feature_params: dict[str, Any]) -> str:
+    if "kind" in feature_params:
+        return "audio"
+    if "channels" in feature_params:
+        return "imu"
+    return "none"
+
+
+def build_sketch(model_path: Path | str, board_id: str, out_dir: Path | str,
+                 labels: list[str] | None = None, project: str | None = None) -> DeployResult:
+    """Write a complete sketch folder ``out_dir/<name>/<name>.ino`` for ``board_id``."""
+    model_path, out_dir = Path(model_path), Path(out_dir)
+    if not model_path.is_file():
+        raise DeployError(f"{model_path} not found; give the .tflite file of a run, e.g. "
+                          "runs/sine/model_int8.tflite")
+    model = model_path.read_bytes()
+    board = get_board(board_id)
+    meta = run_metadata(model_path)
+    labels = labels if labels is not None else list(meta.get("labels", []))
+    project = project or meta.get("project") or model_path.stem
+    feature_params = meta.get("feature_params", {})
+    sensor = sensor_of(feature_params)
+
+    try:
+        ops = sorted({op.name for op in profile.op_list(model)})
+    except ValueError as err:
+        raise DeployError(f"{model_path} is not a valid .tflite model: {err}") from err
+    prof = profile.profile(model, boards={board.id: board}, search_smallest=False)
+    arena = int(prof.arena_bytes * (1 + profile.ARENA_MARGIN))
+
+    name = re.sub(r"\W", "_", f"{project}_{board.id}")
+    sketch = out_dir / name
+    if sketch.exists() and not (sketch / "deploy.json").is_file():
+        raise DeployError(f"{sketch} exists and was not made by tinyml-edu deploy; choose "
+                          "another --out so nothing there is overwritten")
+    template = (firmware_dir() / TEMPLATE_NAME / f"{TEMPLATE_NAME}.ino").read_text()
+    adds = "\n".join(f"  op_resolver.{resolver_method(op)}();" for op in ops)
+    filled = (template.replace("{{PROJECT}}", project).replace("{{BOARD_ID}}", board.id)
+              .replace("{{SENSOR}}", sensor).replace("{{OP_COUNT}}", str(len(ops)))
+              .replace("{{OP_RESOLVER_ADDS}}", adds))
+    left = [p for p in PLACEHOLDERS if p in filled]
+    if left:
+        raise DeployError(f"template placeholders left unfilled: {left}")
+
+    # Build in a temporary folder and swap it in, so a failure leaves the old sketch intact.
+    out_dir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=out_dir))
+    try:
+        (staging / f"{name}.ino").write_text(filled, encoding="utf-8")
+        interp_in = _input_quantization(model)
+        export.write_sketch_sources(staging, model, labels, arena, feature_params, *interp_in)
+        library_src = firmware_dir() / "libraries" / PROTOCOL_LIBRARY / "src"
+        for path in sorted(library_src.glob("*")):
+            if path.is_file():
+                shutil.copy(path, staging / path.name)
+        (staging / "deploy.json").write_text(json.dumps({
+            "project": project, "board": board.id, "fqbn": board.fqbn, "sensor": sensor,
+            "labels": labels, "ops": ops, "arena_bytes": arena,
+            "arena_source": prof.arena_source, "model_bytes": len(model),
+            "feature_params": feature_params, "model": str(model_path),
+        }, indent=2) + "\n", encoding="utf-8")
+        if sketch.exists():
+            shutil.rmtree(sketch)
+        staging.rename(sketch)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+    result = DeployResult(sketch, ops, arena, prof.arena_source)
+    result.model_flash_bytes, result.flash_note = measure_model_flash(sketch, board)
+    return result
+
+
+def _input_quantization(model: bytes) -> tuple[float | None, int | None]:
+    from tinyml_edu.quantize import interpreter
+
+    scale, zero_point = interpreter(model).get_input_details()[0]["quantization"]
+    return (float(scale), int(zero_point)) if scale else (None, None)
+
+
+def measure_model_flash(sketch: Path, board: Board) -> tuple[int | None, str]:
+    """Compile ``model_data.cc`` for the board's CPU and read its size (text + data)."""
+    flags = ARM_FLAGS.get(board.cpu)
+    if flags is None:
+        return None, f"{board.cpu} is not an Arm CPU: flash not measured with arm-none-eabi-gcc"
+    gxx, size = shutil.which("arm-none-eabi-g++"), shutil.which("arm-none-eabi-size")
+    if not gxx or not size:
+        return None, ("arm-none-eabi-gcc not found: flash not measured (Debian/Ubuntu: "
+                      "apt install gcc-arm-none-eabi)")
+    with tempfile.TemporaryDirectory() as tmp:
+        obj = Path(tmp) / "model_data.o"
+        subprocess.run([gxx, *flags, "-Os", "-std=c++17", "-c", str(sketch / "model_data.cc"),
+                        "-o", str(obj)], check=True, capture_output=True, text=True)
+        out = subprocess.run([size, str(obj)], check=True, capture_output=True, text=True).stdout
+    text, data = (int(v) for v in out.splitlines()[1].split()[:2])
+    return text + data, f"model data compiled with {Path(gxx).name} {' '.join(flags)}"
+
+
+def upload(sketch: Path, board_id: str, port: str | None) -> list[str]:
+    """Compile and upload with arduino-cli; without it, explain what to install and run."""
+    board = get_board(board_id)
+    if not board.fqbn:
+        raise DeployError(f"board {board_id!r} has no arduino-cli FQBN; for the virtual board "
+                          "use --port virtual")
+    cli = shutil.which("arduino-cli")
+    port_text = port or "PORT"
+    if not cli:
+        raise DeployError(ARDUINO_CLI_HELP.format(
+            core=board.arduino_core, fqbn=board.fqbn, sketch=sketch, port=port_text,
+            ino=sketch / f"{sketch.name}.ino"))
+    if not port:
+        raise DeployError("--upload needs --port (see `tinyml-edu doctor` for the ports here)")
+    commands = [[cli, "compile", "--fqbn", board.fqbn, str(sketch)],
+                [cli, "upload", "-p", port, "--fqbn", board.fqbn, str(sketch)]]
+    log = []
+    for command in commands:
+        done = subprocess.run(command, capture_output=True, text=True)
+        log.append(" ".join(command) + "\n" + done.stdout + done.stderr)
+        if done.returncode != 0:
+            hint = (f"is the core installed? arduino-cli core install {board.arduino_core}"
+                    if command[1] == "compile" else
+                    "is the board on that port? press reset twice for the bootloader")
+            raise DeployError(f"`{' '.join(command[:2])}` failed ({hint}):\n"
+                              + (done.stderr or done.stdout)[-2000:])
+    return log

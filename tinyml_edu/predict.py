@@ -1,0 +1,81 @@
+"""`tinyml-edu predict`: run a trained int8 model on your own recordings.
+
+A recording goes through the same steps as at training time: cut into the windows the model was
+trained on, the project's features with the parameters saved in the run's ``report.json``, and
+the int8 ``.tflite`` model. A recording longer than one window gets the average of its windows'
+scores, so a 3-second gesture recording gives one answer.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from tinyml_edu import datasets, quantize
+from tinyml_edu.projects import get_project
+
+MODEL_FILE = "model_int8.tflite"
+
+
+@dataclass(frozen=True)
+class FilePrediction:
+    file: str
+    label: str
+    score: float
+    windows: int
+
+
+def _recordings(paths: list[Path]) -> list[Path]:
+    found: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found += sorted(p for p in path.rglob("*") if p.suffix.lower() in datasets.USER_FORMATS)
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise FileNotFoundError(f"{path} not found")
+    if not found:
+        raise FileNotFoundError("no recordings (.wav, .flac or .csv) in "
+                                + ", ".join(map(str, paths)))
+    return found
+
+
+def predict_files(run_dir: Path | str, paths: list[Path | str]) -> list[FilePrediction]:
+    """Label each recording in ``paths`` (files or folders) with the int8 model of a run."""
+    run_dir = Path(run_dir)
+    report_path, model_path = run_dir / "report.json", run_dir / MODEL_FILE
+    if not report_path.is_file() or not model_path.is_file():
+        raise FileNotFoundError(f"{run_dir} is not a finished run (needs report.json and "
+                                f"{MODEL_FILE}); make one with `tinyml-edu run PROJECT --out "
+                                f"{run_dir}`")
+    report = json.loads(report_path.read_text(encoding="utf-8"))
+    if report.get("task") != "classification":
+        raise ValueError(f"predict labels recordings; project {report['project']!r} is a "
+                         f"{report.get('task')} project")
+    project = get_project(report["project"])
+    if project.features is None:
+        raise ValueError(f"project {project.name!r} cannot compute features for new recordings")
+    info = datasets.info(project.dataset)
+    window = int(info.input_shape[0])
+    stride = int(report["feature_params"].get("stride", window))
+    model = model_path.read_bytes()
+    labels = report["classes"]
+
+    results = []
+    for path in _recordings([Path(p) for p in paths]):
+        data, rate = datasets.read_recording(path)
+        if rate and info.sample_rate and abs(rate - info.sample_rate) > 0.05 * info.sample_rate:
+            raise ValueError(f"{path} is {rate:g} Hz; this model was trained on "
+                             f"{info.sample_rate:g} Hz recordings")
+        windows = datasets.cut_windows(data, window, stride)
+        if not windows:
+            raise ValueError(f"{path} is shorter than one window ({window} samples)")
+        scores = quantize.predict(model, project.features(np.stack(windows),
+                                                          report["feature_params"]))
+        mean = scores.mean(axis=0)
+        best = int(np.argmax(mean))
+        results.append(FilePrediction(str(path), labels[best], float(mean[best]), len(windows)))
+    return results
