@@ -1,0 +1,125 @@
+"""Deploy: a complete sketch folder from a run, flash measured for the board, arduino-cli used
+when present and explained when absent."""
+
+import json
+import os
+import re
+import shutil
+import stat
+
+import pytest
+
+from tinyml_edu import deploy, export, profile
+
+
+@pytest.fixture()
+def sine_run(tmp_path, sine_models):
+    run = tmp_path / "runs" / "sine"
+    run.mkdir(parents=True)
+    (run / "model_int8.tflite").write_bytes(sine_models["int8"])
+    (run / "report.json").write_text(json.dumps({
+        "project": "sine", "task": "regression", "classes": [], "feature_params": {}}))
+    return run
+
+
+def test_sketch_folder_is_complete_and_filled(sine_run, tmp_path, sine_models):
+    result = deploy.build_sketch(sine_run / "model_int8.tflite", "nano33ble_sense_rev2",
+                                 tmp_path / "sketches")
+    sketch = result.sketch_dir
+    assert sketch.name == "sine_nano33ble_sense_rev2"
+    ino = (sketch / f"{sketch.name}.ino").read_text()
+    assert "{{" not in ino
+    assert "MicroMutableOpResolver<1>" in ino and "op_resolver.AddFullyConnected();" in ino
+    assert '"sine"' in ino and "TINYML_EDU_SENSOR_none" in ino
+    assert result.ops == ["FULLY_CONNECTED"]
+    assert export.read_c_array((sketch / "model_data.cc").read_text()) == sine_models["int8"]
+    arena = profile.tflm_arena_bytes(sine_models["int8"]) if profile.tflm_available() else None
+    settings = (sketch / "model_settings.h").read_text()
+    if arena:
+        assert f"kTensorArenaSize = {(int(arena * 1.1) + 15) // 16 * 16};" in settings
+    assert (sketch / "tinyml_edu_protocol.h").is_file()  # the sketch compiles on its own
+    meta = json.loads((sketch / "deploy.json").read_text())
+    assert meta["fqbn"] == "arduino:mbed_nano:nano33ble" and meta["ops"] == ["FULLY_CONNECTED"]
+
+
+def test_resolver_registers_exactly_the_ops_of_a_conv_model(tmp_path, conv_int8):
+    model = tmp_path / "kws.tflite"
+    model.write_bytes(conv_int8)
+    result = deploy.build_sketch(model, "xiao_esp32s3_sense", tmp_path / "out", labels=list("abcd"))
+    ino = (result.sketch_dir / f"{result.sketch_dir.name}.ino").read_text()
+    adds = re.findall(r"op_resolver\.(Add\w+)\(\);", ino)
+    assert sorted(adds) == sorted(deploy.resolver_method(op) for op in result.ops)
+    assert {"AddConv2D", "AddDepthwiseConv2D", "AddFullyConnected"} <= set(adds)
+    assert f"MicroMutableOpResolver<{len(result.ops)}>" in ino
+    assert result.model_flash_bytes is None and "not an Arm CPU" in result.flash_note
+
+
+@pytest.mark.skipif(not shutil.which("arm-none-eabi-g++"), reason="no arm-none-eabi-gcc")
+def test_flash_of_the_model_is_measured_for_the_cortex_m4(sine_run, tmp_path, sine_models):
+    result = deploy.build_sketch(sine_run / "model_int8.tflite", "nano33ble_sense_rev1",
+                                 tmp_path / "s")
+    assert len(sine_models["int8"]) <= result.model_flash_bytes < len(sine_models["int8"]) + 64
+    assert "cortex-m4" in result.flash_note
+
+
+def test_a_foreign_folder_is_never_overwritten(sine_run, tmp_path):
+    foreign = tmp_path / "s" / "sine_pico"
+    foreign.mkdir(parents=True)
+    (foreign / "my_sketch.ino").write_text("// mine")
+    with pytest.raises(deploy.DeployError, match="choose another --out"):
+        deploy.build_sketch(sine_run / "model_int8.tflite", "pico", tmp_path / "s")
+    assert (foreign / "my_sketch.ino").read_text() == "// mine"
+
+
+def test_not_a_model_gives_a_clear_error(tmp_path):
+    bad = tmp_path / "model.tflite"
+    bad.write_bytes(b"not a flatbuffer at all")
+    with pytest.raises(deploy.DeployError, match="not a valid .tflite"):
+        deploy.build_sketch(bad, "pico", tmp_path / "out")
+    with pytest.raises(deploy.DeployError, match="not found"):
+        deploy.build_sketch(tmp_path / "nope.tflite", "pico", tmp_path / "out")
+
+
+def test_upload_without_arduino_cli_says_what_to_install_and_run(sine_run, tmp_path,
+                                                                  monkeypatch):
+    sketch = deploy.build_sketch(sine_run / "model_int8.tflite", "nano33ble_sense_rev2",
+                                 tmp_path / "s").sketch_dir
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    with pytest.raises(deploy.DeployError) as err:
+        deploy.upload(sketch, "nano33ble_sense_rev2", "/dev/ttyACM0")
+    text = str(err.value)
+    assert "arduino-cli core install arduino:mbed_nano" in text
+    assert f"arduino-cli upload -p /dev/ttyACM0 --fqbn arduino:mbed_nano:nano33ble {sketch}" in text
+
+
+def _fake_arduino_cli(folder, exit_code_for_compile=0):
+    """An executable named arduino-cli that records its arguments (the real one cannot be
+    installed here); our code must call it exactly as a user would."""
+    folder.mkdir()
+    script = folder / "arduino-cli"
+    script.write_text("#!/bin/sh\n"
+                      f'echo "$@" >> "{folder}/calls.txt"\n'
+                      f'if [ "$1" = compile ]; then exit {exit_code_for_compile}; fi\n'
+                      "exit 0\n")
+    script.chmod(script.stat().st_mode | stat.S_IEXEC)
+    return folder
+
+
+def test_upload_compiles_then_uploads_with_arduino_cli(sine_run, tmp_path, monkeypatch):
+    sketch = deploy.build_sketch(sine_run / "model_int8.tflite", "nano33ble_sense_rev2",
+                                 tmp_path / "s").sketch_dir
+    fake = _fake_arduino_cli(tmp_path / "bin")
+    monkeypatch.setenv("PATH", f"{fake}{os.pathsep}{os.environ['PATH']}")
+    deploy.upload(sketch, "nano33ble_sense_rev2", "/dev/ttyACM0")
+    calls = (fake / "calls.txt").read_text().splitlines()
+    assert calls == [f"compile --fqbn arduino:mbed_nano:nano33ble {sketch}",
+                     f"upload -p /dev/ttyACM0 --fqbn arduino:mbed_nano:nano33ble {sketch}"]
+
+
+def test_a_failed_compile_is_reported_with_a_hint(sine_run, tmp_path, monkeypatch):
+    sketch = deploy.build_sketch(sine_run / "model_int8.tflite", "pico", tmp_path / "s").sketch_dir
+    fake = _fake_arduino_cli(tmp_path / "bin", exit_code_for_compile=1)
+    monkeypatch.setenv("PATH", f"{fake}{os.pathsep}{os.environ['PATH']}")
+    with pytest.raises(deploy.DeployError, match="core install rp2040:rp2040"):
+        deploy.upload(sketch, "pico", "/dev/ttyACM0")
+    assert len((fake / "calls.txt").read_text().splitlines()) == 1  # no upload after a failure
