@@ -78,8 +78,9 @@ def settings_header(labels: list[str], arena_bytes: int, features: dict[str, Any
     if features:
         text += "\n// Feature parameters used in training: the sketch must compute the same.\n"
         for key, value in sorted(features.items()):
-            if isinstance(value, (list, tuple)):
-                value = "x".join(map(str, value))
+            if isinstance(value, (list, tuple)):  # a shape reads 49x40, names ax,ay,az
+                numeric = all(isinstance(v, int) for v in value)
+                value = ("x" if numeric else ",").join(map(str, value))
             text += _define("FEATURE_" + _c_identifier(key).upper(), value)
     return text + f"\n#endif  // {guard}\n"
 

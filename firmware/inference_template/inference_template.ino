@@ -1,0 +1,672 @@
+/*
+ * tinyml-edu inference sketch - the template that `tinyml-edu deploy` fills in.
+ *
+ * deploy copies this file into a sketch folder next to the model_data.h, model_data.cc and
+ * model_settings.h that the export stage wrote, and replaces five placeholders (each written
+ * as its NAME in double curly braces): PROJECT, BOARD_ID and SENSOR in the three defines just
+ * below, OP_COUNT in the op resolver's type and OP_RESOLVER_ADDS, on its own line inside
+ * registerOps(). firmware/README.md lists them.
+ *
+ * What it does, by SENSOR:
+ *   imu   - Nano 33 BLE Sense Rev1 or Rev2 (IMU detected at start-up, as in capture_imu):
+ *           samples at FEATURE_SAMPLE_RATE, keeps the last FEATURE_WINDOW samples, scales
+ *           accelerometer channels by 1/FEATURE_ACCEL_RANGE_G and gyroscope channels by
+ *           1/FEATURE_GYRO_RANGE_DPS clipped to [-1, 1] (features.scale_imu), and runs the
+ *           model every FEATURE_STRIDE samples.
+ *   audio - PDM microphone (Nano: PDM library; XIAO ESP32S3 Sense: ESP_I2S, core 3.x) at
+ *           16 kHz, decimated to FEATURE_SAMPLE_RATE when that is lower; keeps the last
+ *           FEATURE_CLIP_SAMPLES samples and about every 250 ms computes the log-mel (or
+ *           MFCC) features of features.py (tinyml_edu_dsp.h) and runs the model.
+ *   none  - the hello-world sine demo: feeds x sweeping 0..2*pi and reports y = model(x).
+ * Every inference prints "P <seq> <label> <score> <ms> *CRC": the top label, its score (the
+ * dequantized output) and the time Invoke() took. The sine demo reports the same way with
+ * the label "y" and the predicted value as the score (so it can be negative).
+ *
+ * Commands (docs/serial-protocol.md): HELLO -> header; START -> header, then raw sensor data
+ * (D lines or audio frames) until STOP; INFER ON / INFER OFF -> P lines on/off (on at reset).
+ *
+ * TensorFlow Lite for Microcontrollers: the official Arduino_TensorFlowLite library was
+ * removed from the Library Manager, so this sketch targets libraries a class can install
+ * from it today:
+ *   Nano 33 BLE Sense (arduino:mbed_nano) - "Chirale_TensorFlowLite": <Chirale_TensorFlowLite.h>
+ *   XIAO ESP32S3 Sense (esp32:esp32)      - "TensorFlowLite_ESP32":   <TensorFlowLite_ESP32.h>
+ * both followed by "tensorflow/lite/micro/micro_interpreter.h",
+ * "tensorflow/lite/micro/micro_mutable_op_resolver.h" and
+ * "tensorflow/lite/schema/schema_generated.h". TensorFlowLite_ESP32 carries an older TFLM
+ * whose MicroInterpreter still takes an ErrorReporter; the sketch detects that by its
+ * "tensorflow/lite/micro/micro_error_reporter.h". Chirale_TensorFlowLite also supports
+ * ESP32: define TINYML_EDU_USE_CHIRALE below to use it on the XIAO too.
+ */
+
+// ---- filled in by tinyml-edu deploy ---------------------------------------------------------
+#define TINYML_EDU_PROJECT "{{PROJECT}}"
+#define TINYML_EDU_BOARD_ID "{{BOARD_ID}}"
+#define TINYML_EDU_SENSOR_{{SENSOR}} 1
+// ----------------------------------------------------------------------------------------------
+
+// #define TINYML_EDU_USE_CHIRALE 1  // XIAO: use Chirale_TensorFlowLite instead
+
+#if defined(TINYML_EDU_SENSOR_imu)
+#define TINYML_EDU_SENSOR_NAME "imu"
+#elif defined(TINYML_EDU_SENSOR_audio)
+#define TINYML_EDU_SENSOR_NAME "audio"
+#elif defined(TINYML_EDU_SENSOR_none)
+#define TINYML_EDU_SENSOR_NAME "none"
+#else
+#error "the sensor must be imu, audio or none"
+#endif
+
+#include <math.h>
+#include <string.h>
+
+#include <tinyml_edu_protocol.h>
+
+#if defined(TINYML_EDU_SENSOR_imu)
+#if !defined(ARDUINO_ARCH_MBED)
+#error "sensor imu needs a Nano 33 BLE Sense (Rev1 or Rev2); the XIAO ESP32S3 has no IMU"
+#endif
+#include <Wire.h>
+#include <Arduino_BMI270_BMM150.h>
+#include <tinyml_edu_imu.h>
+#elif defined(TINYML_EDU_SENSOR_audio)
+#include <tinyml_edu_dsp.h>
+#if defined(ARDUINO_ARCH_ESP32)
+#include <ESP_I2S.h>  // ESP32 Arduino core 3.x; core 2.x had I2S.h, removed in 3.x
+#else
+#include <PDM.h>
+#include <Wire.h>
+#include <tinyml_edu_nano33.h>
+#endif
+#endif
+
+#if defined(ARDUINO_ARCH_ESP32) && !defined(TINYML_EDU_USE_CHIRALE)
+#include <TensorFlowLite_ESP32.h>
+#else
+#include <Chirale_TensorFlowLite.h>
+#endif
+#include "tensorflow/lite/micro/micro_interpreter.h"
+#include "tensorflow/lite/micro/micro_mutable_op_resolver.h"
+#include "tensorflow/lite/schema/schema_generated.h"
+#if defined(__has_include)
+#if __has_include("tensorflow/lite/micro/micro_error_reporter.h")
+#include "tensorflow/lite/micro/micro_error_reporter.h"
+#define TINYML_EDU_TFLM_NEEDS_ERROR_REPORTER 1
+#endif
+#endif
+
+#include "model_data.h"
+#include "model_settings.h"
+
+// ============================================================================================
+// Model
+
+static tflite::MicroMutableOpResolver<{{OP_COUNT}}> op_resolver;
+alignas(16) static uint8_t g_tensor_arena[kTensorArenaSize];
+static tflite::MicroInterpreter* g_interpreter = nullptr;
+static TfLiteTensor* g_input = nullptr;
+static TfLiteTensor* g_output = nullptr;
+static bool g_model_ok = false;
+static bool g_infer = true;  // an inference sketch starts with inference on
+static uint32_t g_prediction_seq = 0;
+
+static char g_line[TME_LINE_MAX];
+static tme_command_reader_t g_reader;
+static bool g_streaming = false;
+static uint32_t g_data_seq = 0;
+static const char* g_board = TINYML_EDU_BOARD_ID;
+
+static void sendLine(size_t n) {
+  if (n > 0) Serial.write(reinterpret_cast<const uint8_t*>(g_line), n);
+}
+
+static void sendComment(const char* text) {
+  sendLine(tme_format_comment(g_line, sizeof g_line, text));
+}
+
+static void sendError(const char* text) {
+  sendLine(tme_format_error(g_line, sizeof g_line, text));
+}
+
+static void registerOps() {
+{{OP_RESOLVER_ADDS}}
+}
+
+// The int8 value of x: round(x / kInputScale) + kInputZeroPoint, as the converter quantizes.
+static void setInput(size_t i, float x) {
+  if (g_input->type == kTfLiteInt8) {
+    int q = (int)floorf(x / kInputScale + 0.5f) + kInputZeroPoint;
+    if (q < -128) q = -128;
+    if (q > 127) q = 127;
+    g_input->data.int8[i] = (int8_t)q;
+  } else {
+    g_input->data.f[i] = x;
+  }
+}
+
+static size_t inputCount() {
+  return g_input->type == kTfLiteInt8 ? g_input->bytes : g_input->bytes / sizeof(float);
+}
+
+static size_t outputCount() {
+  return g_output->type == kTfLiteInt8 ? g_output->bytes : g_output->bytes / sizeof(float);
+}
+
+static float outputValue(size_t i) {
+  if (g_output->type == kTfLiteInt8) {
+    return (g_output->data.int8[i] - g_output->params.zero_point) * g_output->params.scale;
+  }
+  return g_output->data.f[i];
+}
+
+static bool setupModel(size_t expected_inputs) {
+  registerOps();
+  const tflite::Model* model = tflite::GetModel(g_model_data);
+#if defined(TFLITE_SCHEMA_VERSION)
+  if (model->version() != TFLITE_SCHEMA_VERSION) {
+    sendError(tme::Text()
+                  .add("model schema version ")
+                  .add((uint32_t)model->version())
+                  .add(" but the TFLM library reads version ")
+                  .add((uint32_t)TFLITE_SCHEMA_VERSION)
+                  .c_str());
+    return false;
+  }
+#endif
+#if defined(TINYML_EDU_TFLM_NEEDS_ERROR_REPORTER)
+  static tflite::MicroErrorReporter error_reporter;
+  static tflite::MicroInterpreter interpreter(model, op_resolver, g_tensor_arena,
+                                              kTensorArenaSize, &error_reporter);
+#else
+  static tflite::MicroInterpreter interpreter(model, op_resolver, g_tensor_arena,
+                                              kTensorArenaSize);
+#endif
+  g_interpreter = &interpreter;
+  if (g_interpreter->AllocateTensors() != kTfLiteOk) {
+    sendError(tme::Text()
+                  .add("AllocateTensors() failed: raise kTensorArenaSize in model_settings.h "
+                       "(now ")
+                  .add((uint32_t)kTensorArenaSize)
+                  .add(" bytes), or an op of the model is not registered")
+                  .c_str());
+    return false;
+  }
+  g_input = g_interpreter->input(0);
+  g_output = g_interpreter->output(0);
+  if (g_input->type != kTfLiteInt8 && g_input->type != kTfLiteFloat32) {
+    sendError("the model input is neither int8 nor float32");
+    return false;
+  }
+  if (g_output->type != kTfLiteInt8 && g_output->type != kTfLiteFloat32) {
+    sendError("the model output is neither int8 nor float32");
+    return false;
+  }
+  if (inputCount() != expected_inputs) {
+    sendError(tme::Text()
+                  .add("the model takes ")
+                  .add((uint32_t)inputCount())
+                  .add(" input values but the features in model_settings.h make ")
+                  .add((uint32_t)expected_inputs)
+                  .c_str());
+    return false;
+  }
+  if (g_input->type == kTfLiteInt8 &&
+      fabsf(g_input->params.scale - kInputScale) > 1e-6f * fabsf(kInputScale)) {
+    sendError("kInputScale in model_settings.h is not the model's: were both files exported "
+              "together?");
+  }
+  tme::Text note;
+  note.add("model ready: ")
+      .add((uint32_t)g_model_data_len)
+      .add(" bytes, arena ")
+      .add((uint32_t)g_interpreter->arena_used_bytes())
+      .add(" of ")
+      .add((uint32_t)kTensorArenaSize)
+      .add(" bytes used");
+  sendComment(note.c_str());
+  return true;
+}
+
+// Runs the model on the input already set; returns the time Invoke() took in ms, or a
+// negative value on failure.
+static float invokeTimed() {
+  const uint32_t t0 = micros();
+  const TfLiteStatus status = g_interpreter->Invoke();
+  const uint32_t t1 = micros();
+  if (status != kTfLiteOk) {
+    sendError("Invoke() failed");
+    return -1.0f;
+  }
+  return (float)(t1 - t0) / 1000.0f;
+}
+
+#if !defined(TINYML_EDU_SENSOR_none)
+// Classifiers: the top label and its dequantized score.
+static void reportTopLabel(float ms) {
+  size_t count = outputCount();
+  if (count > (size_t)kCategoryCount) count = (size_t)kCategoryCount;
+  size_t top = 0;
+  for (size_t i = 1; i < count; ++i) {
+    if (outputValue(i) > outputValue(top)) top = i;
+  }
+  sendLine(tme_format_prediction(g_line, sizeof g_line, g_prediction_seq++,
+                                 kCategoryLabels[top], outputValue(top), ms));
+}
+#endif
+
+// ============================================================================================
+// Sensor: imu
+
+#if defined(TINYML_EDU_SENSOR_imu)
+
+static const int kWindow = FEATURE_WINDOW;
+static const int kStride = FEATURE_STRIDE;
+static const int kChannels = FEATURE_NUM_CHANNELS;
+static const uint32_t kRateHz = FEATURE_SAMPLE_RATE;
+static const uint32_t kPeriodUs = 1000000UL / FEATURE_SAMPLE_RATE;
+#if FEATURE_SAMPLE_RATE > 100
+#warning "the Rev2 IMU runs at 100 Hz: a higher FEATURE_SAMPLE_RATE repeats samples there"
+#endif
+
+static float g_window[kWindow][kChannels];  // scaled samples, a ring
+static int g_window_pos = 0;                // next slot to write = oldest sample
+static int g_until_invoke = kWindow;        // samples until the next inference
+static uint8_t g_source[kChannels];         // which IMU value feeds each model channel
+static float g_scale[kChannels];            // 1 / full scale of that channel
+static uint32_t g_next_us = 0;
+
+// FEATURE_CHANNELS is the training channel list joined with ',' by export.py, e.g.
+// "ax,ay,az,gx,gy,gz": two-letter names separated by commas.
+static bool parseChannels() {
+#if defined(FEATURE_CHANNELS)
+  const char* s = FEATURE_CHANNELS;
+#else
+  const char* s = "ax,ay,az,gx,gy,gz";
+#endif
+  for (int c = 0; c < kChannels; ++c) {
+    const char kind = (char)(s[0] | 0x20), axis = (char)(s[1] | 0x20);
+    if ((kind != 'a' && kind != 'g') || axis < 'x' || axis > 'z') return false;
+    g_source[c] = (uint8_t)((kind == 'a' ? 0 : 3) + (axis - 'x'));
+    g_scale[c] = kind == 'a' ? 1.0f / FEATURE_ACCEL_RANGE_G : 1.0f / FEATURE_GYRO_RANGE_DPS;
+    s += 2;
+    if (*s == ',') ++s;
+  }
+  return *s == '\0';
+}
+
+static void sendHeader() {
+  if (tme_imu::detected() == tme_imu::kNone) {
+    sendError("no IMU found");
+    return;
+  }
+  sendComment(tme::Text()
+                  .add("tinyml-edu inference ")
+                  .add(TINYML_EDU_PROJECT)
+                  .add(", IMU: ")
+                  .add(tme_imu::name())
+                  .c_str());
+  sendLine(tme_format_header(g_line, sizeof g_line, g_board, "imu", kRateHz, tme_imu::kColumns,
+                             tme_imu::kUnits));
+}
+
+static void runInference() {
+  for (int t = 0; t < kWindow; ++t) {  // oldest sample first, as in training windows
+    const float* row = g_window[(g_window_pos + t) % kWindow];
+    for (int c = 0; c < kChannels; ++c) setInput((size_t)(t * kChannels + c), row[c]);
+  }
+  const float ms = invokeTimed();
+  if (ms >= 0.0f) reportTopLabel(ms);
+}
+
+static void setupSensor() {
+  tme_imu::begin();
+  if (tme_imu::detected() == tme_imu::kNone) return;
+  if (strcmp(g_board, tme_imu::boardId()) != 0) {
+    sendComment(tme::Text()
+                    .add("deployed for ")
+                    .add(TINYML_EDU_BOARD_ID)
+                    .add(", running on ")
+                    .add(tme_imu::boardId())
+                    .c_str());
+    g_board = tme_imu::boardId();
+  }
+  if (!parseChannels()) sendError("FEATURE_CHANNELS in model_settings.h is not understood");
+  g_next_us = micros();
+}
+
+static size_t expectedInputs() {
+  return (size_t)kWindow * (size_t)kChannels;
+}
+
+static void startStreaming() {
+  g_data_seq = 0;
+  g_streaming = tme_imu::detected() != tme_imu::kNone;
+}
+
+static void pollSensor() {
+  if (tme_imu::detected() == tme_imu::kNone) return;
+  const uint32_t now = micros();
+  if ((int32_t)(now - g_next_us) < 0) return;
+  g_next_us += kPeriodUs;
+  if ((int32_t)(now - g_next_us) > (int32_t)(10 * kPeriodUs)) g_next_us = now + kPeriodUs;
+
+  float v[tme_imu::kChannels];
+  if (!tme_imu::read(v)) return;
+  if (g_streaming) {
+    sendLine(tme_format_imu(g_line, sizeof g_line, g_data_seq++, v, tme_imu::kChannels));
+  }
+  float* row = g_window[g_window_pos];
+  for (int c = 0; c < kChannels; ++c) {
+    float x = v[g_source[c]] * g_scale[c];
+    row[c] = x > 1.0f ? 1.0f : (x < -1.0f ? -1.0f : x);
+  }
+  g_window_pos = (g_window_pos + 1) % kWindow;
+  if (--g_until_invoke > 0) return;
+  g_until_invoke = kStride;
+  if (g_infer && g_model_ok) runInference();
+}
+
+#endif  // TINYML_EDU_SENSOR_imu
+
+// ============================================================================================
+// Sensor: audio
+
+#if defined(TINYML_EDU_SENSOR_audio)
+
+static const uint32_t kMicRate = 16000;  // what both PDM microphones are run at
+#if FEATURE_SAMPLE_RATE > 16000 || (16000 % FEATURE_SAMPLE_RATE) != 0
+#error "FEATURE_SAMPLE_RATE must divide 16000 (e.g. 16000 or 8000): the microphone runs at 16 kHz"
+#endif
+static const uint32_t kDecimation = kMicRate / FEATURE_SAMPLE_RATE;
+static const uint32_t kClip = FEATURE_CLIP_SAMPLES;
+static const uint32_t kFrames = FEATURE_NUM_FRAMES;
+static const uint32_t kMel = FEATURE_NUM_CHANNELS;
+static const uint32_t kFft = FEATURE_FFT_SIZE;
+static const uint32_t kHop = FEATURE_SAMPLE_RATE / 4;  // about every 250 ms
+static const size_t kStreamSamples = 512;
+
+// Microphone -> loop(): 0.5 s of 16 kHz audio, so a slow inference does not lose audio.
+static int16_t g_raw_storage[8192];
+static tme_ring16_t g_raw;
+
+// The last kClip samples at FEATURE_SAMPLE_RATE.
+static int16_t g_clip[kClip];
+static uint32_t g_clip_pos = 0;  // next write = oldest sample once full
+static uint32_t g_until_invoke = kClip;
+
+static float g_taps[TME_DECIMATOR_TAPS(kDecimation)];
+static float g_history[TME_DECIMATOR_TAPS(kDecimation)];
+static tme_decimator_t g_decimator;
+
+static float g_hann[FEATURE_WINDOW_SAMPLES];
+static float g_twiddle[kFft];
+static float g_fft[kFft];
+static float g_power[kFft / 2 + 1];
+static float g_weights[TME_MEL_WEIGHTS_MAX(kFft)];
+static uint16_t g_first_bin[kMel];
+static uint16_t g_bin_count[kMel];
+static tme_logmel_t g_mel;
+static float g_mel_row[kMel];
+static float g_dct[FEATURE_NUM_MFCC * kMel];
+static bool g_mfcc = false;
+static uint32_t g_width = kMel;  // values per frame: kMel, or FEATURE_NUM_MFCC for MFCC
+static float g_features[kFrames * kMel];
+
+static int16_t g_stream[kStreamSamples];
+static size_t g_stream_count = 0;
+static uint8_t g_frame[TME_AUDIO_FRAME_BYTES(kStreamSamples)];
+static uint32_t g_reported_drops = 0;
+static uint32_t g_last_drop_report_ms = 0;
+
+#if defined(ARDUINO_ARCH_ESP32)
+static I2SClass g_i2s;
+static bool g_mic_ok = false;
+
+// A FreeRTOS task on the other core moves audio from the I2S DMA buffers into g_raw.
+static void micTask(void*) {
+  static int16_t block[256];
+  for (;;) {
+    const size_t got = g_i2s.readBytes(reinterpret_cast<char*>(block), sizeof block);
+    tme_ring16_write(&g_raw, block, (uint32_t)(got / sizeof(int16_t)));
+  }
+}
+
+static bool startMicrophone() {
+  g_i2s.setPinsPdmRx(42, 41);  // XIAO ESP32S3 Sense: PDM clock GPIO 42, data GPIO 41
+  if (!g_i2s.begin(I2S_MODE_PDM_RX, kMicRate, I2S_DATA_BIT_WIDTH_16BIT, I2S_SLOT_MODE_MONO)) {
+    return false;
+  }
+  xTaskCreatePinnedToCore(micTask, "tme_mic", 4096, nullptr, 5, nullptr, 0);
+  return true;
+}
+#else
+static bool g_mic_ok = false;
+
+// PDM interrupt -> g_raw; never waits (a full ring drops and counts samples).
+static void onPdmData() {
+  static int16_t block[256];
+  int bytes = PDM.available();
+  while (bytes >= 2) {
+    int chunk = bytes < (int)sizeof block ? bytes : (int)sizeof block;
+    chunk &= ~1;
+    PDM.read(block, chunk);
+    tme_ring16_write(&g_raw, block, (uint32_t)chunk / 2);
+    bytes -= chunk;
+  }
+}
+
+static bool startMicrophone() {
+  PDM.onReceive(onPdmData);
+  return PDM.begin(1, kMicRate) != 0;
+}
+#endif
+
+static void sendHeader() {
+  if (!g_mic_ok) {
+    sendError("PDM microphone did not start");
+    return;
+  }
+  sendComment(tme::Text()
+                  .add("tinyml-edu inference ")
+                  .add(TINYML_EDU_PROJECT)
+                  .add(", PDM microphone, features ")
+                  .add(FEATURE_KIND)
+                  .c_str());
+  sendLine(tme_format_header(g_line, sizeof g_line, g_board, "audio", FEATURE_SAMPLE_RATE,
+                             "mic", "int16"));
+}
+
+static void runInference() {
+  for (uint32_t f = 0; f < kFrames; ++f) {
+    tme_logmel_frame(&g_mel, g_clip, kClip, g_clip_pos + f * FEATURE_STRIDE_SAMPLES, g_mel_row);
+    float* out = &g_features[f * g_width];
+    if (g_mfcc) {
+      tme_dct_apply(g_dct, FEATURE_NUM_MFCC, kMel, g_mel_row, out);
+    } else {
+      memcpy(out, g_mel_row, sizeof g_mel_row);
+    }
+  }
+  for (uint32_t i = 0; i < kFrames * g_width; ++i) setInput(i, g_features[i]);
+  const float ms = invokeTimed();
+  if (ms >= 0.0f) reportTopLabel(ms);
+}
+
+static void setupSensor() {
+#if !defined(ARDUINO_ARCH_ESP32)
+  g_board = tme_nano33::boardId();  // Rev1 has an LSM9DS1 at 0x6B, Rev2 does not
+#endif
+  tme_ring16_init(&g_raw, g_raw_storage, sizeof g_raw_storage / sizeof g_raw_storage[0]);
+  tme_decimator_init(&g_decimator, g_taps, g_history, TME_DECIMATOR_TAPS(kDecimation),
+                     kDecimation);
+  g_mfcc = strcmp(FEATURE_KIND, "mfcc") == 0;
+  g_width = g_mfcc ? FEATURE_NUM_MFCC : kMel;
+  if (g_mfcc) tme_dct_init(g_dct, FEATURE_NUM_MFCC, kMel);
+  g_mel.sample_rate = FEATURE_SAMPLE_RATE;
+  g_mel.window_samples = FEATURE_WINDOW_SAMPLES;
+  g_mel.fft_size = kFft;
+  g_mel.num_channels = kMel;
+  g_mel.lower_hz = FEATURE_LOWER_HZ;
+  g_mel.upper_hz = FEATURE_UPPER_HZ;
+  g_mel.log_floor = FEATURE_LOG_FLOOR;
+  g_mel.hann = g_hann;
+  g_mel.twiddle = g_twiddle;
+  g_mel.fft = g_fft;
+  g_mel.power = g_power;
+  g_mel.weights = g_weights;
+  g_mel.weights_capacity = TME_MEL_WEIGHTS_MAX(kFft);
+  g_mel.first_bin = g_first_bin;
+  g_mel.bin_count = g_bin_count;
+  if (tme_logmel_init(&g_mel) != TME_DSP_OK) {
+    sendError("the mel filterbank settings in model_settings.h are not usable");
+  }
+  g_mic_ok = startMicrophone();
+}
+
+static size_t expectedInputs() {
+  return (size_t)kFrames * (size_t)g_width;
+}
+
+static void startStreaming() {
+  g_data_seq = 0;
+  g_stream_count = 0;
+  g_streaming = g_mic_ok;
+}
+
+static void pollSensor() {
+  int16_t block[128];
+  uint32_t n;
+  // Only what is there now: if inference were slower than real time, draining "until empty"
+  // would never return to loop() and commands would go unanswered.
+  uint32_t budget = tme_ring16_available(&g_raw);
+  while (budget > 0 && (n = tme_ring16_read(&g_raw, block, budget < 128 ? budget : 128)) > 0) {
+    budget -= n;
+    for (uint32_t i = 0; i < n; ++i) {
+      int16_t sample;
+      if (!tme_decimator_push(&g_decimator, block[i], &sample)) continue;
+      g_clip[g_clip_pos] = sample;
+      g_clip_pos = (g_clip_pos + 1 == kClip) ? 0 : g_clip_pos + 1;
+      if (g_streaming) {
+        g_stream[g_stream_count++] = sample;
+        if (g_stream_count == kStreamSamples) {
+          const size_t bytes = tme_format_audio_frame(g_frame, sizeof g_frame, g_data_seq++,
+                                                      g_stream, kStreamSamples);
+          if (bytes > 0) Serial.write(g_frame, bytes);
+          g_stream_count = 0;
+        }
+      }
+      if (--g_until_invoke > 0) continue;
+      g_until_invoke = kHop;
+      if (g_infer && g_model_ok) runInference();
+    }
+  }
+  const uint32_t dropped = g_raw.dropped;
+  if (dropped != g_reported_drops && millis() - g_last_drop_report_ms > 5000) {
+    g_reported_drops = dropped;  // at most one note every 5 s
+    g_last_drop_report_ms = millis();
+    sendComment("audio overrun: inference is slower than real time, samples were dropped");
+  }
+}
+
+#endif  // TINYML_EDU_SENSOR_audio
+
+// ============================================================================================
+// Sensor: none - the hello-world sine demo
+
+#if defined(TINYML_EDU_SENSOR_none)
+
+static const int kInferencesPerCycle = 100;  // x steps through 0..2*pi in 100 steps
+static const uint32_t kPeriodMs = 20;        // one inference every 20 ms: a 2 s sine cycle
+static int g_step = 0;
+static uint32_t g_next_ms = 0;
+
+static void sendHeader() {
+  sendComment(tme::Text()
+                  .add("tinyml-edu inference ")
+                  .add(TINYML_EDU_PROJECT)
+                  .add(", sine demo: P lines report label y and score = predicted sin(x)")
+                  .c_str());
+  sendLine(tme_format_header(g_line, sizeof g_line, g_board, "none", 0, "x", "rad"));
+}
+
+static void setupSensor() {
+  g_next_ms = millis();
+}
+
+static size_t expectedInputs() {
+  return 1;
+}
+
+static void startStreaming() {
+  sendComment("the sine demo has no sensor to stream; its P lines are its output");
+}
+
+static void pollSensor() {
+  if (!g_infer || !g_model_ok) return;
+  const uint32_t now = millis();
+  if ((int32_t)(now - g_next_ms) < 0) return;
+  g_next_ms = now + kPeriodMs;
+  const float x = 6.2831853f * (float)g_step / (float)kInferencesPerCycle;
+  g_step = (g_step + 1) % kInferencesPerCycle;
+  setInput(0, x);
+  const float ms = invokeTimed();
+  if (ms < 0.0f) return;
+  // The sine demo is a regression: the "label" is y and the "score" the predicted value.
+  sendLine(tme_format_prediction(g_line, sizeof g_line, g_prediction_seq++, "y", outputValue(0),
+                                 ms));
+}
+
+#endif  // TINYML_EDU_SENSOR_none
+
+// ============================================================================================
+// Commands, setup, loop
+
+static void handleCommand(tme_command_t command) {
+  switch (command) {
+    case TME_CMD_HELLO:
+      sendHeader();
+      break;
+    case TME_CMD_START:
+      sendHeader();
+      startStreaming();
+      break;
+    case TME_CMD_STOP:
+      g_streaming = false;
+      sendComment("stopped");
+      break;
+    case TME_CMD_INFER_ON:
+      g_infer = true;
+      if (g_model_ok) {
+        sendComment("inference on");
+      } else {
+        sendError("inference unavailable: the model did not load");
+      }
+      break;
+    case TME_CMD_INFER_OFF:
+      g_infer = false;
+      sendComment("inference off");
+      break;
+    case TME_CMD_UNKNOWN:
+      sendError(tme::Text().add("unknown command: ").add(g_reader.line).c_str());
+      break;
+    default:
+      break;
+  }
+}
+
+void setup() {
+  Serial.begin(TME_BAUD_RATE);
+  const uint32_t start = millis();
+  while (!Serial && millis() - start < 2000) {
+    delay(10);  // USB CDC: give the host up to 2 s to open the port, then run anyway
+  }
+  tme_command_reader_init(&g_reader);
+  setupSensor();
+  sendHeader();
+  g_model_ok = setupModel(expectedInputs());
+}
+
+void loop() {
+  while (Serial.available() > 0) {
+    handleCommand(tme_command_reader_feed(&g_reader, (uint8_t)Serial.read()));
+  }
+  pollSensor();
+}

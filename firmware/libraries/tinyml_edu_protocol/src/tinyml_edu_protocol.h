@@ -1,0 +1,165 @@
+/*
+ * tinyml_edu_protocol.h - the board side of the tinyml-edu serial protocol, version 1.
+ *
+ * The specification is docs/serial-protocol.md; the host side is tinyml_edu/protocol.py.
+ * tests/test_firmware.py compiles this file on the host and checks that every line and
+ * frame it makes is byte-identical to what the Python encoder makes for the same input.
+ *
+ * Plain C99: no Arduino, no printf, no malloc. Every function writes into a buffer the
+ * caller owns and returns the number of bytes written, or 0 when the buffer is too small
+ * (nothing useful is left in it then). Text results are also NUL-terminated; the NUL is
+ * not counted, so `Serial.write(buf, n)` sends exactly the line.
+ *
+ * Why no printf("%f"): newlib-nano, the C library of most Arduino cores for Arm, leaves out
+ * float formatting unless the sketch is linked with -u _printf_float, and even glibc's
+ * rounding is not specified to be Python's. tme_format_fixed() converts the exact binary
+ * value of the double with integer arithmetic and rounds half to even, which is exactly
+ * what Python's f"{v:.4f}" does (so -0.00004 gives "-0.0000" and 0.00005 gives "0.0001").
+ */
+#ifndef TINYML_EDU_PROTOCOL_H_
+#define TINYML_EDU_PROTOCOL_H_
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define TME_PROTOCOL_VERSION 1
+#define TME_BAUD_RATE 115200UL
+
+/* A buffer of this size holds any line the protocol allows (the host drops longer ones). */
+#define TME_LINE_MAX 512
+
+/* Binary audio frames: sync, type, seq, n, samples, CRC. */
+#define TME_SYNC_0 0xA5
+#define TME_SYNC_1 0x5A
+#define TME_AUDIO_FRAME_TYPE 0x01
+#define TME_AUDIO_MAX_SAMPLES 1024
+#define TME_AUDIO_FRAME_BYTES(n) (2u + 5u + 2u * (size_t)(n) + 2u)
+#define TME_AUDIO_FRAME_MAX TME_AUDIO_FRAME_BYTES(TME_AUDIO_MAX_SAMPLES)
+
+/* Most decimals tme_format_fixed() accepts. */
+#define TME_MAX_DECIMALS 9
+
+/* ---------------------------------------------------------------------------------------
+ * CRC-16/CCITT-FALSE: polynomial 0x1021, initial value 0xFFFF, no reflection, no final XOR.
+ * tme_crc16("123456789") == 0x29B1. */
+uint16_t tme_crc16_update(uint16_t crc, const uint8_t *data, size_t len);
+uint16_t tme_crc16(const uint8_t *data, size_t len);
+
+/* ---------------------------------------------------------------------------------------
+ * Numbers. */
+
+/* `value` with exactly `decimals` digits after the point, like Python's f"{value:.Nf}":
+ * correctly rounded (half to even on the exact binary value), "-" kept for negative values
+ * that round to zero and for -0.0, "nan", "inf" and "-inf" as Python spells them.
+ * decimals <= TME_MAX_DECIMALS. Returns the length (NUL not counted), 0 if it does not fit. */
+size_t tme_format_fixed(char *out, size_t cap, double value, unsigned decimals);
+
+/* Unsigned decimal integer. Returns the length, 0 if it does not fit. */
+size_t tme_format_uint(char *out, size_t cap, uint32_t value);
+
+/* ---------------------------------------------------------------------------------------
+ * Lines. Each ends in " *XXXX\n" (the CRC of everything before the space) where the
+ * protocol asks for a checksum. */
+
+/* "#TINYML-EDU 1 board=<board> sensor=<sensor> rate=<rate_hz> columns=<columns>
+ *  units=<units> *XXXX\n". columns and units are comma-separated lists, e.g.
+ * "ax,ay,az,gx,gy,gz" and "g,g,g,dps,dps,dps". The rate is a whole number of Hz; Python
+ * writes rate with :g, which gives the same digits for every whole rate below 1,000,000. */
+size_t tme_format_header(char *out, size_t cap, const char *board, const char *sensor,
+                         uint32_t rate_hz, const char *columns, const char *units);
+
+/* "D <seq % 65536> <v1>,<v2>,... *XXXX\n", every value with 4 decimals. The floats are
+ * widened to double exactly, so the text is what Python prints for float(np.float32(v)). */
+size_t tme_format_imu(char *out, size_t cap, uint32_t seq, const float *values, size_t count);
+
+/* Same for values already in double precision (what the host tests use). */
+size_t tme_format_imu_double(char *out, size_t cap, uint32_t seq, const double *values,
+                             size_t count);
+
+/* "P <seq % 65536> <label> <score with 3 decimals> <ms with 2 decimals> *XXXX\n".
+ * A label must be one word: spaces in it are written as '_' (the host splits on spaces);
+ * an empty label is written as "?". */
+size_t tme_format_prediction(char *out, size_t cap, uint32_t seq, const char *label,
+                             double score, double ms);
+
+/* "# <text>\n" (a comment for humans, never stored) and "E <text>\n" (an error). */
+size_t tme_format_comment(char *out, size_t cap, const char *text);
+size_t tme_format_error(char *out, size_t cap, const char *text);
+
+/* ---------------------------------------------------------------------------------------
+ * Binary audio frame: A5 5A | 01 | seq u16 LE | n u16 LE | n x int16 LE | CRC u16 LE over
+ * type..samples. n <= TME_AUDIO_MAX_SAMPLES; `out` needs TME_AUDIO_FRAME_BYTES(n) bytes.
+ * Returns the frame length, 0 if n is too large or the buffer too small. */
+size_t tme_format_audio_frame(uint8_t *out, size_t cap, uint32_t seq, const int16_t *samples,
+                              size_t n);
+
+/* ---------------------------------------------------------------------------------------
+ * Commands from the host, one per line. Feed the reader every byte that arrives; it returns
+ * a command when a line ends ('\n' or '\r'). Case and surrounding or repeated blanks do not
+ * matter ("infer  on" is INFER ON). Empty lines give TME_CMD_NONE. */
+typedef enum {
+  TME_CMD_NONE = 0,
+  TME_CMD_HELLO,
+  TME_CMD_START,
+  TME_CMD_STOP,
+  TME_CMD_INFER_ON,
+  TME_CMD_INFER_OFF,
+  TME_CMD_UNKNOWN
+} tme_command_t;
+
+#define TME_COMMAND_MAX 32
+
+typedef struct {
+  char line[TME_COMMAND_MAX + 1]; /* the last complete line, normalised (for error text) */
+  uint8_t len;
+  uint8_t overflow;
+  char pending[TME_COMMAND_MAX + 1];
+  uint8_t pending_len;
+} tme_command_reader_t;
+
+void tme_command_reader_init(tme_command_reader_t *reader);
+tme_command_t tme_command_reader_feed(tme_command_reader_t *reader, uint8_t byte);
+
+/* One whole line (without its line end) -> command. */
+tme_command_t tme_parse_command(const char *line);
+
+/* "HELLO", "START", ... or "" for NONE and "?" for UNKNOWN. */
+const char *tme_command_name(tme_command_t command);
+
+#ifdef __cplusplus
+}  /* extern "C" */
+
+namespace tme {
+
+/* C++ only: a line of text built piece by piece into a fixed buffer (no printf, no heap),
+ * e.g. sendError(tme::Text().add("arena of ").add(n).add(" bytes").c_str()). Too long text is
+ * cut, never overflows. */
+class Text {
+ public:
+  Text() { buf_[0] = '\0'; }
+  Text& add(const char* s) {
+    while (s != 0 && *s != '\0' && len_ + 1 < sizeof buf_) buf_[len_++] = *s++;
+    buf_[len_] = '\0';
+    return *this;
+  }
+  Text& add(uint32_t value) {
+    char digits[12];
+    tme_format_uint(digits, sizeof digits, value);
+    return add(digits);
+  }
+  const char* c_str() const { return buf_; }
+  size_t size() const { return len_; }
+
+ private:
+  char buf_[200];
+  size_t len_ = 0;
+};
+
+}  /* namespace tme */
+#endif
+
+#endif /* TINYML_EDU_PROTOCOL_H_ */
