@@ -28,9 +28,6 @@ from tinyml_edu.projects.base import mean_squared_error
 Log = Callable[[str], None]
 
 
-# ---------------------------------------------------------------------------------------------
-
-
 def roc_auc(scores: np.ndarray, is_positive: np.ndarray) -> float:
     """Area under the ROC curve via the rank-sum (Mann-Whitney) statistic, ties averaged."""
     scores, is_positive = np.asarray(scores, float), np.asarray(is_positive, bool)
