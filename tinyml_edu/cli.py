@@ -111,6 +111,52 @@ def _cmd_profile(args: argparse.Namespace) -> int:
     return 0
 
 
+def _virtual_options(args: argparse.Namespace) -> dict:
+    """--source/--speed go to the virtual board only."""
+    options = {k: v for k, v in (("source", args.source), ("speed", args.speed)) if v is not None}
+    if options and args.port != "virtual":
+        raise ValueError("--source and --speed only apply to --port virtual")
+    return options
+
+
+def _cmd_capture(args: argparse.Namespace) -> int:
+    from tinyml_edu import capture
+    from tinyml_edu.virtual_board import VirtualBoardError
+
+    try:
+        result = capture.capture(args.port, args.sensor, args.label, args.seconds, args.out,
+                                 progress=not args.quiet, baud=args.baud,
+                                 **_virtual_options(args))
+    except (capture.CaptureError, VirtualBoardError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    lost = f"; {result.lost_frames} frame(s) lost, {result.corrupted} corrupted line(s)"
+    if result.interrupted:
+        print(f"{result.reason}; saved {result.samples} samples to {result.path}{lost}",
+              file=sys.stderr)
+        return 130 if "Ctrl-C" in result.reason else 2
+    print(f"saved {result.samples} samples ({result.seconds:.2f} s) to {result.path}{lost}")
+    return 0
+
+
+def _cmd_monitor(args: argparse.Namespace) -> int:
+    from tinyml_edu import capture
+    from tinyml_edu.virtual_board import VirtualBoardError
+
+    try:
+        for event in capture.monitor(args.port, seconds=args.seconds, baud=args.baud,
+                                     **_virtual_options(args)):
+            line = capture.format_event(event)
+            if line is not None:
+                print(line, flush=True)
+    except (capture.CaptureError, VirtualBoardError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 0  # Ctrl-C is how a live view ends
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from tinyml_edu import __version__
 
@@ -152,6 +198,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", help="path to a .tflite file")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=_cmd_profile)
+
+    p = sub.add_parser("capture", help="record labelled sensor data from a board (or virtual)")
+    p.add_argument("--port", required=True,
+                   help="serial port (/dev/ttyACM0, COM3) or 'virtual' for the virtual board")
+    p.add_argument("--sensor", required=True, choices=("imu", "audio"))
+    p.add_argument("--label", required=True, help="class of what you record, e.g. W")
+    p.add_argument("--seconds", type=float, required=True, help="how long to record")
+    p.add_argument("--out", required=True, help="data folder; files go to OUT/LABEL/")
+    p.add_argument("--source", help="virtual board only: data set name or recordings folder")
+    p.add_argument("--speed", type=float, help="virtual board only: times real time")
+    p.add_argument("--baud", type=int, default=115200, help="default 115200")
+    p.add_argument("--quiet", action="store_true", help="no progress line")
+    p.set_defaults(func=_cmd_capture)
+
+    p = sub.add_parser("monitor", help="show a deployed model's predictions live")
+    p.add_argument("--port", required=True, help="serial port or 'virtual'")
+    p.add_argument("--seconds", type=float, help="stop after this long (default: Ctrl-C)")
+    p.add_argument("--source", help="virtual board only: data set name or recordings folder")
+    p.add_argument("--speed", type=float, help="virtual board only: times real time")
+    p.add_argument("--baud", type=int, default=115200, help="default 115200")
+    p.set_defaults(func=_cmd_monitor)
     return parser
 
 

@@ -21,14 +21,26 @@ MAX_LINE = 512  # longer "lines" are garbage (wrong baud rate, binary noise)
 BAUD_RATE = 115200
 
 
-def crc16(data: bytes) -> int:
-    """CRC-16/CCITT-FALSE: polynomial 0x1021, initial value 0xFFFF, no reflection."""
-    crc = 0xFFFF
-    for byte in data:
-        crc ^= byte << 8
+def _crc16_table() -> list[int]:
+    table = []
+    for high in range(256):
+        crc = high << 8
         for _ in range(8):
             crc = ((crc << 1) ^ 0x1021) if crc & 0x8000 else crc << 1
-            crc &= 0xFFFF
+        table.append(crc & 0xFFFF)
+    return table
+
+
+_CRC16_TABLE = _crc16_table()
+
+
+def crc16(data: bytes) -> int:
+    """CRC-16/CCITT-FALSE: polynomial 0x1021, initial value 0xFFFF, no reflection.
+
+    Table-driven, one lookup per byte: audio streams 32 kB/s through it."""
+    crc = 0xFFFF
+    for byte in data:
+        crc = ((crc << 8) & 0xFFFF) ^ _CRC16_TABLE[(crc >> 8) ^ byte]
     return crc
 
 

@@ -1,0 +1,374 @@
+"""The virtual board on a real pseudo-terminal, read with real pyserial: no mocks of the serial
+layer. Every board is stopped by a fixture, and each test checks no board thread is left."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import serial
+
+from tinyml_edu import datasets, protocol, virtual_board
+from tinyml_edu.capture import predictions
+from tinyml_edu.virtual_board import VirtualBoard, VirtualBoardError
+
+pytestmark = pytest.mark.skipif(os.name == "nt", reason="the virtual board needs a pty")
+
+SPEED = 40.0
+
+
+@pytest.fixture()
+def flash_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private flash folder, also the default, so a model in ~/.tinyml-edu never leaks in."""
+    folder = tmp_path / "flash"
+    monkeypatch.setenv(virtual_board.FLASH_ENV_VAR, str(folder))
+    return folder
+
+
+@pytest.fixture()
+def boards(flash_dir: Path):
+    """Start boards with ``boards(**kwargs)``; all of them are stopped afterwards."""
+    started: list[VirtualBoard] = []
+
+    def make(**kwargs) -> VirtualBoard:
+        kwargs.setdefault("speed", SPEED)
+        kwargs.setdefault("flash_dir", flash_dir)
+        board = VirtualBoard(**kwargs)
+        started.append(board)
+        board.start()
+        return board
+
+    yield make
+    for board in started:
+        board.stop()
+    for board in started:
+        assert board._thread is None or not board._thread.is_alive()
+        assert board._master is None and board._slave is None
+        assert board.error is None, repr(board.error)
+    assert not [t for t in threading.enumerate() if t.name.startswith("virtual-board")]
+
+
+@pytest.fixture()
+def port(boards):
+    """Open ports, closed afterwards: ``port(board)``."""
+    opened: list[serial.Serial] = []
+
+    def open_(board: VirtualBoard) -> serial.Serial:
+        ser = serial.Serial(board.port, 115200, timeout=0.05)
+        opened.append(ser)
+        return ser
+
+    yield open_
+    for ser in opened:
+        ser.close()
+        _PARSERS.pop(id(ser), None)
+
+
+_PARSERS: dict[int, protocol.StreamParser] = {}
+
+
+def read_events(ser: serial.Serial, until, timeout: float = 10.0) -> list[protocol.Event]:
+    """Parse what arrives (one parser per port, so no line is cut) until ``until(events)``."""
+    parser = _PARSERS.setdefault(id(ser), protocol.StreamParser())
+    events: list[protocol.Event] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        events += parser.feed(ser.read(max(1, ser.in_waiting)))
+        if until(events):
+            return events
+    raise AssertionError(f"timed out; got {events[-5:]}")
+
+
+def of_type(events, kind) -> list:
+    return [e for e in events if isinstance(e, kind)]
+
+
+def imu_stream() -> np.ndarray:
+    return datasets.load("gestures").split("test")[0].reshape(-1, 6)
+
+
+# ---------------------------------------------------------------------------------------------
+# Protocol behaviour
+
+
+def test_hello_answers_with_the_header(boards, port):
+    board = boards()
+    assert board.port and board.port.startswith("/dev/")
+    ser = port(board)
+    ser.write(b"HELLO\n")
+    events = read_events(ser, lambda ev: of_type(ev, protocol.Header))
+    header = of_type(events, protocol.Header)[0]
+    assert header == protocol.Header("virtual", "imu", 100.0, ("ax", "ay", "az", "gx", "gy", "gz"),
+                                     ("g", "g", "g", "dps", "dps", "dps"))
+    assert not of_type(events, protocol.Corrupted)
+
+
+def test_start_streams_the_test_split_paced_and_stop_stops(boards, port):
+    board = boards()
+    ser = port(board)
+    n = 300
+    ser.write(b"START\n")
+    start = time.monotonic()
+    events = read_events(ser, lambda ev: len(of_type(ev, protocol.ImuSample)) >= n)
+    elapsed = time.monotonic() - start
+    samples = of_type(events, protocol.ImuSample)[:n]
+    assert [s.seq for s in samples] == list(range(n))
+    values = np.array([s.values for s in samples])
+    np.testing.assert_allclose(values, imu_stream()[:n], atol=5.1e-5, rtol=0)
+    assert elapsed >= 0.7 * n / (100 * SPEED)  # paced, not dumped
+    ser.write(b"STOP\n")
+    events = read_events(ser, lambda ev: protocol.Comment("stopped") in ev)
+    ser.reset_input_buffer()
+    time.sleep(0.1)
+    assert not ser.read(ser.in_waiting or 1)  # quiet after STOP
+
+
+def test_unknown_command_is_an_error_line(boards, port):
+    ser = port(boards())
+    ser.write(b"DANCE\n")
+    events = read_events(ser, lambda ev: of_type(ev, protocol.BoardError))
+    assert "DANCE" in of_type(events, protocol.BoardError)[0].text
+
+
+def test_audio_frames_have_the_data_rate_and_values(boards, port):
+    board = boards(sensor="audio", speed=10)
+    ds = datasets.load("kws" if "kws" in datasets.registry() else "wingbeats")
+    ser = port(board)
+    ser.write(b"START\n")
+    start = time.monotonic()
+    events = read_events(ser, lambda ev: len(of_type(ev, protocol.AudioFrame)) >= 20)
+    elapsed = time.monotonic() - start
+    header = of_type(events, protocol.Header)[-1]
+    assert header.sensor == "audio" and header.rate == ds.info.sample_rate
+    frames = of_type(events, protocol.AudioFrame)[:20]
+    assert [f.seq for f in frames] == list(range(20))
+    assert all(len(f.samples) == 512 and f.samples.dtype == np.int16 for f in frames)
+    got = np.concatenate([f.samples for f in frames])
+    np.testing.assert_array_equal(got, ds.split("test")[0].reshape(-1)[:len(got)])
+    assert elapsed >= 0.7 * 20 * 512 / (header.rate * 10)
+
+
+def test_recordings_folder_is_a_source(boards, port, tmp_path):
+    folder = tmp_path / "rec"
+    (folder / "up").mkdir(parents=True)
+    rows = np.arange(30, dtype=np.float32).reshape(10, 3) / 8
+    np.savetxt(folder / "up" / "a.csv", rows, delimiter=",", header="ax,ay,gz", comments="",
+               fmt="%.4f")
+    ser = port(boards(source=folder))
+    ser.write(b"START\n")
+    events = read_events(ser, lambda ev: len(of_type(ev, protocol.ImuSample)) >= 15)
+    header = of_type(events, protocol.Header)[-1]
+    assert header.columns == ("ax", "ay", "gz") and header.units == ("g", "g", "dps")
+    values = np.array([s.values for s in of_type(events, protocol.ImuSample)[:15]])
+    np.testing.assert_allclose(values, np.concatenate([rows, rows])[:15], atol=1e-6)  # loops
+
+
+def test_bad_sources_are_explained(flash_dir):
+    with pytest.raises(VirtualBoardError, match="unknown source 'nope'.*gestures"):
+        VirtualBoard(source="nope", flash_dir=flash_dir).start()
+    with pytest.raises(VirtualBoardError, match="not audio"):
+        VirtualBoard(sensor="audio", source="gestures", flash_dir=flash_dir).start()
+
+
+def test_windows_gets_a_clear_error(monkeypatch, flash_dir):
+    monkeypatch.setattr(virtual_board, "has_pty", lambda: False)  # as on Windows
+    with pytest.raises(VirtualBoardError, match="Linux or macOS.*WSL"):
+        VirtualBoard(flash_dir=flash_dir).start()
+
+
+# ---------------------------------------------------------------------------------------------
+# Faults
+
+
+def test_injected_faults(boards, port):
+    board = boards()
+    ser = port(board)
+    ser.write(b"START\n")
+    events = read_events(ser, lambda ev: len(of_type(ev, protocol.ImuSample)) >= 5)
+    board.inject("corrupt")
+    events += read_events(ser, lambda ev: of_type(ev, protocol.Corrupted)
+                          and isinstance(ev[-1], protocol.ImuSample))
+    bad = of_type(events, protocol.Corrupted)
+    assert len(bad) == 1 and bad[0].raw.startswith(b"D ")
+    i = events.index(bad[0])
+    assert events[i + 1].seq == events[i - 1].seq + 2  # its seq is used up: one frame lost
+
+    board.inject("garbage")
+    events = read_events(ser, lambda ev: of_type(ev, protocol.Corrupted))
+    assert len(of_type(events, protocol.Corrupted)) == 1
+    read_events(ser, lambda ev: len(of_type(ev, protocol.ImuSample)) >= 3)  # goes on
+
+    board.inject("unplug", after=10)
+    with pytest.raises(serial.SerialException):
+        read_events(ser, lambda ev: False, timeout=5)
+    assert board.unplugged and not os.path.exists(board.port)
+
+
+def test_garbage_mode_is_noise_only(boards, port):
+    ser = port(boards(mode="garbage", speed=5))
+    ser.write(b"START\n")
+    events = read_events(ser, lambda ev: len(of_type(ev, protocol.Corrupted)) >= 3)
+    assert not of_type(events, protocol.Header) and not of_type(events, protocol.ImuSample)
+
+
+# ---------------------------------------------------------------------------------------------
+# Flash and inference
+
+
+@pytest.fixture(scope="module")
+def gesture_model():
+    """A tiny 1-D CNN trained for two epochs on the gestures set: int8 and float32."""
+    from tinyml_edu import models, quantize, train
+    from tinyml_edu.features import scale_imu
+    from tinyml_edu.projects.gestures import FEATURES
+
+    ds = datasets.load("gestures")
+    x, y = ds.split("train")
+    xs = scale_imu(x, FEATURES)
+    train.set_seed(0)
+    model = models.cnn1d((128, 6), 4, filters=(4, 8), name="tiny_wand")
+    train.fit(model, xs, y, xs[:100], y[:100], loss="sparse_categorical_crossentropy",
+              epochs=2, batch_size=64, learning_rate=0.01, progress=False)
+    meta = {"project": "gestures", "labels": list(ds.info.classes),
+            "feature_params": FEATURES.to_dict()}
+    return {"int8": quantize.convert(model, "int8", representative=xs, calibration_samples=100),
+            "float32": quantize.convert(model, "float32"), "meta": meta}
+
+
+def expected_predictions(model: bytes, seqs: list[int], window=128, stride=64) -> np.ndarray:
+    from tinyml_edu import quantize
+    from tinyml_edu.features import scale_imu
+    from tinyml_edu.projects.gestures import FEATURES
+
+    stream = imu_stream()
+    windows = np.stack([stream[k * stride:k * stride + window] for k in seqs])
+    return quantize.predict(model, scale_imu(windows, FEATURES))
+
+
+def test_flashed_int8_model_predicts_like_litert(boards, port, gesture_model, flash_dir):
+    labels = gesture_model["meta"]["labels"]
+    virtual_board.flash(gesture_model["int8"], gesture_model["meta"], flash_dir)
+    meta = virtual_board.read_flash(flash_dir)[1]
+    assert meta["sensor"] == "imu" and (meta["window"], meta["stride"]) == (128, 64)
+    assert meta["arena_bytes"] > 0 and meta["labels"] == labels
+
+    board = boards()
+    ser = port(board)
+    ser.write(b"HELLO\n")
+    events = read_events(ser, lambda ev: len(of_type(ev, protocol.Prediction)) >= 12)
+    assert any("TFLM" in c.text for c in of_type(events, protocol.Comment))
+    preds = of_type(events, protocol.Prediction)[:12]
+    assert all(p.label in labels and 0 <= p.score <= 1 and p.ms > 0 for p in preds)
+    assert [p.seq for p in preds] == list(range(preds[0].seq, preds[0].seq + 12))
+    expected = expected_predictions(gesture_model["int8"], [p.seq for p in preds])
+    assert [p.label for p in preds] == [labels[i] for i in expected.argmax(axis=1)]
+    np.testing.assert_allclose([p.score for p in preds], expected.max(axis=1), atol=6e-4)
+
+    ser.write(b"INFER OFF\n")
+    read_events(ser, lambda ev: protocol.Comment("inference off") in ev)
+    ser.reset_input_buffer()
+    time.sleep(128 / (100 * SPEED) * 3)
+    assert not of_type(read_events(ser, lambda ev: True, 1), protocol.Prediction)
+
+
+def test_float_model_and_custom_model_input(boards, port, gesture_model, flash_dir):
+    from tinyml_edu.features import scale_imu
+    from tinyml_edu.projects.gestures import FEATURES
+
+    calls = []
+
+    def model_input(window):
+        calls.append(window.shape)
+        return scale_imu(window, FEATURES)
+
+    virtual_board.flash(gesture_model["float32"], gesture_model["meta"], flash_dir)
+    board = boards(model_input=model_input)
+    preds = predictions(board.port, 4, timeout=10)
+    expected = expected_predictions(gesture_model["float32"], [p.seq for p in preds])
+    labels = gesture_model["meta"]["labels"]
+    # Float kernels of TFLM and LiteRT differ in the last bits: allow a near-tie to flip.
+    for p, row in zip(preds, expected, strict=True):
+        assert row[labels.index(p.label)] >= row.max() - 2e-3
+        assert abs(p.score - row.max()) < 2e-3
+    assert calls and set(calls) == {(128, 6)}
+
+
+def test_flash_persists_across_boards_and_erase(boards, port, gesture_model, flash_dir):
+    first = VirtualBoard(flash_dir=flash_dir)  # not even started: flashing needs no port
+    first.flash(gesture_model["int8"], gesture_model["meta"])
+    assert (flash_dir / "model.tflite").read_bytes() == gesture_model["int8"]
+    assert virtual_board.default_flash_dir() == flash_dir  # the env var
+
+    second = boards()  # a new process would see the same files
+    preds = predictions(second.port, 2, timeout=10)
+    assert {p.label for p in preds} <= set(gesture_model["meta"]["labels"])
+
+    second.erase()  # reboots without a model
+    ser = port(second)
+    ser.write(b"INFER ON\n")
+    events = read_events(ser, lambda ev: of_type(ev, protocol.BoardError))
+    assert "no model" in of_type(events, protocol.BoardError)[0].text
+    assert virtual_board.read_flash(flash_dir) is None
+
+
+def test_a_model_for_another_sensor_is_refused_on_boot(boards, port, gesture_model, flash_dir):
+    virtual_board.flash(gesture_model["int8"], gesture_model["meta"], flash_dir)
+    ser = port(boards(sensor="audio"))
+    ser.write(b"INFER ON\n")
+    events = read_events(ser, lambda ev: of_type(ev, protocol.BoardError))
+    assert "expects imu input" in of_type(events, protocol.BoardError)[0].text
+
+
+def test_flash_rejects_what_is_not_a_model(flash_dir):
+    with pytest.raises(VirtualBoardError, match="not a .tflite"):
+        virtual_board.flash(b"hello world", {"labels": ["a"]}, flash_dir)
+    assert virtual_board.read_flash(flash_dir) is None
+
+
+def test_audio_model_runs_on_clip_windows_every_250ms(boards, flash_dir):
+    """An audio model sees clip-long windows every 250 ms, through the default features."""
+    from tinyml_edu import features, models, quantize
+
+    FEATURES = features.AudioFeatureParams(  # noqa: N806 - a log-mel front end at 8 kHz
+        sample_rate=8000, window_ms=32.0, stride_ms=16.0, clip_ms=500.0, num_channels=32,
+        fft_size=256, lower_hz=100.0, upper_hz=3800.0)
+    ds = datasets.load("wingbeats")
+    clips = ds.split("test")[0]
+    model = models.cnn2d(FEATURES.shape, len(ds.info.classes), filters=(4,), name="tiny_ear")
+    blob = quantize.convert(model, "int8", calibration_samples=32,
+                            representative=features.audio_features_batch(clips[:32], FEATURES))
+    # Not the wingbeats project's own front end: a model with generic log-mel features.
+    virtual_board.flash(blob, {"project": "tiny_ear", "dataset": "wingbeats",
+                               "labels": list(ds.info.classes),
+                               "feature_params": FEATURES.to_dict()}, flash_dir)
+    meta = virtual_board.read_flash(flash_dir)[1]
+    window, stride = FEATURES.clip_samples, FEATURES.sample_rate // 4
+    assert (meta["sensor"], meta["window"], meta["stride"]) == ("audio", window, stride)
+
+    board = boards(speed=10)  # sensor and source follow the flashed model: wingbeats audio
+    preds = predictions(board.port, 4, timeout=15)
+    stream = clips.reshape(-1)
+    windows = [stream[p.seq * stride:p.seq * stride + window] for p in preds]
+    expected = quantize.predict(blob, features.audio_features_batch(np.stack(windows), FEATURES))
+    assert [p.label for p in preds] == [ds.info.classes[i] for i in expected.argmax(axis=1)]
+    np.testing.assert_allclose([p.score for p in preds], expected.max(axis=1), atol=6e-4)
+
+
+def test_without_tflm_it_falls_back_to_litert_and_says_so(boards, port, gesture_model,
+                                                          flash_dir, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "tflite_micro", None)  # as on Windows and macOS
+    virtual_board.flash(gesture_model["int8"], gesture_model["meta"], flash_dir)
+    ser = port(boards())
+    ser.write(b"HELLO\n")
+    events = read_events(ser, lambda ev: len(of_type(ev, protocol.Prediction)) >= 3)
+    assert any("LiteRT" in c.text for c in of_type(events, protocol.Comment))
+    preds = of_type(events, protocol.Prediction)[:3]
+    expected = expected_predictions(gesture_model["int8"], [p.seq for p in preds])
+    labels = gesture_model["meta"]["labels"]
+    assert [p.label for p in preds] == [labels[i] for i in expected.argmax(axis=1)]
