@@ -50,7 +50,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         return 2
     out = Path(args.out) if args.out else Path("runs") / args.project
     log = (lambda _msg: None) if args.quiet else print
-    report = pipeline.run(args.project, out, seed=args.seed, progress=not args.quiet, log=log)
+    report = pipeline.run(args.project, out, seed=args.seed, progress=not args.quiet, log=log,
+                          data=args.data)
     if args.quiet:
         print(out / "report.json")
     else:
@@ -157,6 +158,51 @@ def _cmd_monitor(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_deploy(args: argparse.Namespace) -> int:
+    from tinyml_edu import deploy
+
+    labels = args.labels.split(",") if args.labels else None
+    try:
+        result = deploy.build_sketch(args.model, args.board, args.out, labels=labels)
+        sketch = result.sketch_dir
+        print(f"sketch: {sketch / (sketch.name + '.ino')}")
+        print(f"  ops: {', '.join(result.ops)}; arena reserved: {result.arena_bytes:,} bytes "
+              f"({result.arena_source} + margin)")
+        if result.model_flash_bytes is not None:
+            print(f"  model data in flash: {result.model_flash_bytes:,} bytes "
+                  f"({result.flash_note})")
+        else:
+            print(f"  {result.flash_note}")
+        if args.port == "virtual":
+            folder = deploy.flash_virtual(sketch)
+            print(f"deployed to the virtual board ({folder}); watch it with "
+                  "`tinyml-edu monitor --port virtual`")
+        elif args.upload:
+            deploy.upload(sketch, args.board, args.port)
+            print(f"uploaded to {args.port}; watch it with `tinyml-edu monitor --port {args.port}`")
+    except deploy.DeployError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from tinyml_edu import predict
+
+    try:
+        results = predict.predict_files(args.run_dir, args.files)
+    except FileNotFoundError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps([{"file": r.file, "label": r.label, "score": round(r.score, 4)}
+                          for r in results], indent=2))
+    else:
+        for r in results:
+            print(f"{r.label:<16} {r.score:.3f}  {r.file}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from tinyml_edu import __version__
 
@@ -179,6 +225,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="output folder (default: runs/PROJECT)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--quiet", action="store_true", help="print only the report path")
+    p.add_argument("--data", help="train on your own recordings: a folder per label "
+                                  "(what `tinyml-edu capture` writes)")
     p.set_defaults(func=_cmd_run)
 
     p = sub.add_parser("data", help="the shipped data sets")
@@ -219,6 +267,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--speed", type=float, help="virtual board only: times real time")
     p.add_argument("--baud", type=int, default=115200, help="default 115200")
     p.set_defaults(func=_cmd_monitor)
+
+    p = sub.add_parser("deploy", help="make an Arduino sketch for a model (and upload it)")
+    p.add_argument("model", help="a .tflite file, e.g. runs/gestures/model_int8.tflite")
+    p.add_argument("--board", required=True, help="board id (see `tinyml-edu boards`)")
+    p.add_argument("--out", required=True, help="folder for the sketch")
+    p.add_argument("--labels", help="comma-separated labels (default: from the run's report)")
+    p.add_argument("--upload", action="store_true", help="compile and upload with arduino-cli")
+    p.add_argument("--port", help="serial port for --upload, or 'virtual' for the virtual board")
+    p.set_defaults(func=_cmd_deploy)
+
+    p = sub.add_parser("predict", help="label your own recordings with a run's int8 model")
+    p.add_argument("run_dir", help="a `tinyml-edu run` output folder")
+    p.add_argument("files", nargs="+", help="WAV/FLAC/CSV files or folders of them")
+    p.add_argument("--json", action="store_true", help="a list of {file, label, score}")
+    p.set_defaults(func=_cmd_predict)
     return parser
 
 

@@ -23,6 +23,7 @@ from typing import Any
 
 from tinyml_edu import export, profile
 from tinyml_edu.boards import Board, get_board
+from tinyml_edu.projects import PROJECTS
 
 PLACEHOLDERS = ("{{PROJECT}}", "{{BOARD_ID}}", "{{SENSOR}}", "{{OP_COUNT}}",
                 "{{OP_RESOLVER_ADDS}}")
@@ -111,7 +112,9 @@ def build_sketch(model_path: Path | str, board_id: str, out_dir: Path | str,
     labels = labels if labels is not None else list(meta.get("labels", []))
     project = project or meta.get("project") or model_path.stem
     feature_params = meta.get("feature_params", {})
-    sensor = sensor_of(feature_params)
+    known = PROJECTS.get(project)
+    sensor = known.sensor if known and known.sensor != "none" else sensor_of(feature_params)
+    stream = _stream_window(known, feature_params, sensor) if known else {}
 
     try:
         ops = sorted({op.name for op in profile.op_list(model)})
@@ -149,7 +152,7 @@ def build_sketch(model_path: Path | str, board_id: str, out_dir: Path | str,
             "project": project, "board": board.id, "fqbn": board.fqbn, "sensor": sensor,
             "labels": labels, "ops": ops, "arena_bytes": arena,
             "arena_source": prof.arena_source, "model_bytes": len(model),
-            "feature_params": feature_params, "model": str(model_path),
+            "feature_params": feature_params, "model": str(model_path), **stream,
         }, indent=2) + "\n", encoding="utf-8")
         if sketch.exists():
             shutil.rmtree(sketch)
@@ -161,6 +164,20 @@ def build_sketch(model_path: Path | str, board_id: str, out_dir: Path | str,
     result = DeployResult(sketch, ops, arena, prof.arena_source)
     result.model_flash_bytes, result.flash_note = measure_model_flash(sketch, board)
     return result
+
+
+def _stream_window(project, feature_params: dict[str, Any], sensor: str) -> dict[str, Any]:
+    """How much raw sensor data one inference reads, and how often: the data set's window, a
+    new inference every quarter second of audio or every ``stride`` IMU samples."""
+    from tinyml_edu import datasets
+
+    ds_info = datasets.info(project.dataset)
+    if not ds_info.sample_rate or not ds_info.input_shape:
+        return {}
+    window, rate = int(ds_info.input_shape[0]), float(ds_info.sample_rate)
+    default_stride = int(rate / 4) if sensor == "audio" else max(1, window // 2)
+    return {"window": window, "stride": int(feature_params.get("stride") or default_stride),
+            "rate": rate}
 
 
 def _input_quantization(model: bytes) -> tuple[float | None, int | None]:
@@ -186,6 +203,16 @@ def measure_model_flash(sketch: Path, board: Board) -> tuple[int | None, str]:
         out = subprocess.run([size, str(obj)], check=True, capture_output=True, text=True).stdout
     text, data = (int(v) for v in out.splitlines()[1].split()[:2])
     return text + data, f"model data compiled with {Path(gxx).name} {' '.join(flags)}"
+
+
+def flash_virtual(sketch: Path, flash_dir: Path | None = None) -> Path:
+    """Put a built sketch's model on the virtual board (its "flash" persists on disk, so a
+    later `tinyml-edu monitor --port virtual` boots with it)."""
+    from tinyml_edu import virtual_board
+
+    meta = json.loads((sketch / "deploy.json").read_text(encoding="utf-8"))
+    model = export.read_c_array((sketch / "model_data.cc").read_text(encoding="utf-8"))
+    return virtual_board.flash(model, meta, flash_dir)
 
 
 def upload(sketch: Path, board_id: str, port: str | None) -> list[str]:

@@ -35,6 +35,8 @@ class Project:
     learning_rate: float
     patience: int
     per_channel_dense: bool = True
+    # Which board sensor feeds the model: "imu", "audio" or "none" (the sketch's data path).
+    sensor: str = "none"
     # Anomaly projects: (inputs, reconstructions) -> one score per example, higher = stranger.
     anomaly_score: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None
     # Raw windows as the data set stores them + the saved feature parameters -> model inputs.

@@ -178,4 +178,5 @@ PROJECT = Project(
     learning_rate=3e-3,
     patience=30,
     features=model_inputs,
+    sensor="audio",
 )

@@ -1,0 +1,69 @@
+"""`tinyml-edu predict` and `deploy --port virtual` from the command line, on real runs."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile
+
+from tinyml_edu import datasets, pipeline
+
+
+def tinyml(*args, env=None):
+    return subprocess.run([sys.executable, "-m", "tinyml_edu", *args], capture_output=True,
+                          text=True, env=env, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def wingbeats_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "wingbeats"
+    pipeline.run("wingbeats", out, progress=False, log=lambda m: None)
+    return out
+
+
+@pytest.mark.slow
+def test_predict_labels_recordings_like_the_test_split(wingbeats_run, tmp_path):
+    ds = datasets.load("wingbeats")
+    x, y = ds.split("test")
+    picks = np.random.default_rng(0).choice(len(y), 24, replace=False)
+    for i in picks:
+        soundfile.write(tmp_path / f"clip_{i}.wav", x[i], 8000, subtype="PCM_16")
+    result = tinyml("predict", str(wingbeats_run), str(tmp_path), "--json")
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = json.loads(result.stdout)
+    assert len(rows) == 24 and all(0 <= r["score"] <= 1 for r in rows)
+    truth = {f"clip_{i}.wav": ds.info.classes[y[i]] for i in picks}
+    correct = sum(r["label"] == truth[os.path.basename(r["file"])] for r in rows)
+    assert correct >= 16  # the model scores ~84 % on this split
+
+
+@pytest.mark.slow
+def test_predict_refuses_a_wrong_sample_rate(wingbeats_run, tmp_path):
+    soundfile.write(tmp_path / "phone.wav", np.zeros(8000, np.int16), 44100)
+    result = tinyml("predict", str(wingbeats_run), str(tmp_path / "phone.wav"))
+    assert result.returncode == 2 and "44100 Hz" in result.stderr
+
+
+def test_predict_on_a_folder_that_is_not_a_run(tmp_path):
+    result = tinyml("predict", str(tmp_path), str(tmp_path))
+    assert result.returncode == 2 and "not a finished run" in result.stderr
+
+
+@pytest.mark.slow
+def test_deploy_to_the_virtual_board_and_watch_it(wingbeats_run, tmp_path):
+    env = {**os.environ, "TINYML_EDU_VIRTUAL_FLASH": str(tmp_path / "flash")}
+    result = tinyml("deploy", str(wingbeats_run / "model_int8.tflite"), "--board",
+                    "xiao_esp32s3_sense", "--out", str(tmp_path / "sketches"), "--port",
+                    "virtual", env=env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "deployed to the virtual board" in result.stdout
+    flashed = (tmp_path / "flash" / "model.tflite").read_bytes()
+    assert flashed == (wingbeats_run / "model_int8.tflite").read_bytes()
+    watch = tinyml("monitor", "--port", "virtual", "--seconds", "3", "--speed", "4", env=env)
+    labels = set(json.loads((wingbeats_run / "report.json").read_text())["classes"])
+    predicted = [line.split()[0] for line in watch.stdout.splitlines()
+                 if line and not line.startswith(("#", "E"))]
+    assert predicted and set(predicted) <= labels, watch.stdout[-2000:]
