@@ -228,7 +228,8 @@ def flashed_model():
     rng = np.random.default_rng(0)
     blob = quantize.convert(model, "int8", representative=rng.uniform(-1, 1, (64, 128, 6)),
                             calibration_samples=64)
-    meta = {"project": "gestures", "labels": ["W", "O", "L", "none"],
+    # A model on generic IMU features (not the gestures project's own front end).
+    meta = {"project": "tiny_wand", "dataset": "gestures", "labels": ["W", "O", "L", "none"],
             "feature_params": FEATURES.to_dict()}
     return blob, meta
 
@@ -240,7 +241,7 @@ def test_monitor_and_predictions(flashed_model, flash_dir):
     assert events == seen
     preds = [e for e in events if isinstance(e, capture.protocol.Prediction)]
     assert len(preds) >= 3 and {p.label for p in preds} <= {"W", "O", "L", "none"}
-    assert any(capture.format_event(e).startswith("# model gestures") for e in events)
+    assert any(capture.format_event(e).startswith("# model tiny_wand") for e in events)
     assert len(capture.predictions("virtual", 3, timeout=10, speed=SPEED)) == 3
 
 

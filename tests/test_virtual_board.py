@@ -233,7 +233,8 @@ def gesture_model():
     model = models.cnn1d((128, 6), 4, filters=(4, 8), name="tiny_wand")
     train.fit(model, xs, y, xs[:100], y[:100], loss="sparse_categorical_crossentropy",
               epochs=2, batch_size=64, learning_rate=0.01, progress=False)
-    meta = {"project": "gestures", "labels": list(ds.info.classes),
+    # A model on generic IMU features (not the gestures project's own front end).
+    meta = {"project": "tiny_wand", "dataset": "gestures", "labels": list(ds.info.classes),
             "feature_params": FEATURES.to_dict()}
     return {"int8": quantize.convert(model, "int8", representative=xs, calibration_samples=100),
             "float32": quantize.convert(model, "float32"), "meta": meta}

@@ -261,6 +261,14 @@ static void reportTopLabel(float ms) {
 static const int kWindow = FEATURE_WINDOW;
 static const int kStride = FEATURE_STRIDE;
 static const int kChannels = FEATURE_NUM_CHANNELS;
+// Derived channels come after the sensor channels; the only one so far is "amag":
+// (|a| - FEATURE_AMAG_OFFSET_G) / FEATURE_ACCEL_RANGE_G, the grip-independent acceleration.
+#if defined(FEATURE_DERIVED_CHANNELS)
+static const int kDerived = 1;
+#else
+static const int kDerived = 0;
+#endif
+static const int kSensorChannels = kChannels - kDerived;
 static const uint32_t kRateHz = FEATURE_SAMPLE_RATE;
 static const uint32_t kPeriodUs = 1000000UL / FEATURE_SAMPLE_RATE;
 #if FEATURE_SAMPLE_RATE > 100
@@ -282,7 +290,10 @@ static bool parseChannels() {
 #else
   const char* s = "ax,ay,az,gx,gy,gz";
 #endif
-  for (int c = 0; c < kChannels; ++c) {
+#if defined(FEATURE_DERIVED_CHANNELS)
+  if (strcmp(FEATURE_DERIVED_CHANNELS, "amag") != 0) return false;  // the only one we know
+#endif
+  for (int c = 0; c < kSensorChannels; ++c) {
     const char kind = (char)(s[0] | 0x20), axis = (char)(s[1] | 0x20);
     if ((kind != 'a' && kind != 'g') || axis < 'x' || axis > 'z') return false;
     g_source[c] = (uint8_t)((kind == 'a' ? 0 : 3) + (axis - 'x'));
@@ -355,10 +366,17 @@ static void pollSensor() {
     sendLine(tme_format_imu(g_line, sizeof g_line, g_data_seq++, v, tme_imu::kChannels));
   }
   float* row = g_window[g_window_pos];
-  for (int c = 0; c < kChannels; ++c) {
+  for (int c = 0; c < kSensorChannels; ++c) {
     float x = v[g_source[c]] * g_scale[c];
     row[c] = x > 1.0f ? 1.0f : (x < -1.0f ? -1.0f : x);
   }
+#if defined(FEATURE_DERIVED_CHANNELS)
+  {  // amag from the raw accelerometer (channels 0..2 of the IMU reading, in g)
+    float amag = (sqrtf(v[0] * v[0] + v[1] * v[1] + v[2] * v[2]) - FEATURE_AMAG_OFFSET_G) /
+                 FEATURE_ACCEL_RANGE_G;
+    row[kChannels - 1] = amag > 1.0f ? 1.0f : (amag < -1.0f ? -1.0f : amag);
+  }
+#endif
   g_window_pos = (g_window_pos + 1) % kWindow;
   if (--g_until_invoke > 0) return;
   g_until_invoke = kStride;
