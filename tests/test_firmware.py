@@ -715,7 +715,9 @@ ADDS = "  op_resolver.AddConv2D();\n  op_resolver.AddFullyConnected();\n  op_res
 def _deployed(kind: str) -> tuple[str, str]:
     """(template filled in as deploy would, model_settings.h) for a sensor kind."""
     if kind == "imu":
-        feats = features.ImuFeatureParams().to_dict()
+        from tinyml_edu.projects import gestures
+
+        feats = gestures.feature_params()  # 6 sensor channels + the derived |a| channel
         labels, project, board = ["W", "O", "L"], "gestures", "nano33ble_sense_rev1"
     elif kind == "audio":
         feats = features.AudioFeatureParams(
