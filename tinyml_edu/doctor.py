@@ -91,6 +91,17 @@ def _datasets_check() -> Check:
     return Check("shipped data sets", True, f"{names} (checksums verified)")
 
 
+def _virtual_board_check() -> Check:
+    from tinyml_edu import virtual_board
+
+    if virtual_board.has_pty():
+        return Check("virtual board", True, "pseudo-terminals available: --port virtual works",
+                     required=False)
+    return Check("virtual board", False, "no pseudo-terminals on this system",
+                 "The virtual board needs Linux or macOS (on Windows: WSL or Binder).",
+                 required=False)
+
+
 def run_checks() -> list[Check]:
     """Every check, in the order a student would fix them."""
     tflm_fix = ("tflite-micro has wheels only for Linux x86-64. Elsewhere arenas are labelled "
@@ -120,6 +131,7 @@ def run_checks() -> list[Check]:
                     "(arduino.github.io/arduino-cli) or use the Arduino IDE to open the sketch "
                     "folder that `tinyml-edu deploy` writes."),
         _serial_ports(),
+        _virtual_board_check(),
     ]
     return checks
 
