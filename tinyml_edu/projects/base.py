@@ -58,3 +58,45 @@ def prepare_splits(ds: datasets.Dataset, transform: Callable[[np.ndarray], np.nd
         xs, ys = ds.split(split)
         x[split], y[split] = transform(xs).astype(np.float32), ys
     return Prepared(x, y, list(ds.info.classes), dict(feature_params or {}))
+
+
+# ---------------------------------------------------------------------------------------------
+# Hand-made feature vectors, standardised with training statistics (ECG, wingbeats)
+
+
+def standardise(features: np.ndarray, params: dict[str, Any]) -> np.ndarray:
+    """Apply the training-set standardisation stored in ``params`` (as the board does):
+    subtract ``feature_mean``, divide by ``feature_std``, clip to ``clip_sd``."""
+    mean = np.asarray(params["feature_mean"], dtype=np.float64)
+    std = np.asarray(params["feature_std"], dtype=np.float64)
+    clip = float(params["clip_sd"])
+    return np.clip((features - mean) / std, -clip, clip).astype(np.float32)
+
+
+def check_settings(params: dict[str, Any], settings: dict[str, Any]) -> None:
+    """A run's saved feature settings must be the ones this code computes, or new recordings
+    would get different features than the model was trained on."""
+    changed = sorted(k for k, v in settings.items() if params.get(k) != v)
+    if changed:
+        raise ValueError(f"this run's feature settings {changed} differ from what this "
+                         "version of the project computes; train the run again")
+
+
+def _round6(values: np.ndarray) -> list[float]:
+    # 6 significant digits: what is written to model_settings.h is exactly what training used.
+    return [float(f"{v:.6g}") for v in values]
+
+
+def prepare_standardised(ds: datasets.Dataset, raw_features: Callable[[np.ndarray], np.ndarray],
+                         settings: dict[str, Any]) -> Prepared:
+    """Feature vectors per split, standardised with the (rounded) training mean and std, which
+    travel in ``feature_params`` next to ``settings``."""
+    raw = {split: raw_features(ds.split(split)[0]) for split in datasets.SPLITS}
+    params: dict[str, Any] = {
+        **settings,
+        "feature_mean": _round6(raw["train"].mean(axis=0)),
+        "feature_std": _round6(raw["train"].std(axis=0) + 1e-6),
+    }
+    x = {split: standardise(raw[split], params) for split in datasets.SPLITS}
+    y = {split: ds.split(split)[1] for split in datasets.SPLITS}
+    return Prepared(x, y, list(ds.info.classes), params)

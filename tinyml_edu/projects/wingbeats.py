@@ -29,7 +29,13 @@ from typing import Any
 import numpy as np
 
 from tinyml_edu import datasets
-from tinyml_edu.projects.base import Prepared, Project
+from tinyml_edu.projects.base import (
+    Prepared,
+    Project,
+    check_settings,
+    prepare_standardised,
+    standardise,
+)
 
 SAMPLE_RATE = 8000
 CLIP_SAMPLES = 4000  # 0.5 s
@@ -119,38 +125,15 @@ def raw_features(clips: np.ndarray) -> np.ndarray:
     return out
 
 
-def standardise(features: np.ndarray, params: dict[str, Any]) -> np.ndarray:
-    """Apply the training-set standardisation stored in ``params`` (as the board does)."""
-    mean = np.asarray(params["feature_mean"], dtype=np.float64)
-    std = np.asarray(params["feature_std"], dtype=np.float64)
-    clip = float(params["clip_sd"])
-    return np.clip((features - mean) / std, -clip, clip).astype(np.float32)
-
-
 def model_inputs(x: np.ndarray, params: dict[str, Any]) -> np.ndarray:
     """Raw windows as the data set stores them + saved feature parameters -> model inputs
     (what `tinyml-edu predict` uses on new recordings)."""
-    changed = sorted(k for k, v in SETTINGS.items() if params.get(k) != v)
-    if changed:
-        raise ValueError(f"this run's feature settings {changed} differ from what this "
-                         "version of the project computes; train the run again")
+    check_settings(params, SETTINGS)
     return standardise(raw_features(x), params)
 
 
-def _round(values: np.ndarray) -> list[float]:
-    return [float(f"{v:.6g}") for v in values]
-
-
 def prepare(ds: datasets.Dataset) -> Prepared:
-    raw = {split: raw_features(ds.split(split)[0]) for split in datasets.SPLITS}
-    params: dict[str, Any] = {
-        **SETTINGS,
-        "feature_mean": _round(raw["train"].mean(axis=0)),
-        "feature_std": _round(raw["train"].std(axis=0) + 1e-6),
-    }
-    x = {split: standardise(raw[split], params) for split in datasets.SPLITS}
-    y = {split: ds.split(split)[1] for split in datasets.SPLITS}
-    return Prepared(x, y, list(ds.info.classes), params)
+    return prepare_standardised(ds, raw_features, SETTINGS)
 
 
 def build(prep: Prepared):

@@ -1,0 +1,196 @@
+"""Keyword spotting: 12 classes (silence, unknown, yes ... go) from one second of audio.
+
+Draft: settings are tuned below.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from tinyml_edu import datasets, features
+from tinyml_edu.projects.base import Prepared, Project
+
+if TYPE_CHECKING:  # keep importing this module free of TensorFlow
+    import keras
+
+FEATURES = features.AudioFeatureParams()  # micro_speech geometry: 49 frames x 40 log-mel
+NORM = "clip_mean"  # "none" or "clip_mean": subtract the clip's mean log-mel value
+INPUT_SCALE = 0.25  # model input = (log-mel - offset) * INPUT_SCALE
+
+# Augmentation of the training split only (seeded); val and test are left as recorded.
+AUG_COPIES = 4
+AUG_SEED = 1
+AUG_SHIFT = 0.1  # s, largest time shift either way
+AUG_GAIN_DB = 10.0  # uniform gain in +-dB
+AUG_NOISE_P = 0.7  # share of copies with extra noise from training silence clips
+AUG_SNR_DB = (0.0, 20.0)  # of the added noise, re the clip's own power
+AUG_BABBLE_P = 0.0  # share with an "unknown" word from training mixed in underneath
+AUG_BABBLE_DB = (10.0, 25.0)
+AUG_TIME_MASKS = 2
+AUG_TIME_MASK = 6  # frames, widest mask
+AUG_FREQ_MASKS = 2
+AUG_FREQ_MASK = 6  # channels, widest mask
+
+ARCH = "tc"  # "tc": temporal convolutions; "2d": DS-CNN over the spectrogram
+CONV0 = (48, (3, 4), (2, 2))  # filters, kernel, strides
+WIDTH = 48
+BLOCKS = 3
+BLOCK_STRIDES = ((1, 1), (2, 2), (1, 1))
+DW_KERNEL = 9
+DROPOUT = 0.2
+
+
+def feature_params() -> dict[str, Any]:
+    d = FEATURES.to_dict()
+    d.update(norm=NORM, input_scale=INPUT_SCALE)
+    return d
+
+
+def _normalise(log_mel: np.ndarray, params: dict[str, Any]) -> np.ndarray:
+    x = np.asarray(log_mel, np.float64)
+    if params["norm"] == "clip_mean":
+        x = x - x.mean(axis=(-2, -1), keepdims=True)
+    elif params["norm"] != "none":
+        raise ValueError(f"unknown norm {params['norm']!r}")
+    return (x * float(params["input_scale"])).astype(np.float32)
+
+
+def model_inputs(clips: np.ndarray, params: dict[str, Any]) -> np.ndarray:
+    """Raw int16 clips (n, 16000) + saved feature parameters -> model inputs (n, 49, 40)."""
+    audio = {k: v for k, v in params.items() if k not in ("norm", "input_scale")}
+    log_mel = features.audio_features_batch(clips, features.AudioFeatureParams.from_dict(audio))
+    return _normalise(log_mel, params)
+
+
+def _shift(x: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    n, length = x.shape
+    index = np.arange(length)[None, :] - shift[:, None]
+    valid = (index >= 0) & (index < length)
+    return np.where(valid, np.take_along_axis(x, np.clip(index, 0, length - 1), axis=1), 0.0)
+
+
+def augment_audio(x: np.ndarray, y: np.ndarray, noise: np.ndarray, babble: np.ndarray,
+                  rng: np.random.Generator) -> np.ndarray:
+    """One augmented copy of raw clips (n, 16000) int16 -> float32 in [-1, 1]."""
+    audio = features.to_float_audio(x).astype(np.float64)
+    n, length = audio.shape
+    limit = int(AUG_SHIFT * FEATURES.sample_rate)
+    audio = _shift(audio, rng.integers(-limit, limit + 1, n))
+    power = np.mean(audio**2, axis=1, keepdims=True) + 1e-12
+    # noise from training silence clips
+    pick = rng.integers(0, len(noise), n)
+    nz = features.to_float_audio(noise[pick]).astype(np.float64)
+    nz_power = np.mean(nz**2, axis=1, keepdims=True) + 1e-12
+    snr = rng.uniform(*AUG_SNR_DB, (n, 1))
+    gain = np.sqrt(power / nz_power * 10 ** (-snr / 10))
+    use = (rng.random((n, 1)) < AUG_NOISE_P) & (y[:, None] != 0)
+    audio = audio + np.where(use, gain, 0.0) * nz
+    if AUG_BABBLE_P > 0:
+        pick = rng.integers(0, len(babble), n)
+        bb = features.to_float_audio(babble[pick]).astype(np.float64)
+        bb = _shift(bb, rng.integers(-limit * 3, limit * 3 + 1, n))
+        bb_power = np.mean(bb**2, axis=1, keepdims=True) + 1e-12
+        snr = rng.uniform(*AUG_BABBLE_DB, (n, 1))
+        gain = np.sqrt(power / bb_power * 10 ** (-snr / 10))
+        use = (rng.random((n, 1)) < AUG_BABBLE_P) & (y[:, None] > 1)
+        audio = audio + np.where(use, gain, 0.0) * bb
+    audio *= 10 ** (rng.uniform(-AUG_GAIN_DB, AUG_GAIN_DB, (n, 1)) / 20)
+    return np.clip(audio, -1.0, 1.0 - 2**-15).astype(np.float32)
+
+
+def spec_mask(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """SpecAugment-style masks on model inputs (n, frames, channels): set to the clip's mean."""
+    x = x.copy()
+    n, frames, channels = x.shape
+    fill = x.mean(axis=(1, 2))
+    for axis, count, widest, size in ((1, AUG_TIME_MASKS, AUG_TIME_MASK, frames),
+                                      (2, AUG_FREQ_MASKS, AUG_FREQ_MASK, channels)):
+        for _ in range(count):
+            width = rng.integers(0, widest + 1, n)
+            start = rng.integers(0, size - width + 1)
+            pos = np.arange(size)[None, :]
+            mask = (pos >= start[:, None]) & (pos < (start + width)[:, None])
+            if axis == 1:
+                x = np.where(mask[:, :, None], fill[:, None, None], x)
+            else:
+                x = np.where(mask[:, None, :], fill[:, None, None], x)
+    return x
+
+
+def augment_train(clips: np.ndarray, y: np.ndarray, params: dict[str, Any],
+                  copies: int = AUG_COPIES, seed: int = AUG_SEED
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    noise, babble = clips[y == 0], clips[y == 1]
+    xs = [model_inputs(clips, params)]
+    audio_params = features.AudioFeatureParams.from_dict(
+        {k: v for k, v in params.items() if k not in ("norm", "input_scale")})
+    for _ in range(copies):
+        audio = augment_audio(clips, y, noise, babble, rng)
+        x = _normalise(features.audio_features_batch(audio, audio_params), params)
+        xs.append(spec_mask(x, rng))
+    return np.concatenate(xs), np.concatenate([y] * (copies + 1))
+
+
+def prepare(ds: datasets.Dataset) -> Prepared:
+    params = feature_params()
+    x, y = {}, {}
+    for split in datasets.SPLITS:
+        clips, labels = ds.split(split)
+        if split == "train":
+            x[split], y[split] = augment_train(clips, labels, params)
+        else:
+            x[split], y[split] = model_inputs(clips, params), labels
+    return Prepared(x, y, list(ds.info.classes), params)
+
+
+def build(prep: Prepared) -> keras.Model:
+    import keras
+
+    shape = prep.x["train"].shape[1:]
+    x = inputs = keras.Input(shape, name="x")
+    filters, kernel, strides = CONV0
+    if ARCH == "tc":  # time is the only spatial axis: mel channels are input channels
+        x = keras.layers.Reshape((shape[0], 1, shape[1]), name="img")(x)
+        kernel, strides = (kernel[0], 1), (strides[0], 1)
+    else:
+        x = keras.layers.Reshape((*shape, 1), name="img")(x)
+    x = keras.layers.Conv2D(filters, kernel, strides=strides, padding="same", use_bias=False,
+                            name="conv0")(x)
+    x = keras.layers.BatchNormalization(name="bn0")(x)
+    x = keras.layers.ReLU(name="relu0")(x)
+    for i in range(1, BLOCKS + 1):
+        dw_kernel = (DW_KERNEL, 1) if ARCH == "tc" else 3
+        dw_strides = BLOCK_STRIDES[i - 1]
+        if ARCH == "tc":
+            dw_strides = (dw_strides[0], 1)
+        x = keras.layers.DepthwiseConv2D(dw_kernel, strides=dw_strides, padding="same",
+                                         use_bias=False, name=f"dw{i}")(x)
+        x = keras.layers.BatchNormalization(name=f"bn_dw{i}")(x)
+        x = keras.layers.ReLU(name=f"relu_dw{i}")(x)
+        x = keras.layers.Conv2D(WIDTH, 1, use_bias=False, name=f"pw{i}")(x)
+        x = keras.layers.BatchNormalization(name=f"bn_pw{i}")(x)
+        x = keras.layers.ReLU(name=f"relu_pw{i}")(x)
+    x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
+    if DROPOUT:
+        x = keras.layers.Dropout(DROPOUT, name="drop")(x)
+    outputs = keras.layers.Dense(len(prep.labels), activation="softmax", name="y")(x)
+    return keras.Model(inputs, outputs, name="kws")
+
+
+PROJECT = Project(
+    name="kws",
+    dataset="kws",
+    description="Keyword spotting: a small DS-CNN reads 49x40 log-mel features of 1 s audio.",
+    prepare=prepare,
+    build=build,
+    loss="sparse_categorical_crossentropy",
+    epochs=60,
+    batch_size=64,
+    learning_rate=3e-3,
+    patience=20,
+    features=model_inputs,
+    sensor="audio",
+)
