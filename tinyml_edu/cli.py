@@ -203,6 +203,37 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_edge_impulse(args: argparse.Namespace) -> int:
+    from tinyml_edu import edge_impulse
+
+    try:
+        if args.ei_command == "export-eim":
+            path = edge_impulse.export_eim(args.run_dir, args.out, inputs=args.inputs,
+                                           python=args.python)
+            print(f"wrote {path}; try it with `tinyml-edu edge-impulse run {path} RECORDING` "
+                  "or edge_impulse_linux's ImpulseRunner")
+            return 0
+        if args.ei_command == "run":
+            results = edge_impulse.classify_recordings(args.eim, args.files)
+            if args.json:
+                print(json.dumps([{"file": r.file, "label": r.label, "score": round(r.score, 4)}
+                                  for r in results], indent=2))
+            else:
+                for r in results:
+                    print(f"{r.label:<16} {r.score:.3f}  {r.file}")
+            return 0
+        if args.ei_command == "export-data":
+            exported = edge_impulse.export_ei_dataset(args.folder, args.out, rate=args.rate)
+            counts = ", ".join(f"{label} {n}" for label, n in exported.per_label.items())
+            print(f"wrote {len(exported.files)} file(s) to {exported.out_dir} ({counts}); "
+                  f"upload them as {exported.readme} says")
+            return 0
+    except (edge_impulse.EdgeImpulseError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 2
+
+
 def build_parser() -> argparse.ArgumentParser:
     from tinyml_edu import __version__
 
@@ -282,6 +313,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("files", nargs="+", help="WAV/FLAC/CSV files or folders of them")
     p.add_argument("--json", action="store_true", help="a list of {file, label, score}")
     p.set_defaults(func=_cmd_predict)
+
+    p = sub.add_parser("edge-impulse",
+                       help="Linux boards: .eim model files and data for Edge Impulse")
+    ei_sub = p.add_subparsers(dest="ei_command", required=True)
+    q = ei_sub.add_parser("export-eim", help="write an .eim (Edge Impulse Linux model) of a run")
+    q.add_argument("run_dir", help="a `tinyml-edu run` output folder (or a .tflite file)")
+    q.add_argument("--out", required=True, help="the .eim file to write")
+    q.add_argument("--inputs", choices=("raw", "features"),
+                   help="what classify takes: raw sensor windows (default where the project "
+                        "computes its features) or model inputs")
+    q.add_argument("--python", help="interpreter for the #! line (default: this one)")
+    q = ei_sub.add_parser("run", help="label recordings with an .eim through Edge Impulse's SDK")
+    q.add_argument("eim", help="an .eim file")
+    q.add_argument("files", nargs="+", help="WAV/FLAC/CSV files or folders of them")
+    q.add_argument("--json", action="store_true", help="a list of {file, label, score}")
+    q = ei_sub.add_parser("export-data",
+                          help="convert a recordings folder for edge-impulse-uploader")
+    q.add_argument("folder", help="a folder per label (what `tinyml-edu capture` writes)")
+    q.add_argument("--out", required=True, help="folder for the converted files")
+    q.add_argument("--rate", type=float, help="sample rate of CSVs without a sidecar rate")
+    p.set_defaults(func=_cmd_edge_impulse)
     return parser
 
 
