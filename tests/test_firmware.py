@@ -720,10 +720,10 @@ def _deployed(kind: str) -> tuple[str, str]:
         feats = gestures.feature_params()  # 6 sensor channels + the derived |a| channel
         labels, project, board = ["W", "O", "L"], "gestures", "nano33ble_sense_rev1"
     elif kind == "audio":
-        feats = features.AudioFeatureParams(
-            sample_rate=8000, window_ms=32.0, stride_ms=16.0, clip_ms=500.0, num_channels=32,
-            fft_size=256, lower_hz=100.0, upper_hz=3800.0).to_dict()
-        labels, project, board = ["aedes", "culex"], "wingbeats", "xiao_esp32s3_sense"
+        from tinyml_edu.projects import kws
+
+        feats = kws.feature_params()  # log-mel 49x40 + clip-mean normalisation and scale
+        labels, project, board = ["yes", "no"], "kws", "xiao_esp32s3_sense"
     else:
         feats, labels, project, board = None, [], "sine", "nano33ble_sense_rev2"
     settings = export.settings_header(labels, 4000, feats, 0.0245, -128)

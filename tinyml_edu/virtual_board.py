@@ -94,9 +94,13 @@ def _window_info(meta: dict[str, Any]) -> dict[str, Any]:
         info = {"window": int(fp["window"]), "stride": int(fp.get("stride", fp["window"])),
                 "rate": float(fp.get("sample_rate", 100))}
     elif sensor == "audio" and "kind" in fp:
+        from dataclasses import fields
+
         from tinyml_edu.features import AudioFeatureParams
 
-        params = AudioFeatureParams.from_dict(fp)
+        # A project may add its own keys (e.g. kws's normalisation): keep the front end's.
+        known = {f.name for f in fields(AudioFeatureParams)}
+        params = AudioFeatureParams(**{k: v for k, v in fp.items() if k in known})
         info = {"window": params.clip_samples,
                 "stride": int(round(params.sample_rate * AUDIO_STRIDE_S)),
                 "rate": float(params.sample_rate)}

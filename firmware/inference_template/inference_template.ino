@@ -503,7 +503,21 @@ static void runInference() {
       memcpy(out, g_mel_row, sizeof g_mel_row);
     }
   }
-  for (uint32_t i = 0; i < kFrames * g_width; ++i) setInput(i, g_features[i]);
+  const uint32_t n = kFrames * g_width;
+  // Optional normalisation from model_settings.h (the kws project): subtract the mean of the
+  // whole clip's features (loudness and microphone gain drop out), then scale.
+  float offset = 0.0f, scale = 1.0f;
+#if defined(FEATURE_NORM)
+  if (strcmp(FEATURE_NORM, "clip_mean") == 0) {
+    double sum = 0.0;
+    for (uint32_t i = 0; i < n; ++i) sum += g_features[i];
+    offset = (float)(sum / n);
+  }
+#endif
+#if defined(FEATURE_INPUT_SCALE)
+  scale = FEATURE_INPUT_SCALE;
+#endif
+  for (uint32_t i = 0; i < n; ++i) setInput(i, (g_features[i] - offset) * scale);
   const float ms = invokeTimed();
   if (ms >= 0.0f) reportTopLabel(ms);
 }
