@@ -314,3 +314,42 @@ def test_cli_monitor_prints_predictions(flashed_model, flash_dir):
 
     missing = tinyml("monitor", "--port", "/dev/ttyNOPE42", "--seconds", "1", env=env)
     assert missing.returncode == 2 and "not found" in missing.stderr
+
+
+def test_a_stream_cut_mid_line_keeps_every_complete_sample(tmp_path):
+    """A hand-made board on a raw pty: five whole samples, half a sixth, then the cable goes."""
+    import tty
+
+    from tinyml_edu import protocol
+
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    port = os.ttyname(slave)
+    rows = [[0.1 * i, -0.2, 1.0, 1.5, -2.5, 0.25] for i in range(5)]
+
+    def board():
+        command = b""
+        while b"START" not in command:  # wait for the host like the firmware does
+            command += os.read(master, 64)
+        os.write(master, protocol.encode_header("nano33ble_sense_rev2", "imu", 100,
+                                                ["ax", "ay", "az", "gx", "gy", "gz"],
+                                                ["g", "g", "g", "dps", "dps", "dps"]))
+        for seq, row in enumerate(rows):
+            os.write(master, protocol.encode_imu_sample(seq, row))
+        os.write(master, protocol.encode_imu_sample(5, rows[0])[:12])  # truncated frame
+        time.sleep(0.3)
+        os.close(master)  # unplugged
+
+    thread = threading.Thread(target=board, daemon=True)
+    thread.start()
+    try:
+        result = capture.capture(port, "imu", "W", 10.0, tmp_path, progress=False,
+                                 stall_timeout=2.0)
+    finally:
+        thread.join(timeout=5)
+        os.close(slave)
+    assert result.interrupted and result.samples == 5
+    saved = np.loadtxt(result.path, delimiter=",", skiprows=1)
+    np.testing.assert_allclose(saved, np.round(rows, 4))
+    sidecar = json.loads(result.sidecar.read_text())
+    assert sidecar["interrupted"] is True and sidecar["samples"] == 5
