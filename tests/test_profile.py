@@ -82,3 +82,19 @@ def test_fit_verdict_follows_ram_and_flash():
     assert not too_big_ram.fits and too_big_ram.ram_free_bytes < 0
     too_big_flash = profile.fit_on_board(board, 900_000, 1_000, 0, None)
     assert not too_big_flash.fits
+
+
+@needs_tflm
+def test_smallest_arena_search_survives_arenas_that_crash_tflm():
+    """For this autoencoder, tflite-micro segfaults (not just fails) at some too-small arenas;
+    the search must still finish, in this process."""
+    from tinyml_edu import models, train
+
+    train.set_seed(0)
+    model = models.dense_autoencoder(432, (32, 8))
+    rng = np.random.default_rng(0)
+    blob = quantize.convert(model, "int8", representative=rng.normal(size=(64, 432)))
+    arena = profile.tflm_arena_bytes(blob)
+    smallest = profile.smallest_arena_bytes(blob, upper=2 * arena)
+    assert profile._allocates(blob, smallest) and not profile._allocates(blob, smallest - 16)
+    assert smallest >= arena
