@@ -100,7 +100,8 @@ def run(project_name: str, out_dir: Path | str, seed: int = 0, progress: bool = 
         result = train.fit(model, fit_x, fit_y, val_x, val_y, loss=project.loss,
                            epochs=project.epochs, batch_size=project.batch_size,
                            learning_rate=project.learning_rate, patience=project.patience,
-                           seed=seed, progress=progress)
+                           seed=seed, progress=progress, metrics=project.metrics,
+                           monitor=project.monitor, lr_schedule=project.lr_schedule)
         log(f"      {result.epochs_run} epochs in {result.seconds:.1f} s "
             f"(best epoch {result.best_epoch})")
 

@@ -13,6 +13,7 @@ and labelled ``estimate``.
 
 from __future__ import annotations
 
+import faulthandler
 import os
 import re
 import sys
@@ -132,6 +133,7 @@ def _allocates(model_bytes: bytes, arena_size: int) -> bool:
         pid = os.fork()
     if pid == 0:  # child: answer with the exit code, print nothing
         try:
+            faulthandler.disable()  # an expected crash here is not a traceback worth showing
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, 1)
             os.dup2(devnull, 2)

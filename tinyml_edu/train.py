@@ -55,7 +55,8 @@ def _progress_callback(total_epochs: int, monitor: str):
 def fit(model: keras.Model, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray,
         y_val: np.ndarray, *, loss: str, metrics: tuple[str, ...] = (), epochs: int = 100,
         batch_size: int = 32, learning_rate: float = 1e-3, patience: int = 20, seed: int = 0,
-        progress: bool = True) -> TrainResult:
+        progress: bool = True, monitor: str = "val_loss", lr_schedule: str = "constant",
+        callbacks: tuple[keras.callbacks.Callback, ...] = ()) -> TrainResult:
     """Compile and train ``model`` in place; keep the weights of the best validation epoch.
 
     ``seed`` fixes the shuffling; call ``set_seed`` before *building* the model as well, since
@@ -63,23 +64,40 @@ def fit(model: keras.Model, x_train: np.ndarray, y_train: np.ndarray, x_val: np.
 
     ``steps_per_execution`` runs many batches per Python call: on small models that call
     overhead, not the maths, is what a 2-core laptop spends its time on.
+
+    ``monitor``: the validation metric that early stopping watches and whose best epoch is
+    kept (``val_loss``, or e.g. ``val_accuracy`` with ``"accuracy"`` in ``metrics``).
+    ``lr_schedule``: ``"constant"`` or ``"cosine"`` (decays ``learning_rate`` to 0 over
+    ``epochs``). ``callbacks``: extra Keras callbacks.
     """
     import keras
 
     set_seed(seed)
     steps = max(1, int(np.ceil(len(x_train) / batch_size)))
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss,
+    if lr_schedule == "cosine":
+        rate = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=epochs * steps)
+    elif lr_schedule == "constant":
+        rate = learning_rate
+    else:
+        raise ValueError(f"unknown lr_schedule {lr_schedule!r}; use 'constant' or 'cosine'")
+    model.compile(optimizer=keras.optimizers.Adam(rate), loss=loss,
                   metrics=list(metrics), steps_per_execution=steps)
-    callbacks = [keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience,
-                                               restore_best_weights=True)]
+    callbacks = [keras.callbacks.EarlyStopping(monitor=monitor, patience=patience,
+                                               restore_best_weights=True), *callbacks]
     if progress:
-        callbacks.append(_progress_callback(epochs, "val_loss"))
+        callbacks.append(_progress_callback(epochs, monitor))
     start = time.perf_counter()
     with quiet_fd2():  # tf.data logs a harmless NodeDef attribute mismatch on every fit
         history = model.fit(x_train, y_train, validation_data=(x_val, y_val), epochs=epochs,
                             batch_size=batch_size, shuffle=True, verbose=0, callbacks=callbacks)
     seconds = time.perf_counter() - start
     hist = {k: [float(v) for v in vals] for k, vals in history.history.items()}
-    val_loss = hist.get("val_loss", [0.0])
-    return TrainResult(history=hist, epochs_run=len(val_loss),
-                       best_epoch=int(np.argmin(val_loss)) + 1, seconds=seconds)
+    watched = hist.get(monitor, [0.0])
+    best = np.argmax(watched) if _higher_is_better(monitor) else np.argmin(watched)
+    return TrainResult(history=hist, epochs_run=len(watched), best_epoch=int(best) + 1,
+                       seconds=seconds)
+
+
+def _higher_is_better(monitor: str) -> bool:
+    # as Keras' EarlyStopping(mode="auto") decides
+    return any(k in monitor for k in ("acc", "auc", "precision", "recall", "f1"))

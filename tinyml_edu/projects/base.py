@@ -42,6 +42,12 @@ class Project:
     # Raw windows as the data set stores them + the saved feature parameters -> model inputs.
     # What `tinyml-edu predict` and the virtual board use on new recordings.
     features: Callable[[np.ndarray, dict[str, Any]], np.ndarray] | None = None
+    # Training options (see ``train.fit``): metrics to compute, the validation metric whose
+    # best epoch is kept (e.g. "val_accuracy", with "accuracy" in metrics), and the
+    # learning-rate schedule ("constant" or "cosine").
+    metrics: tuple[str, ...] = ()
+    monitor: str = "val_loss"
+    lr_schedule: str = "constant"
 
 
 def mean_squared_error(x: np.ndarray, reconstruction: np.ndarray) -> np.ndarray:
