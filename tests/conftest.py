@@ -51,3 +51,47 @@ def data_copy(tmp_path: Path) -> Path:
     (dst / "manifest.json").write_text(json.dumps(manifest))
     shutil.copytree(src / "sine", dst / "sine")
     return dst
+
+
+# ---------------------------------------------------------------------------------------------
+# Virtual boards (capture and virtual-board tests)
+
+BOARD_SPEED = 40.0  # times real time: a second of IMU data streams in 25 ms
+
+
+@pytest.fixture()
+def flash_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private flash folder, also the default, so a model in ~/.tinyml-edu never leaks in."""
+    from tinyml_edu import virtual_board
+
+    folder = tmp_path / "flash"
+    monkeypatch.setenv(virtual_board.FLASH_ENV_VAR, str(folder))
+    return folder
+
+
+@pytest.fixture()
+def boards(flash_dir: Path):
+    """Start boards with ``boards(**kwargs)``; all are stopped afterwards and must have left no
+    thread, no open pty and no error behind."""
+    import threading
+
+    from tinyml_edu.virtual_board import VirtualBoard
+
+    started: list[VirtualBoard] = []
+
+    def make(**kwargs) -> VirtualBoard:
+        kwargs.setdefault("speed", BOARD_SPEED)
+        kwargs.setdefault("flash_dir", flash_dir)
+        board = VirtualBoard(**kwargs)
+        started.append(board)
+        board.start()
+        return board
+
+    yield make
+    for board in started:
+        board.stop()
+    for board in started:
+        assert board._thread is None or not board._thread.is_alive()
+        assert board._master is None and board._slave is None
+        assert board.error is None, repr(board.error)
+    assert not [t for t in threading.enumerate() if t.name.startswith("virtual-board")]

@@ -21,7 +21,6 @@ import soundfile
 
 from tinyml_edu import capture, datasets, virtual_board
 from tinyml_edu.capture import CaptureError
-from tinyml_edu.virtual_board import VirtualBoard
 
 pytestmark = pytest.mark.skipif(os.name == "nt", reason="the virtual board needs a pty")
 
@@ -29,30 +28,9 @@ SPEED = 40.0
 
 
 @pytest.fixture(autouse=True)
-def flash_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A private, empty flash: the capture boards here run no model."""
-    folder = tmp_path / "flash"
-    monkeypatch.setenv(virtual_board.FLASH_ENV_VAR, str(folder))
-    return folder
-
-
-@pytest.fixture()
-def boards(flash_dir: Path):
-    started: list[VirtualBoard] = []
-
-    def make(**kwargs) -> VirtualBoard:
-        kwargs.setdefault("speed", SPEED)
-        kwargs.setdefault("flash_dir", flash_dir)
-        board = VirtualBoard(**kwargs)
-        started.append(board)
-        board.start()
-        return board
-
-    yield make
-    for board in started:
-        board.stop()
-        assert board.error is None, repr(board.error)
-    assert not [t for t in threading.enumerate() if t.name.startswith("virtual-board")]
+def _private_flash(flash_dir: Path) -> Path:
+    """Every test here gets a private, empty flash: the capture boards run no model."""
+    return flash_dir
 
 
 @pytest.fixture(autouse=True)

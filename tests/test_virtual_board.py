@@ -4,9 +4,7 @@ layer. Every board is stopped by a fixture, and each test checks no board thread
 from __future__ import annotations
 
 import os
-import threading
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,37 +17,6 @@ from tinyml_edu.virtual_board import VirtualBoard, VirtualBoardError
 pytestmark = pytest.mark.skipif(os.name == "nt", reason="the virtual board needs a pty")
 
 SPEED = 40.0
-
-
-@pytest.fixture()
-def flash_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A private flash folder, also the default, so a model in ~/.tinyml-edu never leaks in."""
-    folder = tmp_path / "flash"
-    monkeypatch.setenv(virtual_board.FLASH_ENV_VAR, str(folder))
-    return folder
-
-
-@pytest.fixture()
-def boards(flash_dir: Path):
-    """Start boards with ``boards(**kwargs)``; all of them are stopped afterwards."""
-    started: list[VirtualBoard] = []
-
-    def make(**kwargs) -> VirtualBoard:
-        kwargs.setdefault("speed", SPEED)
-        kwargs.setdefault("flash_dir", flash_dir)
-        board = VirtualBoard(**kwargs)
-        started.append(board)
-        board.start()
-        return board
-
-    yield make
-    for board in started:
-        board.stop()
-    for board in started:
-        assert board._thread is None or not board._thread.is_alive()
-        assert board._master is None and board._slave is None
-        assert board.error is None, repr(board.error)
-    assert not [t for t in threading.enumerate() if t.name.startswith("virtual-board")]
 
 
 @pytest.fixture()
