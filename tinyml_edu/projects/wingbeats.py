@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from tinyml_edu import datasets
+from tinyml_edu import datasets, models
 from tinyml_edu.projects.base import (
     Prepared,
     Project,
@@ -138,14 +138,7 @@ def prepare(ds: datasets.Dataset) -> Prepared:
 
 def build(prep: Prepared):
     """A small MLP: 7 features -> 32 -> 16 -> 4 species (under 1 k weights)."""
-    import keras
-
-    return keras.Sequential([
-        keras.Input(prep.x["train"].shape[1:], name="x"),
-        keras.layers.Dense(32, activation="relu", name="fc1"),
-        keras.layers.Dense(16, activation="relu", name="fc2"),
-        keras.layers.Dense(len(prep.labels), activation="softmax", name="y"),
-    ], name="wingbeats")
+    return models.mlp(prep.x["train"].shape[1], (32, 16), len(prep.labels), name="wingbeats")
 
 
 PROJECT = Project(
