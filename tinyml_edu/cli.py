@@ -234,6 +234,44 @@ def _cmd_edge_impulse(args: argparse.Namespace) -> int:
     return 2
 
 
+# --- course (instructor) ---------------------------------------------------------------------
+
+
+def _course_dir(args: argparse.Namespace) -> Path:
+    from tinyml_edu.course import config
+
+    return Path(args.course) if args.course else config.default_course_dir()
+
+
+def _cmd_course_list(args: argparse.Namespace) -> int:
+    from tinyml_edu.course import lessons
+
+    for lesson in lessons.list_lessons():
+        auto, manual = lessons.points(lessons.read_notebook(lesson.notebook))
+        print(f"{lesson.id:32} {auto:4g} auto + {manual:g} by hand  {lesson.title}")
+    return 0
+
+
+def _cmd_course_init(args: argparse.Namespace) -> int:
+    from tinyml_edu.course import config
+
+    path = config.init_course(args.dir)
+    print(f"course folder ready: {path}\nwork in {args.dir} (nbgrader and tinyml-edu course "
+          "read its nbgrader_config.py)")
+    return 0
+
+
+def _cmd_course_check(args: argparse.Namespace) -> int:
+    from tinyml_edu.course import check
+
+    results = check.check_course(args.lessons or None)
+    if args.json:
+        print(json.dumps([r.to_dict() for r in results], indent=2))
+    else:
+        print(check.format_table(results))
+    return 0 if all(r.ok for r in results) else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     from tinyml_edu import __version__
 
@@ -334,6 +372,21 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--out", required=True, help="folder for the converted files")
     q.add_argument("--rate", type=float, help="sample rate of CSVs without a sidecar rate")
     p.set_defaults(func=_cmd_edge_impulse)
+
+    p = sub.add_parser("course", help="the instructor's nbgrader course (lessons, grading)")
+    p.add_argument("--course", help="course folder (default: here if it has nbgrader_config.py, "
+                   "else the repository's grading/)")
+    course_sub = p.add_subparsers(dest="course_command", required=True)
+    q = course_sub.add_parser("list", help="the lessons and their points")
+    q.set_defaults(func=_cmd_course_list)
+    q = course_sub.add_parser("init", help="make a folder an nbgrader course for these lessons")
+    q.add_argument("dir")
+    q.set_defaults(func=_cmd_course_init)
+    q = course_sub.add_parser(
+        "check", help="execute every solution, release it, autograde solution and blank")
+    q.add_argument("lessons", nargs="*", help="lesson ids or numbers (default: all)")
+    q.add_argument("--json", action="store_true")
+    q.set_defaults(func=_cmd_course_check)
     return parser
 
 

@@ -1,0 +1,10 @@
+"""nbgrader settings for the tinyml-edu course (read by nbgrader, the Formgrader and
+`tinyml-edu course`). The source is ../lessons. Change a setting by adding a line after
+apply_defaults, e.g. `c.Execute.timeout = 900`."""
+
+from pathlib import Path
+
+from tinyml_edu.course.config import apply_defaults
+
+c = get_config()  # noqa: F821 (nbgrader provides get_config)
+apply_defaults(c, root=Path(__file__).resolve().parent)

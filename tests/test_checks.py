@@ -1,0 +1,42 @@
+"""The friendly checks graded cells use: they pass on right answers and explain wrong ones."""
+
+import numpy as np
+import pytest
+
+from tinyml_edu import checks
+
+
+def test_passing_checks_print_a_tick(capsys):
+    checks.check_close(0.1 + 0.2, 0.3, "sum")
+    checks.check_shape(np.zeros((5, 49, 40)), (None, 49, 40), "features")
+    checks.check_between(0.93, 0.9, 1.0, "accuracy")
+    assert capsys.readouterr().out.count("✓") == 3
+
+
+@pytest.mark.parametrize("call, words", [
+    (lambda: checks.check_answered(None, "scale"), "no answer yet"),
+    (lambda: checks.check_type([1], np.ndarray, "x"), "should be a ndarray, but it is a list"),
+    (lambda: checks.check_shape(np.zeros((49, 40)), (None, 49, 40), "features"),
+     "has shape (49, 40), expected (any, 49, 40)"),
+    (lambda: checks.check_close(0.5, 0.25, "scale"), "is 0.5, expected about 0.25"),
+    (lambda: checks.check_close([1.0, np.nan], [1.0, 2.0], "y"), "NaN"),
+    (lambda: checks.check_between(0.5, 0.9, 1.0, "accuracy"), "expected between 0.9 and 1"),
+    (lambda: checks.check_equal(3, 4, "n"), "is 3, expected 4"),
+    (lambda: checks.check_in("maybe", ["yes", "no"], "label"), "expected one of"),
+    (lambda: checks.check_true(False, "the header names g_model_data"), "g_model_data"),
+])
+def test_failures_say_what_is_wrong(call, words):
+    with pytest.raises(checks.CheckFailed, match="✗") as err:
+        call()
+    assert words in str(err.value)
+    assert isinstance(err.value, AssertionError)  # nbgrader counts it as a failed test
+
+
+def test_hint_is_shown():
+    with pytest.raises(checks.CheckFailed, match="Try: use mode='int8'"):
+        checks.check_at_most(9000, 3000, "size", hint="use mode='int8'")
+
+
+def test_close_reports_worst_element():
+    with pytest.raises(checks.CheckFailed, match="flat index 2"):
+        checks.check_close([1.0, 2.0, 9.0], [1.0, 2.0, 3.0], "y")

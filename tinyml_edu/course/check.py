@@ -1,0 +1,196 @@
+"""``tinyml-edu course check``: prove every lesson grades as it should, before a class sees it.
+
+For each lesson, in a throw-away course folder (the instructor's gradebook is never touched):
+
+1. check the source notebook is well-formed (:func:`lessons.problems`);
+2. release the student version with nbgrader's ``generate_assignment``;
+3. autograde two submissions with nbgrader's ``autograde``: the solution notebook itself, which
+   must earn every autograded point, and the untouched release, which must earn none and must
+   not crash the grader;
+4. report the solution's wall time and peak memory (what a student's laptop or Binder's 2 GB pays).
+
+Each autograde runs in its own process so its peak memory is measured alone.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tinyml_edu.course import config, lessons
+
+SOLUTION, BLANK = "solution", "blank"
+# Targets from the course plan: a lesson fits a class slot on a 2-core laptop and in Binder.
+MAX_WALL_S = 180.0
+MAX_RSS_MB = 1536.0
+
+
+@dataclass
+class LessonCheck:
+    lesson: str
+    max_score: float = 0.0  # autograded points in the notebook
+    solution_score: float | None = None
+    blank_score: float | None = None
+    wall_s: float | None = None  # the solution's autograde, kernel start to saved grades
+    peak_rss_mb: float | None = None
+    problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(asdict(self), ok=self.ok)
+
+
+@dataclass
+class _Run:
+    wall_s: float
+    peak_rss_mb: float | None
+    returncode: int
+    output: str
+
+
+def _run_measured(cmd: list[str], env: dict[str, str]) -> _Run:
+    """Run ``cmd``; its wall time and the peak RSS of its largest process (the kernel)."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+    output = proc.stdout.read().decode("utf-8", "replace") if proc.stdout else ""
+    if hasattr(os, "wait4"):
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        # ru_maxrss folds in waited-for grandchildren (the kernel): kilobytes on Linux.
+        scale = 1 / 1024 if sys.platform != "darwin" else 1 / 1024 / 1024
+        peak = usage.ru_maxrss * scale
+    else:  # Windows: no rusage; time only
+        proc.wait()
+        peak = None
+    return _Run(time.perf_counter() - start, peak, proc.returncode, output)
+
+
+def _autograde_in_child(root: Path, source: Path, lesson: str, student: str) -> _Run:
+    cmd = [sys.executable, "-m", "tinyml_edu.course.check", "--autograde-one",
+           str(root), str(source), lesson, student]
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", MPLBACKEND="Agg")
+    return _run_measured(cmd, env)
+
+
+def _autograde_one(root: str, source: str, lesson: str, student: str) -> int:
+    """Child process: autograde one submission with nbgrader's API."""
+    from nbgrader.apps import NbGraderAPI
+
+    api = NbGraderAPI(config=config.load_config(root, source))
+    result = api.autograde(lesson, student, force=True, create=True)
+    if not result.get("success"):
+        print(result.get("log", ""), result.get("error", ""), sep="\n")
+        return 1
+    return 0
+
+
+def _scores(root: Path, source: Path, lesson: str) -> dict[str, float]:
+    from nbgrader.api import Gradebook, MissingEntry
+
+    db_url = config.load_config(root, source).CourseDirectory.db_url
+    scores: dict[str, float] = {}
+    with Gradebook(db_url) as gb:
+        for student in (SOLUTION, BLANK):
+            try:
+                scores[student] = float(gb.find_submission(lesson, student).code_score)
+            except MissingEntry:
+                pass
+    return scores
+
+
+def check_lesson(lesson: lessons.Lesson, log: Callable[[str], None] = print) -> LessonCheck:
+    """Release and autograde one lesson as described in the module docstring."""
+    from nbgrader.apps import NbGraderAPI
+
+    result = LessonCheck(lesson.id)
+    result.problems += lessons.problems(lesson)
+    if not lesson.notebook.exists():
+        return result
+    result.max_score = lessons.points(lessons.read_notebook(lesson.notebook))[0]
+    source = lesson.folder.parent
+    root = Path(tempfile.mkdtemp(prefix=f"course-check-{lesson.id}-"))
+    try:
+        api = NbGraderAPI(config=config.load_config(root, source))
+        released = api.generate_assignment(lesson.id, force=True, create=True)
+        if not released.get("success"):
+            result.problems.append(f"nbgrader could not release it: {released.get('error')}\n"
+                                   f"{released.get('log', '')[-2000:]}")
+            return result
+        ignore = shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__")
+        shutil.copytree(lesson.folder, root / "submitted" / SOLUTION / lesson.id, ignore=ignore)
+        shutil.copytree(root / "release" / lesson.id, root / "submitted" / BLANK / lesson.id)
+        for student in (SOLUTION, BLANK):
+            log(f"  {lesson.id}: autograding the {student} notebook ...")
+            run = _autograde_in_child(root, source, lesson.id, student)
+            if run.returncode != 0:
+                result.problems.append(f"autograding the {student} notebook failed:\n"
+                                       f"{run.output[-3000:]}")
+            if student == SOLUTION:
+                result.wall_s, result.peak_rss_mb = run.wall_s, run.peak_rss_mb
+        scores = _scores(root, source, lesson.id)
+        result.solution_score, result.blank_score = scores.get(SOLUTION), scores.get(BLANK)
+        if result.solution_score is not None and result.solution_score < result.max_score:
+            result.problems.append(
+                f"the solution earns {result.solution_score:g} of {result.max_score:g} autograded "
+                f"points; see {root / 'autograded' / SOLUTION / lesson.id} for the failing cells")
+        if result.blank_score:
+            result.problems.append(f"a blank release earns {result.blank_score:g} points; "
+                                   "a test passes without an answer")
+        if result.wall_s is not None and result.wall_s > MAX_WALL_S:
+            result.warnings.append(
+                f"solution takes {result.wall_s:.0f} s (target ≤ {MAX_WALL_S:g} s)")
+        if result.peak_rss_mb is not None and result.peak_rss_mb > MAX_RSS_MB:
+            result.warnings.append(
+                f"solution peaks at {result.peak_rss_mb:.0f} MB (target ≤ {MAX_RSS_MB:g} MB)")
+    finally:
+        if result.ok:
+            shutil.rmtree(root, ignore_errors=True)
+    return result
+
+
+def check_course(names: list[str] | None = None, log: Callable[[str], None] = print,
+                 root: Path | None = None) -> list[LessonCheck]:
+    """Check the named lessons (ids or numbers), or all of them."""
+    chosen = ([lessons.get_lesson(n, root) for n in names] if names
+              else lessons.list_lessons(root))
+    results = []
+    for lesson in chosen:
+        log(f"checking {lesson.id}")
+        results.append(check_lesson(lesson, log))
+    return results
+
+
+def format_table(results: list[LessonCheck]) -> str:
+    def num(x: float | None, fmt: str) -> str:
+        return "-" if x is None else format(x, fmt)
+
+    rows = [("lesson", "solution", "blank", "wall s", "peak MB", "status")]
+    for r in results:
+        rows.append((r.lesson, f"{num(r.solution_score, 'g')}/{r.max_score:g}",
+                     num(r.blank_score, "g"), num(r.wall_s, ".1f"), num(r.peak_rss_mb, ".0f"),
+                     "ok" if r.ok else "FAIL"))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+             for row in rows]
+    total = sum(r.wall_s or 0 for r in results)
+    lines.append(f"total solution wall time: {total:.0f} s")
+    for r in results:
+        lines += [f"{r.lesson}: {p}" for p in r.problems]
+        lines += [f"{r.lesson}: warning: {w}" for w in r.warnings]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__" and len(sys.argv) == 6 and sys.argv[1] == "--autograde-one":
+    sys.exit(_autograde_one(*sys.argv[2:]))

@@ -1,0 +1,110 @@
+"""The nbgrader course folder: where it is, and the settings every grading command shares.
+
+A course folder holds ``nbgrader_config.py``, the gradebook and nbgrader's step folders
+(``release/``, ``submitted/``, ``autograded/``, ``feedback/``). Its *source* is the lessons folder,
+so an instructor edits one copy of each lesson. ``grading/`` in the repository is such a folder.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+COURSE_ID = "tinyml-edu"
+# Generous: the slowest lesson trains for about a minute on a 2-core laptop (nbgrader's default is
+# 30 s, too short for any training cell).
+CELL_TIMEOUT_S = 600
+GRADEBOOK_ENV = "TINYML_EDU_GRADEBOOK_URL"
+CODE_STUB = "# YOUR CODE HERE\nraise NotImplementedError()"
+TEXT_STUB = "YOUR ANSWER HERE"
+
+
+def apply_defaults(c: Any, root: Path | str, source: Path | str | None = None) -> None:
+    """Fill a traitlets ``Config`` with the course's nbgrader settings.
+
+    ``nbgrader_config.py`` calls this, so nbgrader's own command line, the Formgrader and
+    ``tinyml-edu course`` all see the same settings. ``source`` defaults to the lessons folder.
+    The gradebook is SQLite in the course folder unless ``$TINYML_EDU_GRADEBOOK_URL`` names
+    another database (e.g. ``postgresql://grader@db/tinyml`` for several graders at once).
+    """
+    from tinyml_edu.course.lessons import lessons_dir
+
+    root = Path(root).resolve()
+    source = Path(source).resolve() if source is not None else lessons_dir()
+    c.CourseDirectory.root = str(root)
+    c.CourseDirectory.course_id = COURSE_ID
+    # Relative when it can be (a course folder stays valid when the whole tree is moved or copied
+    # to a USB stick); absolute across Windows drives, where no relative path exists.
+    try:
+        c.CourseDirectory.source_directory = os.path.relpath(source, root)
+    except ValueError:
+        c.CourseDirectory.source_directory = str(source)
+    c.CourseDirectory.db_url = os.environ.get(GRADEBOOK_ENV) or f"sqlite:///{root / 'gradebook.db'}"
+    # nbgrader's execute step reads both names (nbgrader#1463); set both or cells time out at 30 s.
+    c.Execute.timeout = CELL_TIMEOUT_S
+    c.ExecutePreprocessor.timeout = CELL_TIMEOUT_S
+    c.ClearSolutions.code_stub = {"python": CODE_STUB}
+    c.ClearSolutions.text_stub = TEXT_STUB
+    # A student who deletes a graded cell loses that cell's points, not the whole notebook.
+    c.OverwriteCells.add_missing_cells = True
+    # Lessons ship only notebooks and small files; never grade a checkpoint or a stray run folder.
+    c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "runs", "*.tflite"]
+    # TensorFlow's C++ start-up messages would fill every graded output; keep warnings and errors.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def load_config(root: Path | str, source: Path | str | None = None) -> Any:
+    """The course's settings as a traitlets ``Config``: the folder's ``nbgrader_config.py`` if it
+    has one (an instructor's edits win), else the defaults."""
+    import runpy
+
+    from traitlets.config import Config
+
+    root = Path(root).resolve()
+    c = Config()
+    config_file = root / "nbgrader_config.py"
+    if config_file.exists() and source is None:
+        runpy.run_path(str(config_file), init_globals={"get_config": lambda: c})
+        c.CourseDirectory.root = str(root)
+    else:
+        apply_defaults(c, root, source)
+    return c
+
+
+CONFIG_TEMPLATE = '''\
+"""nbgrader settings for the tinyml-edu course (read by nbgrader, the Formgrader and
+`tinyml-edu course`). Change a setting by adding a line after apply_defaults."""
+
+from pathlib import Path
+
+from tinyml_edu.course.config import apply_defaults
+
+c = get_config()  # noqa: F821 (nbgrader provides get_config)
+apply_defaults(c, root=Path(__file__).resolve().parent{source})
+'''
+
+
+def init_course(root: Path | str, source: Path | str | None = None) -> Path:
+    """Make ``root`` a course folder (its ``nbgrader_config.py``); an existing config is kept."""
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    config_file = root / "nbgrader_config.py"
+    if not config_file.exists():
+        extra = f", source={str(Path(source).resolve())!r}" if source is not None else ""
+        config_file.write_text(CONFIG_TEMPLATE.format(source=extra), encoding="utf-8")
+    return config_file
+
+
+def default_course_dir() -> Path:
+    """The course folder commands use when none is given: the current folder when it has an
+    ``nbgrader_config.py``, else the repository's ``grading/``."""
+    here = Path.cwd()
+    if (here / "nbgrader_config.py").exists():
+        return here
+    repo_grading = Path(__file__).resolve().parents[2] / "grading"
+    if (repo_grading / "nbgrader_config.py").exists():
+        return repo_grading
+    raise FileNotFoundError(
+        "no course folder here: run `tinyml-edu course init DIR` and then work in DIR "
+        "(or pass --course DIR)")
