@@ -59,6 +59,11 @@ TEMPERATURE_RANGE_C = (22.0, 30.0)
 # been reported, i.e. about 2-3 % at ~450 Hz).
 TEMP_COEFF_PER_C = 0.02
 SNR_DB_RANGE = (6.0, 30.0)
+# Per-clip spread of the harmonic levels (log-normal sigma): individual insects, wing wear and
+# sensor angle blur a species' timbre, but less than they shift its fundamental. With these, a
+# species is usually recognisable from its harmonics even where the fundamentals overlap.
+HARMONIC_SPREAD = 0.18  # each harmonic on its own
+TILT_SPREAD = 0.10  # all harmonics alike, growing with harmonic number (sensor colouring)
 
 
 def temperature_factor(temperature_c: float | np.ndarray) -> float | np.ndarray:
@@ -81,6 +86,8 @@ EXTRA = {
     "temperature_c": list(TEMPERATURE_RANGE_C),
     "temperature_coeff_per_c": TEMP_COEFF_PER_C,
     "snr_db": list(SNR_DB_RANGE),
+    "harmonic_spread_lognormal_sigma": HARMONIC_SPREAD,
+    "tilt_spread_lognormal_sigma": TILT_SPREAD,
     "groups": "clip id (unique); per-clip temperature is the index.csv column temperature_c",
 }
 
@@ -111,12 +118,12 @@ def _clip(rng: np.random.Generator, label: str, temperature_c: float) -> np.ndar
                                             + rng.uniform(0, 2 * np.pi))
     jitter = rng.uniform(0.002, 0.01) * _smooth(rng, n, 20.0)
     phase = 2 * np.pi * np.cumsum(f0 * (1.0 + vib + jitter)) / SAMPLE_RATE
-    tilt = rng.lognormal(0.0, 0.15)  # sensor/angle colours all harmonics alike
+    tilt = rng.lognormal(0.0, TILT_SPREAD)  # sensor/angle colours all harmonics alike
     tone = np.zeros(n)
     for k, amp in enumerate(HARMONICS[label], start=1):
         if k * f0 * 1.05 >= SAMPLE_RATE / 2:
             break
-        a = amp if k == 1 else amp * rng.lognormal(0.0, 0.25) * tilt ** (k - 1)
+        a = amp if k == 1 else amp * rng.lognormal(0.0, HARMONIC_SPREAD) * tilt ** (k - 1)
         tone += a * np.sin(k * phase + rng.uniform(0, 2 * np.pi))
 
     # Fly-by: a flat-topped, slightly asymmetric bump as the insect crosses the beam, with
