@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import sys
 import warnings
 from collections.abc import Iterator
@@ -27,15 +28,21 @@ MODES = ("int8", "float16", "dynamic", "float32")
 
 @contextlib.contextmanager
 def _quiet_converter() -> Iterator[None]:
-    """The converter prints its SavedModel signature to stdout and pages of MLIR logs to the
-    C stderr: hide both unless the conversion fails."""
+    """The converter prints its SavedModel signature to stdout, pages of MLIR logs to the
+    C stderr and "Assets written to ..." through Python logging (shown in notebooks): hide all
+    three unless the conversion fails."""
     printed = io.StringIO()
+    tf_logger = logging.getLogger("tensorflow")
+    level = tf_logger.level
+    tf_logger.setLevel(logging.WARNING)
     try:
         with capture_fd2() as logs, contextlib.redirect_stdout(printed):
             yield
     except Exception:
         sys.stderr.write(printed.getvalue()[-2000:] + logs[0][-4000:])
         raise
+    finally:
+        tf_logger.setLevel(level)
 
 
 def convert(model: keras.Model, mode: str = "int8", representative: np.ndarray | None = None,
