@@ -16,6 +16,7 @@ from __future__ import annotations
 import faulthandler
 import os
 import re
+import signal
 import sys
 import time
 import warnings
@@ -114,6 +115,9 @@ def tflm_arena_bytes(model_bytes: bytes, arena_size: int = 512 * 1024,
     return int(match.group(1))
 
 
+PROBE_TIMEOUT_S = 30.0
+
+
 def _allocates(model_bytes: bytes, arena_size: int) -> bool:
     """Does TFLM allocate this model in ``arena_size`` bytes?
 
@@ -141,8 +145,18 @@ def _allocates(model_bytes: bytes, arena_size: int) -> bool:
             os._exit(0)
         except BaseException:
             os._exit(1)
-    _, status = os.waitpid(pid, 0)
-    return os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+    # A child that hangs (a lock some other thread held at fork time) must not hang the caller:
+    # after PROBE_TIMEOUT_S it is killed and the arena counts as not enough.
+    deadline = time.monotonic() + PROBE_TIMEOUT_S
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            return False
+        time.sleep(0.002)
 
 
 def smallest_arena_bytes(model_bytes: bytes, upper: int, step: int = 16) -> int:
