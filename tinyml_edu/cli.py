@@ -10,6 +10,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 
 def _cmd_doctor(args: argparse.Namespace) -> int:
@@ -272,6 +273,125 @@ def _cmd_course_check(args: argparse.Namespace) -> int:
     return 0 if all(r.ok for r in results) else 1
 
 
+def _course_errors(func: Any) -> Any:
+    """Course commands: missing files and nbgrader failures print what to do, not a traceback."""
+    def wrapper(args: argparse.Namespace) -> int:
+        try:
+            return func(args)
+        except (FileNotFoundError, RuntimeError) as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+    return wrapper
+
+
+def _source_dir(args: argparse.Namespace) -> Path:
+    from tinyml_edu.course import release
+
+    return release.source_dir(_course_dir(args))
+
+
+@_course_errors
+def _cmd_course_release(args: argparse.Namespace) -> int:
+    from tinyml_edu.course import release
+
+    if not args.lessons and not args.all:
+        print("error: name lessons to release, or pass --all", file=sys.stderr)
+        return 2
+    for path in release.release(_course_dir(args), args.lessons):
+        print(f"zip for the LMS or a USB stick: {path}")
+    return 0
+
+
+@_course_errors
+def _cmd_course_collect(args: argparse.Namespace) -> int:
+    from tinyml_edu.course import collect
+
+    report = collect.collect(_course_dir(args), args.source, args.lesson, args.students)
+    print(report.format())
+    return 1 if report.unmatched else 0
+
+
+@_course_errors
+def _cmd_course_autograde(args: argparse.Namespace) -> int:
+    from tinyml_edu.course import autograde, lessons
+
+    lesson = lessons.get_lesson(args.lesson, _source_dir(args)).id
+    results = autograde.autograde(_course_dir(args), lesson, args.students or None,
+                                  workers=args.workers, timeout=args.timeout,
+                                  cell_timeout=args.cell_timeout, memory_mb=args.memory)
+    if args.json:
+        print(json.dumps([r.to_dict() for r in results], indent=2))
+    else:
+        print(autograde.format_results(results))
+    return 0
+
+
+@_course_errors
+def _cmd_course_feedback(args: argparse.Namespace) -> int:
+    from tinyml_edu.course import lessons, release
+
+    lesson = lessons.get_lesson(args.lesson, _source_dir(args)).id
+    release.feedback(_course_dir(args), lesson)
+    return 0
+
+
+@_course_errors
+def _cmd_course_export(args: argparse.Namespace) -> int:
+    from tinyml_edu.course import export
+
+    print(f"grades: {export.export_csv(_course_dir(args), args.csv)}")
+    return 0
+
+
+@_course_errors
+def _cmd_course_report(args: argparse.Namespace) -> int:
+    from tinyml_edu.course import export, lessons
+
+    lesson = lessons.get_lesson(args.lesson, _source_dir(args)).id
+    png, text = export.report(_course_dir(args), lesson, args.out)
+    print(f"{text}\nplot: {png}")
+    return 0
+
+
+# --- bundle (offline classroom) --------------------------------------------------------------
+
+
+def _cmd_bundle(args: argparse.Namespace) -> int:
+    from tinyml_edu import bundle
+
+    try:
+        if args.bundle_command == "build":
+            from tinyml_edu.bundle import build
+
+            python = args.python or f"{sys.version_info[0]}.{sys.version_info[1]}"
+            sizes = build.build(args.out, args.os, python, wheel=args.wheel)
+            print(f"bundle ready: {args.out} ({args.os}, Python {python}); copy it onto sticks "
+                  f"with `tinyml-edu bundle copy {args.out} STICK`")
+            print(build.format_sizes(sizes))
+            return 0
+        if args.bundle_command == "verify":
+            from tinyml_edu.bundle import checksums
+
+            result = bundle.verify(args.dir)
+            for line in checksums.report(result, args.dir):
+                print(line, file=sys.stdout if result.ok else sys.stderr)
+            return 0 if result.ok else 1
+        if args.bundle_command == "copy":
+            from tinyml_edu.bundle import checksums
+
+            copied = bundle.copy(args.src, args.dest, log=None if args.quiet else print)
+            result = bundle.verify(args.dest)
+            for line in checksums.report(result, args.dest):
+                print(line, file=sys.stdout if result.ok else sys.stderr)
+            print(f"copied {len(copied.copied)} file(s) ({copied.bytes_copied / 1e6:.1f} MB), "
+                  f"{len(copied.resumed)} resumed, {len(copied.skipped)} already in place")
+            return 0 if result.ok else 1
+    except bundle.BundleError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 2
+
+
 def build_parser() -> argparse.ArgumentParser:
     from tinyml_edu import __version__
 
@@ -387,6 +507,58 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("lessons", nargs="*", help="lesson ids or numbers (default: all)")
     q.add_argument("--json", action="store_true")
     q.set_defaults(func=_cmd_course_check)
+    q = course_sub.add_parser("release", help="student versions and one zip per lesson")
+    q.add_argument("lessons", nargs="*", help="lesson ids or numbers")
+    q.add_argument("--all", action="store_true", help="every lesson")
+    q.set_defaults(func=_cmd_course_release)
+    q = course_sub.add_parser("collect", help="hand-ins from an LMS zip, a folder or a USB stick")
+    q.add_argument("source", help="a zip (Moodle, Canvas) or a folder of notebooks")
+    q.add_argument("--lesson", help="the lesson, when the file names do not say")
+    q.add_argument("--students", help="class list CSV (default: COURSE/students.csv)")
+    q.set_defaults(func=_cmd_course_collect)
+    q = course_sub.add_parser("autograde", help="grade every hand-in of a lesson, in parallel "
+                              "sandboxes")
+    q.add_argument("lesson", help="lesson id or number")
+    q.add_argument("students", nargs="*", help="only these students (default: all)")
+    q.add_argument("--workers", type=int, default=2, help="notebooks at once (default 2)")
+    q.add_argument("--timeout", type=float, default=900,
+                   help="wall and CPU seconds per notebook (default 900)")
+    q.add_argument("--cell-timeout", type=float,
+                   help="seconds per cell (default: the course's Execute.timeout)")
+    q.add_argument("--memory", type=float, default=4096,
+                   help="MB of address space per notebook (default 4096)")
+    q.add_argument("--json", action="store_true")
+    q.set_defaults(func=_cmd_course_autograde)
+    q = course_sub.add_parser("feedback", help="HTML feedback per student, and a zip of it")
+    q.add_argument("lesson")
+    q.set_defaults(func=_cmd_course_feedback)
+    q = course_sub.add_parser("export", help="grades as CSV: a row per student")
+    q.add_argument("--csv", required=True, help="the file to write")
+    q.set_defaults(func=_cmd_course_export)
+    q = course_sub.add_parser("report", help="per-question score plot and the hardest questions")
+    q.add_argument("lesson")
+    q.add_argument("--out", help="PNG path (default: COURSE/reports/LESSON-questions.png)")
+    q.set_defaults(func=_cmd_course_report)
+
+    p = sub.add_parser("bundle", help="the offline classroom bundle (USB sticks): build, verify, "
+                       "copy")
+    bundle_sub = p.add_subparsers(dest="bundle_command", required=True)
+    q = bundle_sub.add_parser("build", help="wheels, lessons, data and install scripts for one "
+                              "OS and Python, to install with no network")
+    q.add_argument("--out", required=True, help="bundle folder (new, empty, or an older bundle)")
+    q.add_argument("--os", choices=("linux", "windows", "macos"), default="linux",
+                   help="the students' OS (default linux; macos means Apple silicon)")
+    q.add_argument("--python", help="the students' Python, e.g. 3.11 (default: this one)")
+    q.add_argument("--wheel", help="a tinyml-edu wheel to ship (default: build one from this "
+                   "source checkout)")
+    q = bundle_sub.add_parser("verify", help="check every file; name each missing or corrupted one")
+    q.add_argument("dir", help="bundle folder")
+    q = bundle_sub.add_parser("copy", help="copy a bundle (e.g. onto a stick); run it again to "
+                              "resume after an interruption")
+    q.add_argument("src", help="a good bundle")
+    q.add_argument("dest", help="where to copy it")
+    q.add_argument("--quiet", action="store_true", help="no line per file")
+    p.set_defaults(func=_cmd_bundle)
     return parser
 
 
