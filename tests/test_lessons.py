@@ -86,3 +86,22 @@ def test_course_check_catches_a_test_that_passes_blank(tmp_path):
         cell["source"] = "pass\n### BEGIN HIDDEN TESTS\npass\n### END HIDDEN TESTS\n"
     result = check.check_lesson(_copy_lesson(tmp_path, loosen), log=lambda _: None)
     assert any("blank release earns" in p for p in result.problems)
+
+
+@pytest.mark.slow
+def test_course_check_grades_with_the_network_cut(tmp_path):
+    """A lesson must work in a classroom without internet: `course check` grades offline."""
+    if not check.offline_available():
+        pytest.skip("this machine cannot cut the network (needs `unshare --net` and `ip`)")
+
+    def needs_no_network(nb):
+        cell = _graded(nb)[0]
+        cell["source"] = (
+            "import socket\ntry:\n    socket.create_connection(('pypi.org', 443), timeout=5)\n"
+            "    reached = True\nexcept OSError:\n    reached = False\n"
+            "assert not reached, 'the lesson reached the network while graded'\n"
+            + "".join(cell["source"]))
+    result = check.check_lesson(_copy_lesson(tmp_path, needs_no_network), log=lambda _: None)
+    assert result.offline
+    assert result.problems == []
+    assert result.solution_score == result.max_score

@@ -9,11 +9,15 @@ For each lesson, in a throw-away course folder (the instructor's gradebook is ne
    not crash the grader;
 4. report the solution's wall time and peak memory (what a student's laptop or Binder's 2 GB pays).
 
+Where the machine allows it (Linux, ``unshare --net``), grading runs with the network cut, so a
+lesson that reaches for the internet fails here rather than in a classroom without one.
+
 Each autograde runs in its own process so its peak memory is measured alone.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import subprocess
@@ -41,6 +45,7 @@ class LessonCheck:
     blank_score: float | None = None
     wall_s: float | None = None  # the solution's autograde, kernel start to saved grades
     peak_rss_mb: float | None = None
+    offline: bool = False  # graded in a network namespace with no network
     problems: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
@@ -77,11 +82,26 @@ def _run_measured(cmd: list[str], env: dict[str, str]) -> _Run:
     return _Run(time.perf_counter() - start, peak, proc.returncode, output)
 
 
-def _autograde_in_child(root: Path, source: Path, lesson: str, student: str) -> _Run:
+# A lesson must run in a classroom with no internet: prove it by grading with no network. A new
+# network namespace has only a loopback interface, down; the kernel's ZMQ sockets need it up.
+OFFLINE_PREFIX = ["unshare", "--net", "sh", "-c", 'ip link set lo up && exec "$@"', "offline"]
+
+
+@functools.cache
+def offline_available() -> bool:
+    """Can this machine run a command with the network cut (root or user namespaces + iproute2)?"""
+    if not (shutil.which("unshare") and shutil.which("ip")):
+        return False
+    probe = subprocess.run([*OFFLINE_PREFIX, "true"], capture_output=True, check=False)
+    return probe.returncode == 0
+
+
+def _autograde_in_child(root: Path, source: Path, lesson: str, student: str,
+                        offline: bool) -> _Run:
     cmd = [sys.executable, "-m", "tinyml_edu.course.check", "--autograde-one",
            str(root), str(source), lesson, student]
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", MPLBACKEND="Agg")
-    return _run_measured(cmd, env)
+    return _run_measured([*OFFLINE_PREFIX, *cmd] if offline else cmd, env)
 
 
 def _autograde_one(root: str, source: str, lesson: str, student: str) -> int:
@@ -114,7 +134,10 @@ def check_lesson(lesson: lessons.Lesson, log: Callable[[str], None] = print) -> 
     """Release and autograde one lesson as described in the module docstring."""
     from nbgrader.apps import NbGraderAPI
 
-    result = LessonCheck(lesson.id)
+    result = LessonCheck(lesson.id, offline=offline_available())
+    if not result.offline:
+        result.warnings.append("graded with the network on: this machine cannot cut it "
+                               "(needs `unshare --net` and `ip`)")
     result.problems += lessons.problems(lesson)
     if not lesson.notebook.exists():
         return result
@@ -133,7 +156,7 @@ def check_lesson(lesson: lessons.Lesson, log: Callable[[str], None] = print) -> 
         shutil.copytree(root / "release" / lesson.id, root / "submitted" / BLANK / lesson.id)
         for student in (SOLUTION, BLANK):
             log(f"  {lesson.id}: autograding the {student} notebook ...")
-            run = _autograde_in_child(root, source, lesson.id, student)
+            run = _autograde_in_child(root, source, lesson.id, student, result.offline)
             if run.returncode != 0:
                 result.problems.append(f"autograding the {student} notebook failed:\n"
                                        f"{run.output[-3000:]}")
