@@ -187,6 +187,16 @@ def _cmd_deploy(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_labels(results: list, as_json: bool) -> None:
+    """One line per labelled file, or (``--json``) a list of {file, label, score}."""
+    if as_json:
+        print(json.dumps([{"file": r.file, "label": r.label, "score": round(r.score, 4)}
+                          for r in results], indent=2))
+        return
+    for r in results:
+        print(f"{r.label:<16} {r.score:.3f}  {r.file}")
+
+
 def _cmd_predict(args: argparse.Namespace) -> int:
     from tinyml_edu import predict
 
@@ -195,12 +205,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     except FileNotFoundError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    if args.json:
-        print(json.dumps([{"file": r.file, "label": r.label, "score": round(r.score, 4)}
-                          for r in results], indent=2))
-    else:
-        for r in results:
-            print(f"{r.label:<16} {r.score:.3f}  {r.file}")
+    _print_labels(results, args.json)
     return 0
 
 
@@ -216,12 +221,7 @@ def _cmd_edge_impulse(args: argparse.Namespace) -> int:
             return 0
         if args.ei_command == "run":
             results = edge_impulse.classify_recordings(args.eim, args.files)
-            if args.json:
-                print(json.dumps([{"file": r.file, "label": r.label, "score": round(r.score, 4)}
-                                  for r in results], indent=2))
-            else:
-                for r in results:
-                    print(f"{r.label:<16} {r.score:.3f}  {r.file}")
+            _print_labels(results, args.json)
             return 0
         if args.ei_command == "export-data":
             exported = edge_impulse.export_ei_dataset(args.folder, args.out, rate=args.rate)
