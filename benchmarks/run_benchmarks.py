@@ -37,6 +37,8 @@ TARGETS: dict[str, list[tuple[str, float, str]]] = {
     "wingbeats": [("int8_accuracy", 0.90, "min"), ("wall_s", 120, "max")],
     "ecg": [("int8_accuracy", 0.90, "min"), ("wall_s", 120, "max")],
     "water_quality": [("int8_auc", 0.90, "min"), ("wall_s", 120, "max")],
+    "elephant_rumbles": [("int8_accuracy", 0.90, "min"), ("train_s", 120, "max"),
+                         ("peak_rss_mb", 1536, "max")],
 }
 
 

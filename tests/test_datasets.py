@@ -70,3 +70,9 @@ def test_broken_manifest_gives_a_clear_error(tmp_path):
     (tmp_path / "manifest.json").write_text("{not json")
     with pytest.raises(datasets.DatasetError, match="not valid JSON"):
         datasets.registry(tmp_path)
+
+
+def test_shipped_data_fits_the_60_mb_budget():
+    # Everything in datasets/ travels in the wheel and on every USB stick.
+    total = sum(f.bytes for ds in datasets.registry().values() for f in ds.files)
+    assert total <= 60e6, f"shipped data sets take {total / 1e6:.1f} MB (budget 60 MB)"

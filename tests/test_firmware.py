@@ -21,6 +21,7 @@ import pytest
 
 from tinyml_edu import export, features
 from tinyml_edu import protocol as p
+from tinyml_edu.projects import elephant_rumbles
 
 FIRMWARE = Path(__file__).resolve().parent.parent / "firmware"
 LIBRARY = FIRMWARE / "libraries" / "tinyml_edu_protocol"
@@ -350,7 +351,8 @@ def logmel_exe(tmp_path_factory) -> Path:
     features.AudioFeatureParams(sample_rate=8000, window_ms=32.0, stride_ms=16.0, clip_ms=500.0,
                                 num_channels=32, fft_size=256, lower_hz=100.0, upper_hz=3800.0),
     features.AudioFeatureParams(kind="mfcc"),
-], ids=["micro_speech", "wingbeats", "mfcc"])
+    elephant_rumbles.FEATURES,  # 1 kHz, 0.5 s windows, narrow mel channels over 5-400 Hz
+], ids=["micro_speech", "wingbeats", "mfcc", "elephant_rumbles"])
 def test_board_log_mel_matches_features_py(logmel_exe, params):
     n = params.clip_samples
     t = np.arange(n) / params.sample_rate

@@ -46,8 +46,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     if args.project not in pipeline.PROJECTS:
         print(f"error: unknown project {args.project!r}. Available projects:", file=sys.stderr)
+        width = max(map(len, pipeline.PROJECTS))  # names line up, however long
         for p in pipeline.PROJECTS.values():
-            print(f"  {p.name:<14} {p.description}", file=sys.stderr)
+            print(f"  {p.name:<{width}} {p.description}", file=sys.stderr)
         return 2
     out = Path(args.out) if args.out else Path("runs") / args.project
     log = (lambda _msg: None) if args.quiet else print
@@ -66,9 +67,11 @@ def _cmd_data(args: argparse.Namespace) -> int:
     from tinyml_edu import datasets
 
     if args.data_command == "list":
-        for name, ds in datasets.registry().items():
+        known = datasets.registry()
+        width = max(map(len, known), default=0)  # names line up, however long
+        for name, ds in known.items():
             size = sum(f.bytes for f in ds.files)
-            print(f"{name:<14} {ds.task:<15} {sum(ds.splits.values()):>6} examples "
+            print(f"{name:<{width}} {ds.task:<15} {sum(ds.splits.values()):>6} examples "
                   f"{size / 1e3:>8,.0f} kB  {ds.description}")
         return 0
     if args.data_command == "info":

@@ -4,11 +4,12 @@ A project names its data set, how to turn it into model inputs (the features sta
 parameters that must travel to the board) and which model to train with which settings.
 """
 
-from tinyml_edu.projects import ecg, gestures, kws, sine, water_quality, wingbeats
+from tinyml_edu.projects import ecg, elephant_rumbles, gestures, kws, sine, water_quality, wingbeats
 from tinyml_edu.projects.base import Prepared, Project, prepare_splits
 
 PROJECTS: dict[str, Project] = {
-    m.PROJECT.name: m.PROJECT for m in (sine, gestures, wingbeats, ecg, water_quality, kws)
+    m.PROJECT.name: m.PROJECT
+    for m in (sine, gestures, wingbeats, ecg, water_quality, kws, elephant_rumbles)
 }
 
 
