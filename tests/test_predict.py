@@ -67,3 +67,28 @@ def test_deploy_to_the_virtual_board_and_watch_it(wingbeats_run, tmp_path):
     predicted = [line.split()[0] for line in watch.stdout.splitlines()
                  if line and not line.startswith(("#", "E"))]
     assert predicted and set(predicted) <= labels, watch.stdout[-2000:]
+
+
+def test_deploy_sine_to_the_virtual_board_and_watch_it(sine_models, tmp_path):
+    """The sine demo (sensor none) on the virtual board: `monitor` shows y = model(x) for x
+    sweeping 0..2pi, one value every 20 ms, which is sin(x) up to the model's error."""
+    run = tmp_path / "runs" / "sine"
+    run.mkdir(parents=True)
+    (run / "model_int8.tflite").write_bytes(sine_models["int8"])
+    (run / "report.json").write_text(json.dumps({
+        "project": "sine", "task": "regression", "classes": [], "feature_params": {}}))
+    env = {**os.environ, "TINYML_EDU_VIRTUAL_FLASH": str(tmp_path / "flash")}
+    result = tinyml("deploy", str(run / "model_int8.tflite"), "--board", "nano33ble_sense_rev2",
+                    "--out", str(tmp_path / "sketches"), "--port", "virtual", env=env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    watch = tinyml("monitor", "--port", "virtual", "--seconds", "3", "--speed", "2", env=env)
+    assert watch.returncode == 0 and "# board virtual: none at 0 Hz, x" in watch.stdout
+    rows = [line.split() for line in watch.stdout.splitlines()
+            if line and not line.startswith(("#", "E"))]
+    assert len(rows) >= 100 and {row[0] for row in rows} == {"y"}, watch.stdout[-2000:]
+    # Consecutive lines are consecutive steps of x = 2pi k / 100: at the right phase they
+    # follow sin(x); at any other phase they would not.
+    y = np.array([float(row[1]) for row in rows])
+    k = np.arange(len(y))
+    mae = min(np.mean(np.abs(y - np.sin(2 * np.pi * ((k + s) % 100) / 100))) for s in range(100))
+    assert mae < 0.2

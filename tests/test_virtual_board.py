@@ -3,14 +3,16 @@ layer. Every board is stopped by a fixture, and each test checks no board thread
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import time
 
 import numpy as np
 import pytest
 import serial
 
-from tinyml_edu import datasets, protocol, virtual_board
+from tinyml_edu import datasets, profile, protocol, virtual_board
 from tinyml_edu.capture import predictions
 from tinyml_edu.virtual_board import VirtualBoard, VirtualBoardError
 
@@ -340,3 +342,140 @@ def test_without_tflm_it_falls_back_to_litert_and_says_so(boards, port, gesture_
     expected = expected_predictions(gesture_model["int8"], [p.seq for p in preds])
     labels = gesture_model["meta"]["labels"]
     assert [p.label for p in preds] == [labels[i] for i in expected.argmax(axis=1)]
+
+
+# ---------------------------------------------------------------------------------------------
+# The arena a board reports
+
+
+def arena_comment(events) -> tuple[int, int]:
+    """(used, reserved) from the "arena U of R bytes used" the board says about its model."""
+    texts = [c.text for c in of_type(events, protocol.Comment) if "arena" in c.text]
+    match = re.search(r"arena (\d+) of (\d+) bytes used", texts[-1] if texts else "")
+    assert match, texts
+    return int(match[1]), int(match[2])
+
+
+@pytest.mark.skipif(not profile.tflm_available(), reason="the arena is measured with tflite-micro")
+def test_the_board_reports_the_arena_tflm_uses_as_the_profiler_does(boards, port,
+                                                                    gesture_model, flash_dir):
+    model = gesture_model["int8"]
+    used = profile.tflm_arena_bytes(model)
+    deployed = int(used * (1 + profile.ARENA_MARGIN))  # deploy.json's arena_bytes, not /16
+    virtual_board.flash(model, {**gesture_model["meta"], "arena_bytes": deployed}, flash_dir)
+    ser = port(boards())
+    ser.write(b"HELLO\n")
+    events = read_events(ser, lambda ev: any("inference on" in c.text and "arena" in c.text
+                                             for c in of_type(ev, protocol.Comment)))
+    # As the sketch: what TFLM allocates, of kTensorArenaSize (deploy's figure rounded to 16);
+    # not the bigger arena the board hands the runtime for safety.
+    assert arena_comment(events) == (used, (deployed + 15) // 16 * 16)
+
+
+@pytest.mark.skipif(not profile.tflm_available(), reason="the arena is measured with tflite-micro")
+def test_an_arena_too_small_for_the_model_fails_as_on_a_board(boards, port, gesture_model,
+                                                              flash_dir):
+    model = gesture_model["int8"]
+    virtual_board.flash(model, {**gesture_model["meta"], "arena_bytes": 1024}, flash_dir)
+    ser = port(boards())
+    ser.write(b"HELLO\n")
+    events = read_events(ser, lambda ev: of_type(ev, protocol.BoardError))
+    error = of_type(events, protocol.BoardError)[0].text
+    assert "AllocateTensors() failed" in error
+    assert f"needs {profile.tflm_arena_bytes(model)} arena bytes" in error
+    assert not of_type(read_events(ser, lambda ev: True, 0.5), protocol.Prediction)
+
+
+# ---------------------------------------------------------------------------------------------
+# The sine demo (sensor none)
+
+
+@pytest.fixture()
+def sine_deployed(sine_models, flash_dir, tmp_path) -> bytes:
+    """The sine int8 model, deployed as `tinyml-edu deploy ... --port virtual` does it."""
+    from tinyml_edu import deploy
+
+    run = tmp_path / "runs" / "sine"
+    run.mkdir(parents=True)
+    (run / "model_int8.tflite").write_bytes(sine_models["int8"])
+    (run / "report.json").write_text(json.dumps({
+        "project": "sine", "task": "regression", "classes": [], "feature_params": {}}))
+    result = deploy.build_sketch(run / "model_int8.tflite", "nano33ble_sense_rev2",
+                                 tmp_path / "sketches")
+    deploy.flash_virtual(result.sketch_dir, flash_dir)
+    return sine_models["int8"]
+
+
+def sketch_x(seqs) -> np.ndarray:
+    """The x the sketch feeds for prediction seq k: 2*pi * (k mod 100) / 100, in float32."""
+    steps = np.asarray(seqs, dtype=np.int64) % 100
+    return np.float32(6.2831853) * steps.astype(np.float32) / np.float32(100)
+
+
+def model_y(model: bytes, x: np.ndarray) -> np.ndarray:
+    from tinyml_edu import quantize
+
+    return quantize.predict(model, x.reshape(-1, 1)).reshape(-1)
+
+
+def test_sine_demo_prints_the_models_sin_x_like_the_sketch(boards, port, sine_deployed):
+    n, speed = 150, 10.0
+    start = time.monotonic()
+    ser = port(boards(speed=speed))  # sensor none, from the flashed deploy.json
+    ser.write(b"HELLO\n")
+    events = read_events(ser, lambda ev: len(of_type(ev, protocol.Prediction)) >= n)
+    elapsed = time.monotonic() - start
+    assert of_type(events, protocol.Header)[-1] == protocol.Header("virtual", "none", 0.0,
+                                                                   ("x",), ("rad",))
+    assert any("score = predicted sin(x)" in c.text for c in of_type(events, protocol.Comment))
+    assert not of_type(events, protocol.Corrupted) and not of_type(events, protocol.BoardError)
+    assert not of_type(events, protocol.ImuSample) and not of_type(events, protocol.AudioFrame)
+
+    preds = of_type(events, protocol.Prediction)[:n]
+    seqs = [p.seq for p in preds]
+    assert seqs == list(range(seqs[0], seqs[0] + n))
+    assert {p.label for p in preds} == {"y"} and all(p.ms >= 0 for p in preds)
+    assert elapsed >= 0.7 * n * virtual_board.SINE_PERIOD_S / speed  # paced, 20 ms each
+
+    # The int8 model's own output for the x of each seq (printed with 3 decimals) ...
+    x, y = sketch_x(seqs), np.array([p.score for p in preds])
+    np.testing.assert_allclose(y, model_y(sine_deployed, x), atol=6e-4, rtol=0)
+    # ... which is sin(x) within the model's error, over more than a whole cycle.
+    assert np.mean(np.abs(y - np.sin(x))) < 0.2
+    assert y.max() > 0.7 and y.min() < -0.7
+
+
+def test_sine_demo_streams_nothing_and_infer_off_on_keeps_its_place(boards, port,
+                                                                     sine_deployed):
+    ser = port(boards())
+    ser.write(b"START\n")
+    events = read_events(ser, lambda ev: any("no sensor to stream" in c.text
+                                             for c in of_type(ev, protocol.Comment)))
+    assert of_type(events, protocol.Header)[-1].sensor == "none"
+    events += read_events(ser, lambda ev: len(of_type(ev, protocol.Prediction)) >= 20)
+    assert not of_type(events, protocol.ImuSample) and not of_type(events, protocol.Corrupted)
+
+    ser.write(b"INFER OFF\n")
+    events += read_events(ser, lambda ev: protocol.Comment("inference off") in ev)
+    last = of_type(events, protocol.Prediction)[-1].seq
+    time.sleep(0.2)
+    assert not of_type(read_events(ser, lambda ev: True, 0.2), protocol.Prediction)
+
+    ser.write(b"INFER ON\n")
+    events = read_events(ser, lambda ev: len(of_type(ev, protocol.Prediction)) >= 10)
+    preds = of_type(events, protocol.Prediction)[:10]
+    # Like the sketch's step counter, x goes on from where it stopped.
+    assert [p.seq for p in preds] == list(range(last + 1, last + 11))
+    np.testing.assert_allclose([p.score for p in preds],
+                               model_y(sine_deployed, sketch_x([p.seq for p in preds])),
+                               atol=6e-4, rtol=0)
+
+
+def test_sine_demo_refuses_a_model_that_does_not_take_one_x(boards, port, conv_int8,
+                                                            flash_dir):
+    virtual_board.flash(conv_int8, {"project": "tabular"}, flash_dir)  # no features: none
+    assert virtual_board.read_flash(flash_dir)[1]["sensor"] == "none"
+    ser = port(boards())
+    ser.write(b"INFER ON\n")
+    events = read_events(ser, lambda ev: of_type(ev, protocol.BoardError))
+    assert "sine demo" in of_type(events, protocol.BoardError)[0].text

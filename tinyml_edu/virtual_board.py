@@ -17,6 +17,10 @@ Window numbering, for anyone checking predictions: inference starts at boot, at 
 ``INFER OFF`` + ``INFER ON`` the windows restart at the sample of that moment). The stream
 restarts at its first sample on every boot (``start``, ``flash``, ``erase``).
 
+A model deployed without a sensor (``sensor none``, the ``sine`` project) runs the sketch's
+hello-world sine demo instead: x steps through 0..2π in 100 steps, one every 20 ms (divided by
+``speed``), and prediction ``k`` is ``P k y <model(x)> <ms>`` for x = 2π (k mod 100) / 100.
+
 The board never drops frames on its own: when the host does not read, it waits (the sensor
 clock pauses). Faults are injected on purpose with ``inject``.
 """
@@ -49,6 +53,9 @@ FIRMWARE_VERSION = "1.0"
 AUDIO_FRAME_SAMPLES = 512
 AUDIO_STRIDE_S = 0.25  # an audio model runs on its clip-long window every 250 ms
 DEFAULT_SOURCES = {"imu": ("gestures",), "audio": ("kws", "wingbeats")}
+SENSORS = ("imu", "audio", "none")  # none: the sine demo, which reads no sensor
+SINE_STEPS = 100  # the sketch's kInferencesPerCycle: x steps through 0..2*pi in 100 steps
+SINE_PERIOD_S = 0.020  # the sketch's kPeriodMs: one inference every 20 ms
 FAULTS = ("corrupt", "garbage", "unplug")
 MODES = (None, "garbage", "silent")
 OUTPUT_LIMIT = 64 * 1024  # bytes waiting for the host before the sensor clock pauses
@@ -104,6 +111,8 @@ def _window_info(meta: dict[str, Any]) -> dict[str, Any]:
         info = {"window": params.clip_samples,
                 "stride": int(round(params.sample_rate * AUDIO_STRIDE_S)),
                 "rate": float(params.sample_rate)}
+    elif sensor == "none":
+        info = {"window": 1, "stride": 1}  # the sine demo: one x per inference
     return {**info, **{k: meta[k] for k in ("window", "stride") if meta.get(k)}}
 
 
@@ -194,7 +203,7 @@ class SensorStream:
 
     @property
     def chunk(self) -> int:
-        return 1 if self.sensor == "imu" else AUDIO_FRAME_SAMPLES
+        return AUDIO_FRAME_SAMPLES if self.sensor == "audio" else 1
 
     def take(self, start: int, n: int) -> np.ndarray:
         """Samples ``start .. start+n`` of the endless loop."""
@@ -207,10 +216,25 @@ def _imu_units(columns: tuple[str, ...]) -> tuple[str, ...]:
                  for c in columns)
 
 
+def sine_sweep() -> SensorStream:
+    """The sine demo's "sensor": the x values the sketch feeds, one every 20 ms."""
+    steps = np.arange(SINE_STEPS, dtype=np.float32)
+    x = np.float32(6.2831853) * steps / np.float32(SINE_STEPS)  # in float32, as the sketch
+    return SensorStream("none", 1 / SINE_PERIOD_S, ("x",), ("rad",), x.reshape(-1, 1),
+                        f"the sine demo (x sweeps 0..2pi in {SINE_STEPS} steps, one every "
+                        f"{SINE_PERIOD_S * 1000:g} ms)")
+
+
 def load_stream(sensor: str | None, source: str | Path | None) -> SensorStream:
-    """The sensor data of a board: a shipped data set's test split or a recordings folder."""
-    if sensor not in (None, "imu", "audio"):
-        raise VirtualBoardError(f"unknown sensor {sensor!r}; use imu or audio")
+    """The sensor data of a board: a shipped data set's test split or a recordings folder
+    (``none``: the sine demo's sweep of x, which takes no source)."""
+    if sensor not in (None, *SENSORS):
+        raise VirtualBoardError(f"unknown sensor {sensor!r}; use imu, audio or none")
+    if sensor == "none":
+        if source is not None:
+            raise VirtualBoardError(f"the sine demo (sensor none) reads no sensor, so there is "
+                                    f"nothing to play {source} into: leave out --source")
+        return sine_sweep()
     if source is not None and Path(source).is_dir():
         return _folder_stream(sensor, Path(source))
     from tinyml_edu import datasets
@@ -300,6 +324,8 @@ def default_model_input(meta: dict[str, Any]) -> Callable[[np.ndarray], np.ndarr
     from a known project, else the generic features named by ``feature_params``."""
     from tinyml_edu import features, projects
 
+    if meta.get("sensor") == "none":
+        return lambda window: np.asarray(window, np.float32).reshape(-1)  # the sine demo's x
     fp = meta.get("feature_params") or {}
     project = projects.PROJECTS.get(meta.get("project", ""))
     if project is not None and project.features is not None:
@@ -316,13 +342,18 @@ def default_model_input(meta: dict[str, Any]) -> Callable[[np.ndarray], np.ndarr
 
 
 class ModelRunner:
-    """Runs a flashed model on raw windows: features, int8 quantization, TFLM, top label."""
+    """Runs a flashed model on raw windows: features, int8 quantization, TFLM, top label (or,
+    for the sine demo, label ``y`` and the predicted value)."""
 
     def __init__(self, model_bytes: bytes, meta: dict[str, Any],
                  model_input: Callable[[np.ndarray], np.ndarray] | None = None) -> None:
         self.meta = meta
         self.labels = [str(label).replace(" ", "_") for label in meta.get("labels") or []]
         self.model_input = model_input or default_model_input(meta)
+        self.regression = meta.get("sensor") == "none"  # the sine demo reports y = model(x)
+        # What the sketch reserves: deploy's arena_bytes rounded up to 16 (kTensorArenaSize).
+        self.arena_reserved = (int(meta.get("arena_bytes") or 0) + 15) // 16 * 16
+        self.arena_used = 0  # what TFLM allocates in it; unknown with LiteRT
         try:
             from tflite_micro import runtime  # noqa: F401
 
@@ -330,7 +361,11 @@ class ModelRunner:
         except ImportError:
             self.backend = "LiteRT"
         if self.backend == "TFLM":
-            self._interp, self.arena = self._tflm(model_bytes, int(meta.get("arena_bytes") or 0))
+            self._interp, self.arena_used = self._tflm(model_bytes, self.arena_reserved)
+            if self.arena_reserved and self.arena_used > self.arena_reserved:
+                raise VirtualBoardError(  # the sketch's AllocateTensors() would fail
+                    f"AllocateTensors() failed: the model needs {self.arena_used} arena bytes "
+                    f"but the sketch reserves {self.arena_reserved} (arena_bytes in deploy.json)")
             inp, out = self._interp.get_input_details(0), self._interp.get_output_details(0)
             self.in_dtype, self.in_shape = np.dtype(inp["dtype"]), tuple(inp["shape"])
             self.in_q = self._qparams(inp["quantization_parameters"])
@@ -340,7 +375,7 @@ class ModelRunner:
         else:
             from tinyml_edu.quantize import interpreter
 
-            self._interp, self.arena = interpreter(model_bytes), 0
+            self._interp = interpreter(model_bytes)
             inp = self._interp.get_input_details()[0]
             out = self._interp.get_output_details()[0]
             self._in_index, self._out_index = inp["index"], out["index"]
@@ -350,7 +385,10 @@ class ModelRunner:
         if self.in_dtype not in (np.int8, np.float32):
             raise VirtualBoardError(f"model input is {self.in_dtype}; the board feeds int8 or "
                                     "float32")
-        if self.labels and len(self.labels) != self.outputs:
+        if self.regression and int(np.prod(self.in_shape)) != 1:
+            raise VirtualBoardError(f"the model takes {int(np.prod(self.in_shape))} input values "
+                                    "but the sine demo (sensor none) feeds it one, x")
+        if self.labels and not self.regression and len(self.labels) != self.outputs:
             raise VirtualBoardError(f"the model has {self.outputs} outputs but deploy.json "
                                     f"lists {len(self.labels)} labels")
 
@@ -362,19 +400,27 @@ class ModelRunner:
         return (float(scales[0]), int(zeros[0]))
 
     @staticmethod
-    def _tflm(model_bytes: bytes, arena: int):
+    def _tflm(model_bytes: bytes, reserved: int) -> tuple[Any, int]:
+        """A TFLM interpreter and the arena bytes it uses (what a board reports as used).
+
+        It gets a roomy arena, not the sketch's: for some too-small arenas tflite-micro crashes
+        the process instead of failing. The size stays a multiple of 16, as the sketch's and the
+        profiler's are, since the used total shifts by a few bytes with the end's alignment."""
         from tflite_micro import runtime
 
+        from tinyml_edu import profile
         from tinyml_edu._fd import capture_fd2
 
-        # The Python runtime's recording allocator lives in the arena too: start with room.
-        size = max(2 * arena + 4096, 16 * 1024)
+        size = max(2 * reserved + 4096, 16 * 1024) // 16 * 16
         while True:
             with capture_fd2() as log:
                 try:
-                    return runtime.Interpreter.from_bytes(model_bytes, arena_size=size), size
+                    interp = runtime.Interpreter.from_bytes(model_bytes, arena_size=size)
+                    failure = None
                 except RuntimeError as err:
                     failure = err
+            if failure is None:
+                return interp, profile.tflm_arena_used(interp)
             if size >= 16 * 1024 * 1024:
                 detail = " | ".join(log[0].strip().splitlines()[-3:]) or str(failure)
                 raise VirtualBoardError(f"TFLM cannot run this model: {detail}") from failure
@@ -397,6 +443,9 @@ class ModelRunner:
             self._interp.invoke()
             ms = (time.perf_counter() - start) * 1000
             y = np.asarray(self._interp.get_tensor(self._out_index)).reshape(-1)
+        if self.regression:
+            value = dequantize(y[:1], *self.out_q)[0] if self.out_dtype == np.int8 else y[0]
+            return "y", float(value), ms
         top = int(np.argmax(y))
         score = float(dequantize(y, *self.out_q)[top]) if self.out_dtype == np.int8 else float(
             y[top])
@@ -411,7 +460,8 @@ class ModelRunner:
 class VirtualBoard:
     """A board on a pseudo-terminal: ``with VirtualBoard() as board: serial.Serial(board.port)``.
 
-    sensor: ``imu`` or ``audio``; default: the flashed model's sensor, else ``imu``.
+    sensor: ``imu``, ``audio`` or ``none`` (the sine demo); default: the flashed model's sensor,
+    else ``imu``.
     source: a shipped data set name (default ``gestures`` for IMU, ``kws`` or else ``wingbeats``
     for audio) or a folder of recordings (``<label>/*.csv`` or ``<label>/*.wav``).
     speed: how many times faster than real time the sensor plays (tests use 20-100).
@@ -429,8 +479,8 @@ class VirtualBoard:
             raise ValueError(f"speed must be > 0, got {speed}")
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}; use one of {MODES}")
-        if sensor not in (None, "imu", "audio"):
-            raise ValueError(f"unknown sensor {sensor!r}; use imu or audio")
+        if sensor not in (None, *SENSORS):
+            raise ValueError(f"unknown sensor {sensor!r}; use imu, audio or none")
         self.sensor_arg, self.source, self.board_id = sensor, source, board_id
         self.speed, self.seed, self.mode = float(speed), seed, mode
         self.flash_dir = Path(flash_dir) if flash_dir is not None else default_flash_dir()
@@ -470,10 +520,11 @@ class VirtualBoard:
 
         sensor = self.sensor_arg
         flashed = self._read_flash_safely()
-        if sensor is None and flashed and flashed[1].get("sensor") in ("imu", "audio"):
+        if sensor is None and flashed and flashed[1].get("sensor") in SENSORS:
             sensor = flashed[1]["sensor"]
         source = self.source
-        if source is None and flashed and sensor == flashed[1].get("sensor"):
+        if (source is None and flashed and sensor == flashed[1].get("sensor")
+                and sensor != "none"):
             from tinyml_edu import datasets
 
             project = str(flashed[1].get("dataset") or flashed[1].get("project") or "")
@@ -587,7 +638,7 @@ class VirtualBoard:
             f"tinyml-edu virtual board {FIRMWARE_VERSION} ({self.board_id}): {stream.sensor} "
             f"from {stream.description}, speed x{self.speed:g}"))
         self._load_model()
-        self._emit(self._header())
+        self._announce()
 
     def _load_model(self) -> None:
         stream = self._stream
@@ -604,6 +655,8 @@ class VirtualBoard:
                 "--port virtual`)"))
             return
         model, meta = flashed
+        if meta.get("sensor") == "none":  # also a sine model flashed before the board ran it
+            meta = {**_window_info(meta), **meta}
         problem = None
         if meta.get("sensor") != stream.sensor:
             problem = (f"the model expects {meta.get('sensor')} input but this board streams "
@@ -644,8 +697,12 @@ class VirtualBoard:
     def _model_text(self) -> str:
         runner, meta = self._runner, self._infer_meta
         assert runner is not None
-        runtime = (f"TFLM (tflite-micro) arena {runner.arena} bytes" if runner.backend == "TFLM"
-                   else "LiteRT")
+        # As the sketch's "model ready" line: the arena TFLM uses of the one the sketch reserves.
+        runtime = (f"TFLM (tflite-micro) arena {runner.arena_used} of {runner.arena_reserved} "
+                   "bytes used" if runner.backend == "TFLM" else "LiteRT")
+        if runner.regression:
+            return (f"model {meta.get('project', 'model')}: sine demo, x sweeps 0..2pi in "
+                    f"{SINE_STEPS} steps, P lines give y = model(x); {runtime}")
         return (f"model {meta.get('project', 'model')}: labels {','.join(runner.labels) or '-'}; "
                 f"window {meta['window']}, stride {meta['stride']}; {runtime}")
 
@@ -664,7 +721,15 @@ class VirtualBoard:
     def _header(self) -> bytes:
         s = self._stream
         assert s is not None
-        return protocol.encode_header(self.board_id, s.sensor, s.rate, s.columns, s.units)
+        rate = 0 if s.sensor == "none" else s.rate  # the sine demo samples nothing: rate=0
+        return protocol.encode_header(self.board_id, s.sensor, rate, s.columns, s.units)
+
+    def _announce(self) -> None:
+        """The header; the sine demo first says how to read its P lines, as the sketch does."""
+        if self.sensor == "none":
+            self._emit(protocol.encode_comment(
+                "sine demo: P lines report label y and score = predicted sin(x)"))
+        self._emit(self._header())
 
     def _emit(self, data: bytes) -> None:
         if self.mode is None:
@@ -882,14 +947,18 @@ class VirtualBoard:
         if not command:
             return
         if command == "HELLO":
-            self._emit(self._header())
+            self._announce()
             if self._runner is not None:
                 self._emit(protocol.encode_comment(
                     f"{self._model_text()}; inference {'on' if self._infer else 'off'}"))
             elif self._problem:
                 self._emit(protocol.encode_error(self._problem))
         elif command == "START":
-            self._emit(self._header())
+            self._announce()
+            if self.sensor == "none":
+                self._emit(protocol.encode_comment(
+                    "the sine demo has no sensor to stream; its P lines are its output"))
+                return
             if not self._active():
                 self._restart_clock()
             self._streaming, self._data_seq = True, 0
