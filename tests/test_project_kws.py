@@ -12,9 +12,9 @@ import pytest
 from tinyml_edu import datasets, features
 from tinyml_edu.projects import PROJECTS, kws
 
-# Measured with `tinyml-edu run kws` (seed 0): int8 accuracy 0.8381 (float 0.8429), int8 model
+# Measured with `tinyml-edu run kws` (seed 0): int8 accuracy 0.8714 (float 0.8738), int8 model
 # 18,976 bytes, TFLM arena 8,176 bytes. Below the project's 0.92 target: see kws.py.
-MEASURED_INT8_ACCURACY = 0.8381
+MEASURED_INT8_ACCURACY = 0.8714
 MAX_MODEL_BYTES = 20_000
 MAX_ARENA_BYTES = 10_000
 
@@ -89,6 +89,18 @@ def test_augmentation_is_deterministic(dataset):
     np.testing.assert_array_equal(ya, yb)
     np.testing.assert_array_equal(ya, np.tile(y, 3))
     assert not np.array_equal(xa[len(x):2 * len(x)], xa[:len(x)])
+
+
+def test_warp_mel_moves_formants_and_keeps_the_frame():
+    # A "formant" peak at channel 20: a warp by alpha moves it to channel 20 / alpha.
+    x = np.zeros((200, 49, 40), np.float32)
+    x[:, :, 20] = 1.0
+    warped = kws.warp_mel(x, np.random.default_rng(0), amount=0.1)
+    peak = warped.mean(axis=1).argmax(axis=1)
+    assert 18 <= peak.min() and peak.max() <= 22 and len(set(peak.tolist())) >= 3
+    assert warped.shape == x.shape and warped.dtype == np.float32
+    assert np.allclose(warped.sum(axis=2), warped[:, :1].sum(axis=2))  # same warp in every frame
+    np.testing.assert_allclose(kws.warp_mel(x, np.random.default_rng(0), amount=0.0), x)
 
 
 def test_import_does_not_load_tensorflow():

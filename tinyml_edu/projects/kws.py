@@ -11,8 +11,9 @@ Both are extra keys of ``feature_params`` (FEATURE_NORM, FEATURE_INPUT_SCALE in 
 
 Training clips are augmented (the originals plus ``AUG_COPIES`` seeded copies) in the audio
 domain: a time shift, noise from the training ``silence`` clips (5-30 dB SNR, as in the data),
-an ``unknown`` word from training mixed in underneath (babble, 30 % of copies), a gain; then
-SpecAugment-style time and frequency masks on the features.
+an ``unknown`` word from training mixed in underneath (babble, 30 % of copies), a gain; then,
+on the features, a vocal-tract-length warp of the mel axis (VTLP: the formants of an unseen
+speaker sit a few per cent higher or lower) and SpecAugment-style time and frequency masks.
 
 The model is a temporal DS-CNN: the 40 mel channels are the input channels of a strided
 convolution over time, then depthwise (15 frames) and pointwise blocks. Activations are only
@@ -44,7 +45,7 @@ NORM = "clip_mean"  # "none" or "clip_mean": subtract the clip's mean log-mel va
 INPUT_SCALE = 0.25  # model input = (log-mel - offset) * INPUT_SCALE
 
 # Augmentation of the training split only (seeded); val and test are left as recorded.
-AUG_COPIES = 8
+AUG_COPIES = 12
 AUG_SEED = 1
 AUG_CHUNK = 256  # clips augmented at a time (bounds memory)
 AUG_SHIFT = 0.1  # s, largest time shift either way
@@ -53,6 +54,7 @@ AUG_NOISE_P = 0.7  # share of copies with extra noise from training silence clip
 AUG_SNR_DB = (5.0, 30.0)  # of the added noise, re the clip's own power
 AUG_BABBLE_P = 0.3  # share with an "unknown" word from training mixed in underneath
 AUG_BABBLE_DB = (10.0, 25.0)
+AUG_WARP = 0.1  # mel axis stretched or squeezed by up to +-10 % (VTLP)
 AUG_TIME_MASKS = 2
 AUG_TIME_MASK = 3  # frames, widest mask
 AUG_FREQ_MASKS = 2
@@ -126,6 +128,22 @@ def augment_audio(x: np.ndarray, y: np.ndarray, noise: np.ndarray, babble: np.nd
     return np.clip(audio, -1.0, 1.0 - 2**-15).astype(np.float32)
 
 
+def warp_mel(x: np.ndarray, rng: np.random.Generator, amount: float = AUG_WARP) -> np.ndarray:
+    """Vocal-tract-length perturbation on model inputs (n, frames, channels): channel c takes
+    the value at c * alpha (alpha uniform in 1 +- amount, one per clip), linearly interpolated
+    and held at the top channel. alpha > 1 moves the formants down, as a longer vocal tract
+    would; unseen voices are what the test split is about."""
+    n, _, channels = x.shape
+    alpha = rng.uniform(1 - amount, 1 + amount, (n, 1))
+    source = np.minimum(np.arange(channels)[None, :] * alpha, channels - 1)  # (n, channels)
+    below = np.floor(source).astype(np.intp)
+    above = np.minimum(below + 1, channels - 1)
+    weight = (source - below)[:, None, :]
+    lo = np.take_along_axis(x, below[:, None, :], axis=2)
+    hi = np.take_along_axis(x, above[:, None, :], axis=2)
+    return (lo * (1 - weight) + hi * weight).astype(x.dtype)
+
+
 def spec_mask(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """SpecAugment-style masks on model inputs (n, frames, channels): set to the clip's mean."""
     x = x.copy()
@@ -150,16 +168,22 @@ def augment_train(clips: np.ndarray, y: np.ndarray, params: dict[str, Any],
                   ) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
     noise, babble = clips[y == 0], clips[y == 1]
-    xs = [model_inputs(clips, params)]
+    n = len(clips)
+    first = model_inputs(clips, params)
+    # Filled in place: the copies take hundreds of MB, and a list + concatenate would hold
+    # them twice at the peak.
+    x = np.empty(((copies + 1) * n, *first.shape[1:]), np.float32)
+    x[:n] = first
     audio_params = features.AudioFeatureParams.from_dict(
         {k: v for k, v in params.items() if k not in ("norm", "input_scale")})
-    for _ in range(copies):
-        for start in range(0, len(clips), AUG_CHUNK):  # chunks: float64 audio is large
+    for copy in range(1, copies + 1):
+        for start in range(0, n, AUG_CHUNK):  # chunks: float64 audio is large
             part = slice(start, start + AUG_CHUNK)
             audio = augment_audio(clips[part], y[part], noise, babble, rng)
-            x = _normalise(features.audio_features_batch(audio, audio_params), params)
-            xs.append(spec_mask(x, rng))
-    return np.concatenate(xs), np.concatenate([y] * (copies + 1))
+            feats = _normalise(features.audio_features_batch(audio, audio_params), params)
+            rows = slice(copy * n + start, copy * n + start + len(feats))
+            x[rows] = spec_mask(warp_mel(feats, rng), rng)
+    return x, np.tile(y, copies + 1)
 
 
 def prepare(ds: datasets.Dataset) -> Prepared:
