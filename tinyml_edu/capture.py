@@ -483,6 +483,8 @@ def format_event(event: protocol.Event) -> str | None:
     if isinstance(event, protocol.BoardError):
         return f"E {event.text}"
     if isinstance(event, protocol.Header):
+        if event.sensor == "none":  # the sine demo: no sensor, no sample rate
+            return f"# board {event.board}: no sensor (sine demo), input {','.join(event.columns)}"
         return (f"# board {event.board}: {event.sensor} at {event.rate:g} Hz, "
                 f"{','.join(event.columns)}")
     if isinstance(event, protocol.Corrupted):

@@ -177,7 +177,7 @@ def _cmd_deploy(args: argparse.Namespace) -> int:
                   f"({result.flash_note})")
         else:
             print(f"  {result.flash_note}")
-        if args.port == "virtual":
+        if args.port == "virtual" or args.board == "virtual":  # nothing to upload: flash it
             folder = deploy.flash_virtual(sketch)
             print(f"deployed to the virtual board ({folder}); watch it with "
                   "`tinyml-edu monitor --port virtual`")
@@ -466,7 +466,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="folder for the sketch")
     p.add_argument("--labels", help="comma-separated labels (default: from the run's report)")
     p.add_argument("--upload", action="store_true", help="compile and upload with arduino-cli")
-    p.add_argument("--port", help="serial port for --upload, or 'virtual' for the virtual board")
+    p.add_argument("--port", help="serial port for --upload, or 'virtual' for the virtual board "
+                   "(as --board virtual)")
     p.set_defaults(func=_cmd_deploy)
 
     p = sub.add_parser("predict", help="label your own recordings with a run's int8 model")
