@@ -90,7 +90,11 @@ def fill_answers(page: Any, panel: Any, answers: dict[int, tuple[str, str]],
     The answer cell ``typed`` is typed key by key, as a student does; the others are inserted
     as one text input (a paste), which CodeMirror does not re-indent."""
     cells = panel.locator(".jp-Notebook .jp-Cell")
-    n_cells = cells.count()
+    # JupyterLab adds a long notebook's cells to the page over a moment after it opens: wait
+    # until the last answer cell exists rather than count a half-built page.
+    deadline = time.monotonic() + TIMEOUT_MS / 1000
+    while (n_cells := cells.count()) <= max(answers) and time.monotonic() < deadline:
+        page.wait_for_timeout(250)
     for index, (cell_type, text) in answers.items():
         assert index < n_cells, f"the released notebook has {n_cells} cells; answer {index}?"
         cell = cells.nth(index)
