@@ -20,6 +20,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from tinyml_edu.generators.baseline import nearest_centroid_accuracy
+
 TASK = "classification"
 DESCRIPTION = (
     "Synthetic single-lead ECG, 10 s windows at 100 Hz (int16 microvolts): normal sinus rhythm, "
@@ -384,10 +386,5 @@ def rr_features(x: np.ndarray, fs: float = SAMPLE_RATE) -> np.ndarray:
 
 def baseline_accuracy(arrays: dict[str, np.ndarray], split: str = "test") -> float:
     """Nearest-centroid accuracy on standardised ``rr_features`` (fit on train)."""
-    f_train, y_train = rr_features(arrays["x_train"]), arrays["y_train"]
-    mu, sd = f_train.mean(axis=0), f_train.std(axis=0) + 1e-9
-    centroids = np.stack([((f_train - mu) / sd)[y_train == c].mean(axis=0)
-                          for c in range(len(CLASSES))])
-    f = (rr_features(arrays[f"x_{split}"]) - mu) / sd
-    pred = np.argmin(((f[:, None, :] - centroids[None]) ** 2).sum(axis=2), axis=1)
-    return float(np.mean(pred == arrays[f"y_{split}"]))
+    return nearest_centroid_accuracy(rr_features(arrays["x_train"]), arrays["y_train"],
+                                     rr_features(arrays[f"x_{split}"]), arrays[f"y_{split}"])

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from tinyml_edu.generators.baseline import nearest_centroid_accuracy
+
 TASK = "classification"
 DESCRIPTION = (
     "Synthetic mosquito wingbeat clips (females of four vector species), 0.5 s at 8 kHz, int16: "
@@ -273,10 +275,5 @@ def baseline_accuracy(arrays: dict[str, np.ndarray], split: str = "test",
     """Nearest-centroid accuracy on standardised ``spectral_features`` (fit on train).
     ``columns=(0,)`` uses the spectral-peak frequency alone; ``(0, 1, 2)`` adds harmonics."""
     cols = list(columns)
-    f_train, y_train = spectral_features(arrays["x_train"])[:, cols], arrays["y_train"]
-    mu, sd = f_train.mean(axis=0), f_train.std(axis=0) + 1e-9
-    centroids = np.stack([((f_train - mu) / sd)[y_train == c].mean(axis=0)
-                          for c in range(len(CLASSES))])
-    f = (spectral_features(arrays[f"x_{split}"])[:, cols] - mu) / sd
-    pred = np.argmin(((f[:, None, :] - centroids[None]) ** 2).sum(axis=2), axis=1)
-    return float(np.mean(pred == arrays[f"y_{split}"]))
+    f_train, f_test = (spectral_features(arrays[f"x_{s}"])[:, cols] for s in ("train", split))
+    return nearest_centroid_accuracy(f_train, arrays["y_train"], f_test, arrays[f"y_{split}"])
