@@ -17,12 +17,12 @@ Stored as FLAC clips (``write_files``) because int16 noise-heavy audio barely co
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import numpy as np
 
 from tinyml_edu.generators.baseline import nearest_centroid_accuracy
+from tinyml_edu.generators.clips import write_flac_clips
 
 TASK = "classification"
 DESCRIPTION = (
@@ -197,35 +197,19 @@ def generate(seed: int = DEFAULT_SEED, scale: float = 1.0) -> dict[str, np.ndarr
 def write_files(folder: Path, seed: int = DEFAULT_SEED, scale: float = 1.0) -> list[Path]:
     """Write ``clips/<split>/<label>/<label>_<id>.flac`` (16-bit FLAC) and ``index.csv``
     (``file,label,split,group,temperature_c``) under ``folder``; return every written path."""
-    import soundfile  # only needed to write the shipped files
-
-    folder = Path(folder)
     arrays = _build(seed, scale)
-    written: list[Path] = []
-    index_rows = []
-    for split in FRACTIONS:
-        for x, y, g, temp in zip(arrays[f"x_{split}"], arrays[f"y_{split}"],
-                                 arrays[f"group_{split}"], arrays[f"temperature_{split}"],
-                                 strict=True):
-            label = CLASSES[int(y)]
-            rel = Path("clips") / split / label / f"{label}_{int(g):05d}.flac"
-            path = folder / rel
-            path.parent.mkdir(parents=True, exist_ok=True)
-            soundfile.write(path, x, SAMPLE_RATE, subtype="PCM_16", format="FLAC")
-            written.append(path)
-            index_rows.append([rel.as_posix(), label, split, str(int(g)), f"{float(temp):.2f}"])
-    # Clips left over from an earlier, larger generation would be confusing: remove them.
-    keep = set(written)
-    for old in (folder / "clips").rglob("*.flac"):
-        if old not in keep:
-            old.unlink()
-    index = folder / "index.csv"
-    with open(index, "w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f, lineterminator="\n")
-        writer.writerow(["file", "label", "split", "group", "temperature_c"])
-        writer.writerows(index_rows)
-    written.append(index)
-    return written
+
+    def clips():
+        for split in FRACTIONS:
+            for x, y, g, temp in zip(arrays[f"x_{split}"], arrays[f"y_{split}"],
+                                     arrays[f"group_{split}"], arrays[f"temperature_{split}"],
+                                     strict=True):
+                label = CLASSES[int(y)]
+                rel = Path("clips") / split / label / f"{label}_{int(g):05d}.flac"
+                yield rel, x, [label, split, str(int(g)), f"{float(temp):.2f}"]
+
+    return write_flac_clips(folder, clips(), ["label", "split", "group", "temperature_c"],
+                            SAMPLE_RATE)
 
 
 # ---------------------------------------------------------------------------------------------
