@@ -25,6 +25,9 @@ def test_quantize_input_rounds_and_saturates():
     q = quantize.quantize_input(np.array([0.0, 0.26, -0.26, 100.0, -100.0]), 0.1, 3)
     assert q.tolist() == [3, 6, 0, 127, -128]
     assert quantize.dequantize(q, 0.1, 3)[:3] == pytest.approx([0.0, 0.3, -0.3])
+    # exact halves go away from zero, as the sketch's lroundf does (np.round gives 2, -2, 0)
+    halves = quantize.quantize_input(np.array([2.5, -2.5, 0.5, -0.5]), 1.0, 0)
+    assert halves.tolist() == [3, -3, 1, -1]
 
 
 def test_int8_needs_representative_data():

@@ -139,8 +139,9 @@ class Engine:
             self.features = get_project(META["project"]).features
 
     def quantize_input(self, x, scale, zero_point):
-        np = self.np
-        q = np.round(np.asarray(x, np.float32) / scale) + zero_point
+        np = self.np  # halves away from zero, as tinyml_edu.quantize.quantize_input
+        v = np.asarray(x, np.float32) / np.float32(scale)
+        q = np.sign(v) * np.floor(np.abs(v) + 0.5) + zero_point
         return np.clip(q, -128, 127).astype(np.int8)
 
     def dequantize(self, q, scale, zero_point):

@@ -109,8 +109,12 @@ def interpreter(model_bytes: bytes):
 
 
 def quantize_input(x: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
-    """Float -> int8 the way the board does it: round(x / scale) + zero_point, saturated."""
-    q = np.round(np.asarray(x, np.float32) / scale) + zero_point
+    """Float -> int8 the way the board does it: round(x / scale) + zero_point, saturated.
+
+    Halves round away from zero, like C's ``lroundf`` in the sketch and TFLite's own
+    quantize kernel (``np.round`` would round them to even)."""
+    v = np.asarray(x, np.float32) / np.float32(scale)
+    q = np.sign(v) * np.floor(np.abs(v) + 0.5) + zero_point
     return np.clip(q, -128, 127).astype(np.int8)
 
 

@@ -131,10 +131,11 @@ static void registerOps() {
 {{OP_RESOLVER_ADDS}}
 }
 
-// The int8 value of x: round(x / kInputScale) + kInputZeroPoint, as the converter quantizes.
+// The int8 value of x: round(x / kInputScale) + kInputZeroPoint, halves away from zero as
+// TFLite's quantize kernel does (and tinyml_edu.quantize.quantize_input).
 static void setInput(size_t i, float x) {
   if (g_input->type == kTfLiteInt8) {
-    int q = (int)floorf(x / kInputScale + 0.5f) + kInputZeroPoint;
+    int q = (int)lroundf(x / kInputScale) + kInputZeroPoint;
     if (q < -128) q = -128;
     if (q > 127) q = 127;
     g_input->data.int8[i] = (int8_t)q;
