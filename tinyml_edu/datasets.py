@@ -141,13 +141,13 @@ def _info_from_json(name: str, entry: dict[str, Any]) -> DatasetInfo:
     )
 
 
-def registry(root: Path | None = None) -> dict[str, DatasetInfo]:
+def registry(root: Path | str | None = None) -> dict[str, DatasetInfo]:
     """All registered data sets, by name."""
-    manifest = _read_manifest(root or data_dir())
+    manifest = _read_manifest(Path(root) if root is not None else data_dir())
     return {name: _info_from_json(name, e) for name, e in sorted(manifest["datasets"].items())}
 
 
-def info(name: str, root: Path | None = None) -> DatasetInfo:
+def info(name: str, root: Path | str | None = None) -> DatasetInfo:
     known = registry(root)
     if name not in known:
         available = ", ".join(known) or "none (is the datasets folder there?)"
@@ -175,9 +175,9 @@ def _restore_hint(name: str, rel_path: str) -> str:
     )
 
 
-def verify(name: str | None = None, root: Path | None = None) -> list[Problem]:
+def verify(name: str | None = None, root: Path | str | None = None) -> list[Problem]:
     """Check size and sha256 of every file of one data set (or of all); return what is wrong."""
-    root = root or data_dir()
+    root = Path(root) if root is not None else data_dir()
     infos = [info(name, root)] if name else list(registry(root).values())
     problems = []
     for ds in infos:
@@ -194,9 +194,9 @@ def verify(name: str | None = None, root: Path | None = None) -> list[Problem]:
     return problems
 
 
-def load(name: str, root: Path | None = None) -> Dataset:
+def load(name: str, root: Path | str | None = None) -> Dataset:
     """Verify and load a shipped data set: arrays per split plus its metadata."""
-    root = root or data_dir()
+    root = Path(root) if root is not None else data_dir()
     ds_info = info(name, root)
     problems = verify(name, root)
     if problems:
@@ -260,13 +260,13 @@ def generator_module(name: str):
 
 
 def generate(name: str, seed: int | None = None, scale: float = 1.0,
-             root: Path | None = None) -> DatasetInfo:
+             root: Path | str | None = None) -> DatasetInfo:
     """Run the generator of ``name`` and (re)write its files and manifest entry.
 
     ``scale`` multiplies the number of examples (e.g. 0.1 for a quick test, 4 for a bigger set).
     Shipped data was made with ``scale=1`` and the seed recorded in the manifest.
     """
-    root = root or data_dir()
+    root = Path(root) if root is not None else data_dir()
     module = generator_module(name)
     seed = module.DEFAULT_SEED if seed is None else seed
     folder = root / name
