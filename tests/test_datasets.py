@@ -56,6 +56,12 @@ def test_generator_reproduces_the_shipped_file_byte_for_byte(tmp_path):
     assert regenerated.files[0].sha256 == shipped.files[0].sha256
 
 
+def test_a_folder_given_as_text_works_like_a_path(tmp_path):
+    info = datasets.generate("sine", root=str(tmp_path))
+    assert datasets.load("sine", root=str(tmp_path)).split("train")[0].shape[0] == info.splits["train"]
+    assert not datasets.verify("sine", root=str(tmp_path))
+
+
 def test_generate_scales_and_keeps_other_entries(data_copy):
     manifest = json.loads((data_copy / "manifest.json").read_text())
     manifest["datasets"]["other"] = manifest["datasets"]["sine"]
