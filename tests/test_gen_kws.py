@@ -111,6 +111,26 @@ def test_plan_is_deterministic_balanced_and_voice_disjoint():
         assert len(words) >= 25
 
 
+def test_enlarging_the_training_split_leaves_val_and_test_alone(monkeypatch):
+    def held_out() -> list[tuple[str, str, dict]]:
+        return [(c.file, c.text, c.params) for c in kws.plan(scale=0.1) if c.split != "train"]
+
+    before = held_out()
+    monkeypatch.setitem(kws.CLIPS_PER_CLASS, "train", 2 * kws.CLIPS_PER_CLASS["train"])
+    assert held_out() == before
+
+
+def test_training_flite_voices_span_a_grid_and_held_out_ones_keep_five_variants():
+    train = {v.variant for v in kws.split_voices("train") if v.name == "slt"}
+    assert len(train) == len(kws.FLITE_TRAIN_F0) * len(kws.FLITE_TRAIN_TRACT)
+    assert kws.flite_factors("f085t106") == (0.85, 1.06)
+    rms = {kws.flite_factors(v.variant) for v in kws.split_voices("train") if v.name == "rms"}
+    assert {f0 for f0, _ in rms} == {1.0}  # rms ignores the f0 setting: tract only
+    test = {v.variant for v in kws.split_voices("test") if v.engine == "flite"}
+    assert test == set(kws.FLITE_VARIANTS)
+    assert {kws.flite_factors(v) for v in test} == set(kws.FLITE_VARIANTS.values())
+
+
 def test_every_accent_is_in_every_split():
     for split in kws.SPLITS:
         accents = {v.name for v in kws.split_voices(split) if v.engine == "espeak"}
@@ -188,6 +208,15 @@ def test_tiny_word_clips_hold_a_word_and_silence_clips_do_not(tiny):
     # A word stands out of its background (0 dB SNR clips less so); noise alone is steady.
     assert min(contrast["word"]) > 2 and np.median(contrast["word"]) > 10
     assert max(contrast["silence"]) < 10
+
+
+@needs_tools
+@pytest.mark.parametrize("accent", kws.ACCENTS)
+def test_espeak_ng_applies_the_variant_in_every_accent(accent):
+    # espeak-ng 1.51 ignores "en-gb+<variant>": every en-gb "speaker" came out as one voice.
+    said = [kws.synthesize(kws.Voice("espeak", accent, variant, variant, g), "water", 160, 50, 1)[0]
+            for variant, g in (("f3", "female"), ("m3", "male"))]
+    assert len(said[0]) != len(said[1]) or not np.allclose(said[0], said[1])
 
 
 @needs_tools

@@ -12,9 +12,9 @@ import pytest
 from tinyml_edu import datasets, features
 from tinyml_edu.projects import PROJECTS, kws
 
-# Measured with `tinyml-edu run kws` (seed 0): int8 accuracy 0.8714 (float 0.8738), int8 model
+# Measured with `tinyml-edu run kws` (seed 0): int8 accuracy 0.8381 (float 0.8476), int8 model
 # 18,976 bytes, TFLM arena 8,176 bytes. Below the project's 0.92 target: see kws.py.
-MEASURED_INT8_ACCURACY = 0.8714
+MEASURED_INT8_ACCURACY = 0.8381
 MAX_MODEL_BYTES = 20_000
 MAX_ARENA_BYTES = 10_000
 

@@ -70,6 +70,10 @@ ACCENTS: tuple[str, ...] = (
     "en-us", "en-us-nyc", "en-gb", "en-gb-x-rp", "en-gb-x-gbclan", "en-gb-x-gbcwmd",
     "en-gb-scotland", "en-029",
 )
+# What each accent is called on espeak-ng's command line. espeak-ng 1.51 silently ignores a
+# variant given as "en-gb+<variant>" (every variant then sounds alike), while "en+<variant>" --
+# the same British voice -- applies it.
+ESPEAK_VOICE = {"en-gb": "en"}
 ACCENT_NAMES = {
     "en-us": "American", "en-us-nyc": "American (New York City)", "en-gb": "British",
     "en-gb-x-rp": "British (Received Pronunciation)", "en-gb-x-gbclan": "British (Lancaster)",
@@ -123,6 +127,11 @@ FLITE_PITCH = {"kal": 105, "kal16": 105, "awb": 120, "rms": None, "slt": 165}  #
 FLITE_VARIANTS = {"n": (1.0, 1.0), "lo": (0.85, 1.0), "hi": (1.2, 1.0), "big": (0.75, 0.88),
                   "small": (1.3, 1.12)}
 FLITE_TRACT_ONLY = ("n", "big", "small")  # for rms, which ignores int_f0_target_mean
+# Training flite speakers are varied more finely, on a grid of f0 x vocal-tract factors (named
+# like "f085t094"), so that a model learns the same word across many pitches and formant
+# positions; held-out flite speakers keep the five named variants above.
+FLITE_TRAIN_F0 = (0.75, 0.85, 1.0, 1.2, 1.3)
+FLITE_TRAIN_TRACT = (0.88, 0.94, 1.0, 1.06, 1.12)
 FLITE_SHARE = 0.2  # of the word clips of a split, when the split has flite voices
 FEMALE_SHARE = 0.4  # of the espeak-ng word clips; there are fewer female variants than male
 
@@ -222,10 +231,24 @@ def split_voices(split: str) -> list[Voice]:
     out = [Voice("espeak", accent, variant, f"espeak-ng:{variant.lower()}", gender)
            for variant, gender in ESPEAK_SPEAKERS[split] for accent in ACCENTS]
     for name, gender in FLITE_SPEAKERS[split]:
-        variants = FLITE_VARIANTS if FLITE_PITCH[name] else FLITE_TRACT_ONLY
         speaker = "flite:kal" if name in ("kal", "kal16") else f"flite:{name}"
-        out += [Voice("flite", name, v, speaker, gender) for v in variants]
+        out += [Voice("flite", name, v, speaker, gender) for v in flite_variants(name, split)]
     return out
+
+
+def flite_variants(name: str, split: str) -> list[str]:
+    """The variant names of one flite voice in one split (see FLITE_TRAIN_F0)."""
+    if split != "train":
+        return list(FLITE_VARIANTS if FLITE_PITCH[name] else FLITE_TRACT_ONLY)
+    f0s = FLITE_TRAIN_F0 if FLITE_PITCH[name] else (1.0,)
+    return [f"f{round(f * 100):03d}t{round(t * 100):03d}" for f in f0s for t in FLITE_TRAIN_TRACT]
+
+
+def flite_factors(variant: str) -> tuple[float, float]:
+    """(f0 factor, vocal-tract factor) of a flite variant: a named one or a grid point."""
+    if variant in FLITE_VARIANTS:
+        return FLITE_VARIANTS[variant]
+    return int(variant[1:4]) / 100, int(variant[5:8]) / 100
 
 
 def _voice_style(voice: Voice, seed: int) -> dict[str, float]:
@@ -253,14 +276,15 @@ def synthesize(voice: Voice, text: str, rate: float, pitch: float, stretch: floa
     import soundfile
 
     if voice.engine == "espeak":
-        wav = _run(["espeak-ng", "-v", f"{voice.name}+{voice.variant}", "-s", str(int(rate)),
+        name = ESPEAK_VOICE.get(voice.name, voice.name)
+        wav = _run(["espeak-ng", "-v", f"{name}+{voice.variant}", "-s", str(int(rate)),
                     "-p", str(int(pitch)), "-a", str(amplitude), "--stdout", text])
         x, sr = soundfile.read(io.BytesIO(wav), dtype="float64")
         if np.max(np.abs(x)) >= 0.999 and amplitude > 5:
             # Some variants overdrive espeak-ng's own output stage: say it again more quietly.
             return synthesize(voice, text, rate, pitch, stretch, amplitude // 2)
         return x, sr
-    f0_factor, tract = FLITE_VARIANTS[voice.variant]
+    f0_factor, tract = flite_factors(voice.variant)
     # Pre-compensate the later speed change by `tract` (see _say) in tempo and pitch.
     settings = ["--setf", f"duration_stretch={stretch * tract:.3f}"]
     base = FLITE_PITCH[voice.name]
@@ -450,9 +474,10 @@ def _voice_sequence(rng: np.random.Generator, split: str, count: int) -> list[Vo
 
 def plan(seed: int = DEFAULT_SEED, scale: float = 1.0) -> list[Clip]:
     """Every clip of the data set with all its random choices, in index order."""
-    rng = np.random.default_rng(seed)
     clips = []
     for si, split in enumerate(SPLITS):
+        # One generator per split, so enlarging one split leaves the others as they were.
+        rng = np.random.default_rng([seed, si])
         count = max(2, int(round(CLIPS_PER_CLASS[split] * scale)))
         words = [UNKNOWN_WORDS[i] for i in rng.permutation(len(UNKNOWN_WORDS))]
         for li, label in enumerate(CLASSES):
@@ -495,7 +520,7 @@ def _say(voice: Voice, text: str, p: dict[str, Any], speed: float = 1.0) -> np.n
     x, sr = synthesize(voice, text, p["rate"], p["pitch"], p.get("stretch", 1.0))
     x = trim(x, sr)
     if voice.engine == "flite":
-        speed *= FLITE_VARIANTS[voice.variant][1]  # vocal tract length
+        speed *= flite_factors(voice.variant)[1]  # vocal tract length
     seconds = len(x) / sr / speed
     if seconds > MAX_WORD_S:
         speed *= seconds / MAX_WORD_S * 1.01
