@@ -17,13 +17,18 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from tinyml_edu import __version__, datasets, report
 from tinyml_edu.projects import PROJECTS, get_project
-from tinyml_edu.projects.base import mean_squared_error
+from tinyml_edu.projects.base import Prepared, Project, mean_squared_error
+
+if TYPE_CHECKING:  # keep importing this module free of TensorFlow
+    import keras
+
+    from tinyml_edu.train import TrainResult
 
 Log = Callable[[str], None]
 
@@ -70,12 +75,32 @@ def load_data(project_name: str, data: Path | str | None = None) -> datasets.Dat
                                 channels=shipped.input_shape[1] if is_imu else None)
 
 
+def train_model(project: Project, prep: Prepared, task: str, seed: int = 0,
+                progress: bool = True) -> tuple[keras.Model, TrainResult]:
+    """Build the project's model from ``seed`` and train it with the project's settings."""
+    from tinyml_edu import train
+
+    train.set_seed(seed)  # before building: the initial weights come from this seed too
+    model = project.build(prep)
+    fit_x, fit_y = prep.x["train"], prep.y["train"]
+    val_x, val_y = prep.x["val"], prep.y["val"]
+    if task == "anomaly":  # an autoencoder learns to reproduce normal windows
+        fit_y, val_x = fit_x, val_x[prep.y["val"] == 0]
+        val_y = val_x
+    result = train.fit(model, fit_x, fit_y, val_x, val_y, loss=project.loss,
+                       epochs=project.epochs, batch_size=project.batch_size,
+                       learning_rate=project.learning_rate, patience=project.patience,
+                       seed=seed, progress=progress, metrics=project.metrics,
+                       monitor=project.monitor, lr_schedule=project.lr_schedule)
+    return model, result
+
+
 def run(project_name: str, out_dir: Path | str, seed: int = 0, progress: bool = True,
         log: Log = print, data: Path | str | None = None) -> dict[str, Any]:
     """Run one project end to end; return the report (also written to ``out_dir``).
 
     ``data``: a folder of your own recordings to train on instead of the shipped data set."""
-    from tinyml_edu import export, profile, quantize, train
+    from tinyml_edu import export, profile, quantize
 
     project = get_project(project_name)
     out_dir = Path(out_dir)
@@ -90,18 +115,7 @@ def run(project_name: str, out_dir: Path | str, seed: int = 0, progress: bool = 
         task = ds.info.task
 
         log(f"[2/6] train: {project.description}")
-        train.set_seed(seed)  # before building: the initial weights come from this seed too
-        model = project.build(prep)
-        fit_x, fit_y = prep.x["train"], prep.y["train"]
-        val_x, val_y = prep.x["val"], prep.y["val"]
-        if task == "anomaly":  # an autoencoder learns to reproduce normal windows
-            fit_y, val_x = fit_x, val_x[prep.y["val"] == 0]
-            val_y = val_x
-        result = train.fit(model, fit_x, fit_y, val_x, val_y, loss=project.loss,
-                           epochs=project.epochs, batch_size=project.batch_size,
-                           learning_rate=project.learning_rate, patience=project.patience,
-                           seed=seed, progress=progress, metrics=project.metrics,
-                           monitor=project.monitor, lr_schedule=project.lr_schedule)
+        model, result = train_model(project, prep, task, seed=seed, progress=progress)
         log(f"      {result.epochs_run} epochs in {result.seconds:.1f} s "
             f"(best epoch {result.best_epoch})")
 
