@@ -95,6 +95,39 @@ def train_model(project: Project, prep: Prepared, task: str, seed: int = 0,
     return model, result
 
 
+SMOKE_EXAMPLES = 16  # per split: enough for one batch of every project's model
+
+
+def _few_of_each_class(labels: np.ndarray, task: str) -> np.ndarray:
+    if task == "regression":
+        return np.arange(min(SMOKE_EXAMPLES, len(labels)))
+    return np.concatenate([np.flatnonzero(labels == c)[:2] for c in np.unique(labels)])
+
+
+def train_one_step(project_name: str, seed: int = 0) -> float:
+    """Build the project's model and train it for one step on a few examples of its shipped
+    data; return the loss. The cheap way to learn that this machine's TensorFlow kernels can
+    train the model at all (TF's default CPU kernels refuse some ops that oneDNN's accept)."""
+    from tinyml_edu import train
+
+    project = get_project(project_name)
+    ds = datasets.load(project.dataset)
+    small = datasets.Dataset(ds.info, {})
+    for split in datasets.SPLITS:  # every class appears: some prepare steps pick by class
+        keep = _few_of_each_class(ds.arrays[f"y_{split}"], ds.info.task)
+        small.arrays.update({key: array[keep] for key, array in ds.arrays.items()
+                             if key.endswith(f"_{split}")})
+    prep = project.prepare(small)
+    train.set_seed(seed)
+    model = project.build(prep)
+    x = prep.x["train"][:SMOKE_EXAMPLES]
+    y = x if ds.info.task == "anomaly" else prep.y["train"][:SMOKE_EXAMPLES]
+    import keras
+
+    model.compile(optimizer=keras.optimizers.Adam(project.learning_rate), loss=project.loss)
+    return float(model.train_on_batch(x, y))
+
+
 def run(project_name: str, out_dir: Path | str, seed: int = 0, progress: bool = True,
         log: Log = print, data: Path | str | None = None) -> dict[str, Any]:
     """Run one project end to end; return the report (also written to ``out_dir``).
@@ -216,4 +249,4 @@ def _versions() -> dict[str, str]:
     return found
 
 
-__all__ = ["PROJECTS", "get_project", "roc_auc", "run"]
+__all__ = ["PROJECTS", "get_project", "roc_auc", "run", "train_one_step"]

@@ -61,7 +61,7 @@ AUG_FREQ_MASKS = 2
 AUG_FREQ_MASK = 3  # channels, widest mask
 
 ARCH = "tc"  # "tc": temporal convolutions; "2d": DS-CNN over the spectrogram
-CONV0 = (32, (3, 4), (2, 2))  # filters, kernel (time, freq), strides  # filters, kernel, strides
+CONV0 = (32, (3, 4), (2, 2))  # filters, kernel (time, freq), strides
 WIDTH = 40
 BLOCKS = 2
 BLOCK_STRIDES = ((2, 2), (1, 1))
@@ -219,7 +219,10 @@ def build(prep: Prepared) -> keras.Model:
         dw_kernel = (DW_KERNEL, 1) if ARCH == "tc" else 3
         dw_strides = BLOCK_STRIDES[i - 1]
         if ARCH == "tc":
-            dw_strides = (dw_strides[0], 1)
+            # The width axis has size 1, so any stride along it gives the same output. Equal
+            # strides, because TensorFlow's default CPU DepthwiseConv2D kernel refuses unequal
+            # ones (only oneDNN's accept them, and most laptops run without oneDNN).
+            dw_strides = (dw_strides[0], dw_strides[0])
         x = keras.layers.DepthwiseConv2D(dw_kernel, strides=dw_strides, padding="same",
                                          use_bias=False, name=f"d{i}")(x)
         x = keras.layers.BatchNormalization(name=f"m{i}")(x)
