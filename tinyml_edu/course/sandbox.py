@@ -87,7 +87,10 @@ class Isolation:
 
 def worker_env(home: Path) -> dict[str, str]:
     """A clean environment: a private HOME and caches, one thread, no gradebook URL."""
-    keep = ("PATH", "LANG", "LC_ALL", "PYTHONPATH", "VIRTUAL_ENV", "CONDA_PREFIX", "SYSTEMROOT")
+    # TF_ENABLE_ONEDNN_OPTS: grade with the CPU kernels the instructor chose (CI turns oneDNN
+    # off, as most student laptops run, so a model that only trains with oneDNN is caught).
+    keep = ("PATH", "LANG", "LC_ALL", "PYTHONPATH", "VIRTUAL_ENV", "CONDA_PREFIX", "SYSTEMROOT",
+            "TF_ENABLE_ONEDNN_OPTS")
     env = {k: os.environ[k] for k in keep if k in os.environ}
     env.update(ONE_THREAD, HOME=str(home), TMPDIR=str(home / "tmp"), USERPROFILE=str(home),
                IPYTHONDIR=str(home / ".ipython"), MPLCONFIGDIR=str(home / ".matplotlib"),
