@@ -171,3 +171,20 @@ def _bench_footprint():
     sys.modules[spec.name] = module  # its dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
+
+
+# ---------------------------------------------------------------------------------------------
+# The bundle ships the data once: inside the tinyml-edu wheel
+
+
+def test_bundle_refuses_a_wheel_without_the_data(tmp_path):
+    from tinyml_edu.bundle import build
+
+    wheel = tmp_path / "tinyml_edu-0-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as zf:
+        zf.writestr("tinyml_edu/__init__.py", "")
+    with pytest.raises(build.BundleError, match="carries no data sets"):
+        build.check_wheel_carries_data(wheel)
+    with zipfile.ZipFile(wheel, "a") as zf:
+        zf.writestr("tinyml_edu/_data/manifest.json", "{}")
+    build.check_wheel_carries_data(wheel)
