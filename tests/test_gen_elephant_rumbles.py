@@ -2,6 +2,7 @@
 
 import csv
 import json
+import zipfile
 
 import numpy as np
 import pytest
@@ -112,8 +113,8 @@ def test_round_trip_through_flac_clips(tmp_path, small):
     assert info.input_shape == (5000,) and info.sample_rate == 1000
     assert info.classes == er.CLASSES
     assert info.splits == {"train": 36, "val": 12, "test": 12}
-    paths = {f.path for f in info.files}
-    assert "elephant_rumbles/index.csv" in paths and len(paths) == 61
+    assert {f.path for f in info.files} == {"elephant_rumbles/clips.zip",
+                                            "elephant_rumbles/index.csv"}
     with open(tmp_path / "elephant_rumbles" / "index.csv", newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
     assert list(rows[0]) == ["file", "label", "split", "group", "individual", "source",
@@ -133,14 +134,18 @@ def test_round_trip_through_flac_clips(tmp_path, small):
         assert loaded.groups(s).astype(np.int64).tolist() == small[f"group_{s}"].tolist()
 
 
-def test_write_files_is_byte_reproducible_and_removes_stale_clips(tmp_path):
+def test_write_files_is_byte_reproducible_and_rewrites_the_archive(tmp_path):
     a = er.write_files(tmp_path / "a", seed=3, scale=SCALE)
     b = er.write_files(tmp_path / "b", seed=3, scale=SCALE)
     assert [p.relative_to(tmp_path / "a") for p in a] == [p.relative_to(tmp_path / "b") for p in b]
     assert all(pa.read_bytes() == pb.read_bytes() for pa, pb in zip(a, b, strict=True))
-    fewer = er.write_files(tmp_path / "a", seed=3, scale=0.04)
-    on_disk = set((tmp_path / "a" / "clips").rglob("*.flac"))
-    assert on_disk == {p for p in fewer if p.suffix == ".flac"}
+    # Regenerating smaller leaves exactly the listed clips in the archive, nothing loose.
+    er.write_files(tmp_path / "a", seed=3, scale=0.04)
+    with open(tmp_path / "a" / "index.csv", newline="", encoding="utf-8") as f:
+        listed = [r["file"] for r in csv.DictReader(f)]
+    with zipfile.ZipFile(tmp_path / "a" / "clips.zip") as zf:
+        assert zf.namelist() == listed and len(listed) < 60
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["clips.zip", "index.csv"]
 
 
 def test_baseline_above_chance_but_far_from_perfect():

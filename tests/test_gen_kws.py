@@ -1,13 +1,16 @@
 """Tests for the keyword-spotting generator (tinyml_edu.generators.kws) and the shipped clips.
 
 Generation tests need espeak-ng, flite and sox and are skipped without them; the checks of the
-shipped ``datasets/kws/index.csv`` and the pure signal-processing tests need neither.
+shipped ``datasets/kws`` (index.csv and clips.zip) and the pure signal-processing tests need
+neither.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import shutil
+import zipfile
 from collections import Counter
 from pathlib import Path
 
@@ -30,6 +33,12 @@ needs_tools = pytest.mark.skipif(
 def read_index(path: Path) -> list[dict[str, str]]:
     with open(path, newline="", encoding="utf-8") as f:
         return list(csv.DictReader(f))
+
+
+def clip_bytes(folder: Path) -> dict[str, bytes]:
+    """Every FLAC clip of a generated ``clips.zip``, by member name."""
+    with zipfile.ZipFile(folder / "clips.zip") as zf:
+        return {name: zf.read(name) for name in zf.namelist()}
 
 
 def frame_db(x: np.ndarray) -> np.ndarray:
@@ -150,12 +159,9 @@ def test_shipped_index_is_voice_disjoint_and_balanced():
         per_class = [counts[(split, label)] for label in kws.CLASSES]
         assert min(per_class) > 0 and max(per_class) <= 1.1 * min(per_class), (split, per_class)
     assert len({r["file"] for r in rows}) == len(rows)
-    total = 0
-    for r in rows:
-        path = SHIPPED / r["file"]
-        assert path.exists(), r["file"]
-        total += path.stat().st_size
-    assert total <= 35e6
+    with zipfile.ZipFile(SHIPPED / "clips.zip") as zf:
+        assert zf.namelist() == [r["file"] for r in rows]  # one clip per row, in index order
+    assert (SHIPPED / "clips.zip").stat().st_size <= 35e6
 
 
 # ---------------------------------------------------------------------------------------------
@@ -172,8 +178,9 @@ def tiny(tmp_path_factory) -> tuple[Path, list[Path]]:
 def test_tiny_index_covers_every_class_in_every_split(tiny):
     folder, written = tiny
     rows = read_index(folder / "index.csv")
-    assert folder / "index.csv" in written
-    assert sorted(written) == sorted({folder / r["file"] for r in rows} | {folder / "index.csv"})
+    assert written == [folder / "clips.zip", folder / "index.csv"]
+    with zipfile.ZipFile(folder / "clips.zip") as zf:
+        assert zf.namelist() == [r["file"] for r in rows]
     for split in kws.SPLITS:
         assert {r["label"] for r in rows if r["split"] == split} == set(kws.CLASSES)
     check_disjoint(rows)
@@ -184,11 +191,12 @@ def test_tiny_clips_are_one_second_16khz_int16_without_clipping(tiny):
     import soundfile
 
     folder, _ = tiny
+    archive = clip_bytes(folder)
     for r in read_index(folder / "index.csv"):
-        info = soundfile.info(folder / r["file"])
+        info = soundfile.info(io.BytesIO(archive[r["file"]]))
         assert (info.samplerate, info.channels, info.frames) == (16000, 1, 16000)
         assert info.format == "FLAC" and info.subtype == "PCM_16"
-        x, _ = soundfile.read(folder / r["file"], dtype="int16")
+        x, _ = soundfile.read(io.BytesIO(archive[r["file"]]), dtype="int16")
         assert np.mean(np.abs(x.astype(np.int32)) >= 32767) < 1e-3
 
 
@@ -198,8 +206,9 @@ def test_tiny_word_clips_hold_a_word_and_silence_clips_do_not(tiny):
 
     folder, _ = tiny
     contrast = {"word": [], "silence": []}
+    archive = clip_bytes(folder)
     for r in read_index(folder / "index.csv"):
-        x, _ = soundfile.read(folder / r["file"], dtype="int16")
+        x, _ = soundfile.read(io.BytesIO(archive[r["file"]]), dtype="int16")
         level = frame_db(x)
         kind = "silence" if r["label"] == "silence" else "word"
         if kind == "word":

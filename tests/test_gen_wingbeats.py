@@ -2,6 +2,7 @@
 
 import csv
 import json
+import zipfile
 
 import numpy as np
 import pytest
@@ -91,8 +92,7 @@ def test_round_trip_through_flac_clips(tmp_path, small):
     info = datasets.generate("wingbeats", scale=SCALE, root=tmp_path)
     assert info.input_shape == (4000,) and info.sample_rate == 8000
     assert info.splits == {"train": 36, "val": 12, "test": 12}
-    paths = {f.path for f in info.files}
-    assert "wingbeats/index.csv" in paths and len(paths) == 61
+    assert {f.path for f in info.files} == {"wingbeats/clips.zip", "wingbeats/index.csv"}
     with open(tmp_path / "wingbeats" / "index.csv", newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
     assert list(rows[0])[:4] == ["file", "label", "split", "group"]
@@ -105,18 +105,30 @@ def test_round_trip_through_flac_clips(tmp_path, small):
         assert loaded.groups(s).astype(np.int64).tolist() == small[f"group_{s}"].tolist()
 
 
-def test_write_files_is_byte_reproducible_and_removes_stale_clips(tmp_path):
+def test_write_files_is_byte_reproducible_and_rewrites_the_archive(tmp_path):
     a = wb.write_files(tmp_path / "a", seed=3, scale=SCALE)
     b = wb.write_files(tmp_path / "b", seed=3, scale=SCALE)
     assert [p.relative_to(tmp_path / "a") for p in a] == [p.relative_to(tmp_path / "b") for p in b]
     assert all(pa.read_bytes() == pb.read_bytes() for pa, pb in zip(a, b, strict=True))
-    # Regenerating smaller leaves exactly the listed clips behind.
-    fewer = wb.write_files(tmp_path / "a", seed=3, scale=0.04)
-    on_disk = set((tmp_path / "a" / "clips").rglob("*.flac"))
-    assert on_disk == {p for p in fewer if p.suffix == ".flac"}
+    # Regenerating smaller leaves exactly the listed clips in the archive, nothing loose.
+    wb.write_files(tmp_path / "a", seed=3, scale=0.04)
+    with open(tmp_path / "a" / "index.csv", newline="", encoding="utf-8") as f:
+        listed = [r["file"] for r in csv.DictReader(f)]
+    with zipfile.ZipFile(tmp_path / "a" / "clips.zip") as zf:
+        assert zf.namelist() == listed and len(listed) < 60
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["clips.zip", "index.csv"]
 
 
 def test_baseline_above_chance():
     # Scale 0.5 (120 test clips): smaller test splits make the score too noisy to bound.
     acc = wb.baseline_accuracy(wb.generate(scale=0.5))  # spectral-peak frequency only
     assert 0.35 < acc < 0.9
+
+
+@pytest.mark.slow
+def test_regenerating_reproduces_the_shipped_archive_byte_for_byte(tmp_path):
+    shipped = datasets.info("wingbeats")
+    regenerated = datasets.generate("wingbeats", root=tmp_path)
+    assert [(f.path, f.sha256) for f in regenerated.files] == [
+        (f.path, f.sha256) for f in shipped.files]
+    assert regenerated.arrays_sha256 == shipped.arrays_sha256

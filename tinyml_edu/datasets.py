@@ -10,8 +10,14 @@ Two storage formats, both loaded into the same arrays ``x_train, y_train, x_val,
 y_test`` (and optionally ``group_<split>``, e.g. the speaker of each clip):
 
 - ``<name>.npz``: the arrays themselves (sensor windows, tables);
-- ``index.csv`` + audio files (FLAC/WAV): one row per clip with the columns
-  ``file,label,split,group``; clips are decoded to int16 at load time.
+- ``index.csv`` + ``clips.zip``: one row per clip with the columns ``file,label,split,group``
+  (and more per data set); ``file`` names a 16-bit FLAC clip inside the uncompressed zip, which
+  is read in place and decoded to int16 at load time. A few big files instead of thousands of
+  small ones: a USB stick stores every file in whole clusters of 32-128 KB, so 5,000 clips of
+  12 KB took 13 times their size (``benchmarks/bench_footprint.py``). ``clip`` reads one clip.
+
+The manifest also records ``arrays_sha256``, a digest of the decoded arrays
+(``arrays_digest``): the storage may change, the arrays a lesson sees may not.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import io
 import json
 import os
 import zipfile
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +37,8 @@ import numpy as np
 
 SPLITS = ("train", "val", "test")
 MANIFEST_NAME = "manifest.json"
+CLIP_INDEX = "index.csv"
+CLIP_ARCHIVE = "clips.zip"  # beside index.csv; its members are the index's ``file`` column
 DATA_ENV_VAR = "TINYML_EDU_DATA"
 
 
@@ -62,6 +71,7 @@ class DatasetInfo:
     license: str
     seed: int
     extra: dict[str, Any] = field(default_factory=dict)
+    arrays_sha256: str = ""  # arrays_digest of what load() returns ("" if not recorded)
 
 
 @dataclass
@@ -138,6 +148,7 @@ def _info_from_json(name: str, entry: dict[str, Any]) -> DatasetInfo:
         license=entry.get("license", ""),
         seed=int(entry.get("seed", 0)),
         extra=dict(entry.get("extra", {})),
+        arrays_sha256=entry.get("arrays_sha256", ""),
     )
 
 
@@ -189,9 +200,20 @@ def verify(name: str | None = None, root: Path | str | None = None) -> list[Prob
                 reason = f"corrupted: {path.stat().st_size} bytes, expected {entry.bytes}. "
                 problems.append(Problem(path, reason + _restore_hint(ds.name, entry.path)))
             elif sha256_of(path) != entry.sha256:
-                reason = "corrupted: its sha256 does not match the manifest. "
+                reason = "corrupted: its sha256 does not match the manifest" + (
+                    _damaged_member(path) if path.suffix == ".zip" else "") + ". "
                 problems.append(Problem(path, reason + _restore_hint(ds.name, entry.path)))
     return problems
+
+
+def _damaged_member(archive: Path) -> str:
+    """Which clip of a damaged archive is broken, by the CRC-32 zip keeps for each member."""
+    try:
+        with zipfile.ZipFile(archive) as zf:
+            bad = zf.testzip()
+    except (zipfile.BadZipFile, OSError, ValueError) as err:
+        return f" (it is no longer a readable zip: {err})"
+    return f" (damaged clip: {bad})" if bad else " (every clip passes its CRC check)"
 
 
 def load(name: str, root: Path | str | None = None) -> Dataset:
@@ -206,7 +228,7 @@ def load(name: str, root: Path | str | None = None) -> Dataset:
         if entry.path.endswith(".npz"):
             with np.load(root / entry.path, allow_pickle=False) as npz:
                 arrays.update({key: npz[key] for key in npz.files})
-        elif entry.path.endswith("index.csv"):
+        elif entry.path.endswith(CLIP_INDEX):
             arrays.update(read_clip_index(root / entry.path, ds_info.classes))
     return Dataset(ds_info, arrays)
 
@@ -214,10 +236,10 @@ def load(name: str, root: Path | str | None = None) -> Dataset:
 def read_clip_index(index_path: Path, classes: tuple[str, ...]) -> dict[str, np.ndarray]:
     """Decode the clips listed in an ``index.csv`` into int16 arrays per split.
 
-    Clips of one split must share a length (the generator makes them so)."""
+    The clips are read from ``clips.zip`` beside the index or, without one, from loose files
+    (an unpacked archive). Clips of one split must share a length (the generator makes them
+    so)."""
     import csv
-
-    import soundfile  # only audio data sets need it
 
     rows: dict[str, list[dict[str, str]]] = {s: [] for s in SPLITS}
     with open(index_path, newline="", encoding="utf-8") as f:
@@ -225,17 +247,81 @@ def read_clip_index(index_path: Path, classes: tuple[str, ...]) -> dict[str, np.
             rows[row["split"]].append(row)
     label_index = {label: i for i, label in enumerate(classes)}
     arrays: dict[str, np.ndarray] = {}
-    for split, split_rows in rows.items():
-        clips = [soundfile.read(index_path.parent / r["file"], dtype="int16")[0]
-                 for r in split_rows]
-        arrays[f"x_{split}"] = np.stack(clips) if clips else np.zeros((0, 0), np.int16)
-        arrays[f"y_{split}"] = np.array([label_index[r["label"]] for r in split_rows], np.int64)
-        arrays[f"group_{split}"] = np.array([r["group"] for r in split_rows])
+    with _ClipSource(index_path.parent) as source:
+        for split, split_rows in rows.items():
+            clips = [source.read(r["file"])[0] for r in split_rows]
+            arrays[f"x_{split}"] = np.stack(clips) if clips else np.zeros((0, 0), np.int16)
+            arrays[f"y_{split}"] = np.array([label_index[r["label"]] for r in split_rows],
+                                            np.int64)
+            arrays[f"group_{split}"] = np.array([r["group"] for r in split_rows])
     return arrays
+
+
+class _ClipSource:
+    """The clips of one data set folder: members of its ``clips.zip``, else loose files."""
+
+    def __init__(self, folder: Path):
+        self.folder = Path(folder)
+        archive = self.folder / CLIP_ARCHIVE
+        self.zip = zipfile.ZipFile(archive) if archive.is_file() else None
+
+    def __enter__(self) -> _ClipSource:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        if self.zip is not None:
+            self.zip.close()
+
+    def read(self, member: str) -> tuple[np.ndarray, int]:
+        """One clip as int16 samples and its sample rate."""
+        import soundfile  # only audio data sets need it
+
+        if self.zip is None:
+            return soundfile.read(self.folder / member, dtype="int16")
+        try:
+            blob = self.zip.read(member)  # also checks the member's CRC-32
+        except KeyError as err:
+            raise DatasetError(f"{self.folder / CLIP_ARCHIVE} has no clip {member!r}; is "
+                               f"{CLIP_INDEX} from another version of the data set?") from err
+        return soundfile.read(io.BytesIO(blob), dtype="int16")
+
+
+def clip(name: str, member: str, root: Path | str | None = None) -> tuple[np.ndarray, int]:
+    """One clip of a shipped audio data set: ``(int16 samples, sample rate)``.
+
+    ``member`` is the clip's ``file`` in the data set's ``index.csv``, e.g.
+    ``clip("kws", "clips/test/yes/espeak_en-us_f1_0.flac")``. The clip is read from the archive
+    in place; nothing is unpacked."""
+    root = Path(root) if root is not None else data_dir()
+    info(name, root)  # a clear error for an unknown data set
+    folder = root / name
+    if not (folder / CLIP_INDEX).is_file():
+        raise DatasetError(f"data set {name!r} has no clips (no {name}/{CLIP_INDEX})")
+    with _ClipSource(folder) as source:
+        return source.read(member)
+
+
+def arrays_digest(arrays: dict[str, np.ndarray]) -> str:
+    """sha256 over every array's name, dtype, shape and bytes: equal digests, equal arrays."""
+    digest = hashlib.sha256()
+    for key in sorted(arrays):
+        array = np.ascontiguousarray(arrays[key])
+        digest.update(f"{key}|{array.dtype.str}|{array.shape}|".encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()
 
 
 # ---------------------------------------------------------------------------------------------
 # Writing (used by the generators)
+
+
+def _fixed_member(name: str, compress_type: int) -> zipfile.ZipInfo:
+    """A zip member header that is the same on every machine: fixed timestamp, and "made on
+    Unix" even on Windows (zipfile would write the OS it runs on)."""
+    member = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+    member.compress_type = compress_type
+    member.create_system = 3
+    return member
 
 
 def save_npz_deterministic(path: Path, arrays: dict[str, np.ndarray]) -> None:
@@ -246,10 +332,20 @@ def save_npz_deterministic(path: Path, arrays: dict[str, np.ndarray]) -> None:
         for key in sorted(arrays):
             buffer = io.BytesIO()
             np.lib.format.write_array(buffer, np.ascontiguousarray(arrays[key]), allow_pickle=False)
-            member = zipfile.ZipInfo(f"{key}.npy", date_time=(1980, 1, 1, 0, 0, 0))
-            member.compress_type = zipfile.ZIP_DEFLATED
-            zf.writestr(member, buffer.getvalue())
+            zf.writestr(_fixed_member(f"{key}.npy", zipfile.ZIP_DEFLATED), buffer.getvalue())
     os.replace(tmp, path)  # never leave a half-written file under the real name
+
+
+def write_clip_archive(path: Path, members: Iterable[tuple[str, bytes]]) -> None:
+    """Write ``(name, bytes)`` members, in order, into an uncompressed zip that is the same
+    byte for byte on every machine. Uncompressed: FLAC is compressed already, and a stored
+    member is read with one seek."""
+    path = Path(path)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as zf:
+        for name, blob in members:
+            zf.writestr(_fixed_member(name, zipfile.ZIP_STORED), blob)
+    os.replace(tmp, path)
 
 
 def generator_module(name: str):
@@ -274,9 +370,9 @@ def generate(name: str, seed: int | None = None, scale: float = 1.0,
     provenance = f"generated by tinyml_edu.generators.{name} (seed {seed}, scale {scale})"
 
     if hasattr(module, "write_files"):
-        # Clip data sets write their own files (index.csv + audio) and we read them back.
+        # Clip data sets write their own files (index.csv + clips.zip) and we read them back.
         written = sorted(module.write_files(folder, seed=seed, scale=scale))
-        arrays = read_clip_index(folder / "index.csv", tuple(module.CLASSES))
+        arrays = read_clip_index(folder / CLIP_INDEX, tuple(module.CLASSES))
     else:
         arrays = module.generate(seed=seed, scale=scale)
         written = [folder / f"{name}.npz"]
@@ -304,6 +400,7 @@ def generate(name: str, seed: int | None = None, scale: float = 1.0,
         "license": module.LICENSE,
         "seed": seed,
         "extra": dict(getattr(module, "EXTRA", {})),
+        "arrays_sha256": arrays_digest(arrays),
     }
     manifest = _read_manifest(root)
     manifest["datasets"][name] = entry

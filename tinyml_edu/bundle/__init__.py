@@ -7,9 +7,9 @@ Layout of a bundle (``tinyml-edu bundle build``)::
     install.bat/.ps1     the same on Windows (the .bat runs the .ps1)
     verify_bundle.py     checks every file against SHA256SUMS, standard library only
     bundle.json          target OS, Python, tinyml-edu version
-    wheelhouse/*.whl     every dependency for the target, and the tinyml-edu wheel
+    wheelhouse/*.whl     every dependency for the target, and the tinyml-edu wheel (which
+                         carries the data sets, manifest and datasheets: shipped once)
     lessons/NN-slug/     the student (released) versions of the lessons
-    datasets/            the shipped data sets, manifest and datasheets
     SHA256SUMS           sha256 of every other file, ``sha256sum -c`` format; written last
 
 - ``checksums``: write and read ``SHA256SUMS``, ``verify``;

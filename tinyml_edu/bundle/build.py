@@ -109,6 +109,19 @@ def build_wheel(out_dir: Path, log: Log = print) -> Path:
     return wheels[-1]
 
 
+def check_wheel_carries_data(wheel: Path) -> None:
+    """The bundle's only copy of the data sets is the one inside the tinyml-edu wheel: refuse a
+    wheel built without them (from a checkout missing ``datasets/``)."""
+    import zipfile
+
+    with zipfile.ZipFile(wheel) as zf:
+        has_manifest = "tinyml_edu/_data/manifest.json" in zf.namelist()
+    if not has_manifest:
+        raise BundleError(f"{wheel.name} carries no data sets (tinyml_edu/_data/manifest.json); "
+                          "build the wheel from a checkout with datasets/ (`tinyml-edu data "
+                          "verify` passes there)")
+
+
 def download_wheelhouse(requirement: str, wheelhouse: Path, target: Target, python: str,
                         log: Log = print) -> None:
     """Every wheel ``requirement`` needs on ``target`` with CPython ``python``, into
@@ -196,7 +209,7 @@ def build(out: Path | str, os_name: str = "linux", python: str | None = None,
     only a finished bundle replaces ``out``, and only if ``out`` is empty or an older bundle.
     Returns the size of each part in bytes.
     """
-    from tinyml_edu import __version__, datasets
+    from tinyml_edu import __version__
 
     if os_name not in TARGETS:
         raise BundleError(f"unknown --os {os_name!r}; choose one of {', '.join(TARGETS)}")
@@ -211,7 +224,8 @@ def build(out: Path | str, os_name: str = "linux", python: str | None = None,
                           "(an older bundle there would be replaced)")
     staging = out.with_name(out.name + ".partial")
     staging.mkdir(parents=True, exist_ok=True)
-    for leftover in ("lessons", "datasets"):  # rebuilt every time (small); wheels are reused
+    # Rebuilt every time (small); wheels are reused. "datasets" only from older builds.
+    for leftover in ("lessons", "datasets"):
         shutil.rmtree(staging / leftover, ignore_errors=True)
     (staging / MANIFEST).unlink(missing_ok=True)
     wheelhouse = staging / "wheelhouse"
@@ -227,13 +241,14 @@ def build(out: Path | str, os_name: str = "linux", python: str | None = None,
         wheel_path = wheelhouse / wheel_path.name
     else:
         wheel_path = build_wheel(wheelhouse, log)
+    check_wheel_carries_data(wheel_path)
     download_wheelhouse(str(wheel_path), wheelhouse, target, python, log)
     # A wheel left from an earlier build with other requirements would be dead weight.
     _prune_wheelhouse(wheelhouse, wheel_path, target, python)
 
     release_lessons(staging / "lessons", log)
-    shutil.copytree(datasets.data_dir(), staging / "datasets",
-                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    # No datasets/ folder: the data sets travel once, inside the tinyml-edu wheel (53 MB), and
+    # the installed package finds them there (datasets.data_dir()).
     _write_scripts(staging, target, python, wheel_path.name)
     wheels = sorted(p.name for p in wheelhouse.glob("*.whl"))
     (staging / INFO).write_text(json.dumps({

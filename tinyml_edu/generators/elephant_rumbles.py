@@ -415,9 +415,9 @@ def generate(seed: int = DEFAULT_SEED, scale: float = 1.0) -> dict[str, np.ndarr
 
 
 def write_files(folder: Path, seed: int = DEFAULT_SEED, scale: float = 1.0) -> list[Path]:
-    """Write ``clips/<split>/<label>/<label>_<clip>.flac`` (16-bit FLAC) and ``index.csv``
-    (``file,label,split,group,individual,source,distance_km,snr_db,f0_hz``; group = site) under
-    ``folder``; return every written path."""
+    """Write ``clips/<split>/<label>/<label>_<clip>.flac`` (16-bit FLAC) into ``clips.zip`` and
+    ``index.csv`` (``file,label,split,group,individual,source,distance_km,snr_db,f0_hz``; group
+    = site) under ``folder``; return both."""
     arrays, metas = _build(seed, scale)
 
     def clips():

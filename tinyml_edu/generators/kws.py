@@ -1,10 +1,10 @@
 """Keyword spotting clips like TFLM's micro_speech, synthesised offline with espeak-ng and flite.
 
 Speech Commands v2 is 2 GB; this generator makes a small stand-in with the same 12 classes as
-MLPerf Tiny KWS: each clip is 1 s of 16 kHz mono int16 audio, stored as FLAC with an
-``index.csv`` (``file,label,split,group``; group = voice id). Words are spoken by synthetic voices
-(espeak-ng accents x voice variants, plus flite's voices), then trimmed, sped up or slowed,
-reverberated, shifted in time and mixed with background noise at a chosen SNR.
+MLPerf Tiny KWS: each clip is 1 s of 16 kHz mono int16 audio, stored as FLAC in ``clips.zip``
+with an ``index.csv`` (``file,label,split,group``; group = voice id). Words are spoken by
+synthetic voices (espeak-ng accents x voice variants, plus flite's voices), then trimmed, sped
+up or slowed, reverberated, shifted in time and mixed with background noise at a chosen SNR.
 
 Splits are voice-disjoint, and stricter than that: an espeak-ng voice variant (the "speaker":
 formants, pitch, breathiness) and a flite speaker each belong to one split only, while every
@@ -12,7 +12,7 @@ espeak-ng accent appears in every split. So the test split measures how well a m
 voices it never heard.
 
 espeak-ng, flite and sox are needed to *generate* the data (``apt-get install espeak-ng flite
-sox`` on Debian/Ubuntu); loading the shipped FLAC files needs only soundfile.
+sox`` on Debian/Ubuntu); loading the shipped clips needs only soundfile.
 
     python3 -m tinyml_edu.generators.kws baseline   # sanity baseline and cross-engine figure
 """
@@ -567,10 +567,9 @@ def _babble_bank(seed: int, split: str, count: int) -> list[np.ndarray]:
 
 
 def write_files(folder: Path, seed: int = DEFAULT_SEED, scale: float = 1.0) -> list[Path]:
-    """Synthesise all clips into ``folder/clips/...`` and write ``folder/index.csv``.
+    """Synthesise all clips into ``folder/clips.zip`` and write ``folder/index.csv``.
 
-    Clips from an earlier run in ``folder`` are removed. Returns every written path,
-    index.csv included. Needs espeak-ng, flite and sox (see ``check_tools``).
+    Returns both paths. Needs espeak-ng, flite and sox (see ``check_tools``).
     """
     check_tools()
     clips = plan(seed, scale)

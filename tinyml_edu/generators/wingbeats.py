@@ -195,8 +195,8 @@ def generate(seed: int = DEFAULT_SEED, scale: float = 1.0) -> dict[str, np.ndarr
 
 
 def write_files(folder: Path, seed: int = DEFAULT_SEED, scale: float = 1.0) -> list[Path]:
-    """Write ``clips/<split>/<label>/<label>_<id>.flac`` (16-bit FLAC) and ``index.csv``
-    (``file,label,split,group,temperature_c``) under ``folder``; return every written path."""
+    """Write ``clips/<split>/<label>/<label>_<id>.flac`` (16-bit FLAC) into ``clips.zip`` and
+    ``index.csv`` (``file,label,split,group,temperature_c``) under ``folder``; return both."""
     arrays = _build(seed, scale)
 
     def clips():
