@@ -136,6 +136,8 @@ def _cmd_capture(args: argparse.Namespace) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     lost = f"; {result.lost_frames} frame(s) lost, {result.corrupted} corrupted line(s)"
+    if result.note:
+        print(f"note: {result.note}", file=sys.stderr)
     if result.interrupted:
         print(f"{result.reason}; saved {result.samples} samples to {result.path}{lost}",
               file=sys.stderr)
@@ -448,8 +450,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("capture", help="record labelled sensor data from a board (or virtual)")
     p.add_argument("--port", required=True,
                    help="serial port (/dev/ttyACM0, COM3) or 'virtual' for the virtual board")
-    p.add_argument("--sensor", required=True, choices=("imu", "audio"))
-    p.add_argument("--label", required=True, help="class of what you record, e.g. W")
+    p.add_argument("--sensor", required=True, choices=("imu", "audio"),
+                   help="imu: accelerometer and gyroscope (firmware/capture_imu); audio: the "
+                   "microphone (firmware/capture_audio_nano or _xiao)")
+    p.add_argument("--label", required=True,
+                   help="class of what you record, e.g. W; it names the folder OUT/LABEL/. With "
+                   "--port virtual the board plays that class of its data set when it has it "
+                   "(--sensor audio --label yes: the kws set's 'yes' clips), else all of it")
     p.add_argument("--seconds", type=float, required=True, help="how long to record")
     p.add_argument("--out", required=True, help="data folder; files go to OUT/LABEL/")
     p.add_argument("--source", help="virtual board only: data set name or recordings folder")
