@@ -210,6 +210,10 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     except FileNotFoundError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    for r in results:
+        if r.resampled_from:
+            print(f"note: {r.file} is {r.resampled_from:g} Hz: resampled to the model's rate",
+                  file=sys.stderr)
     _print_labels(results, args.json)
     return 0
 
@@ -483,7 +487,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "(as --board virtual)")
     p.set_defaults(func=_cmd_deploy)
 
-    p = sub.add_parser("predict", help="label your own recordings with a run's int8 model")
+    p = sub.add_parser("predict", help="label your own recordings with a run's int8 model",
+                       description="Label recordings with a run's int8 model. Audio at another "
+                       "sample rate is resampled to the model's (a note says so); IMU CSVs must "
+                       "be at the capture rate.")
     p.add_argument("run_dir", help="a `tinyml-edu run` output folder")
     p.add_argument("files", nargs="+", help="WAV/FLAC/CSV files or folders of them")
     p.add_argument("--json", action="store_true", help="a list of {file, label, score}")
