@@ -88,3 +88,16 @@ def test_run_sine_from_the_command_line(tmp_path):
     report = json.loads((tmp_path / "sine" / "report.json").read_text())
     assert report["project"] == "sine" and report["model_bytes"] <= 3000
     assert textwrap.dedent(result.stdout).strip().endswith("report.json")
+
+
+def test_collect_help_says_what_it_reads_and_needs():
+    out = tinyml("course", "collect", "--help").stdout
+    for words in ("Moodle zip", "Canvas zip", "a folder", "USB stick", "students.csv",
+                  "students.example.csv", "lms_id"):
+        assert words in out, words
+
+
+def test_capture_and_doctor_options_have_help():
+    capture_help = tinyml("capture", "--help").stdout
+    assert "microphone" in capture_help and "accelerometer" in capture_help
+    assert "--quick" in tinyml("doctor", "--help").stdout

@@ -348,7 +348,11 @@ def _cmd_course_feedback(args: argparse.Namespace) -> int:
 def _cmd_course_export(args: argparse.Namespace) -> int:
     from tinyml_edu.course import export
 
-    print(f"grades: {export.export_csv(_course_dir(args), args.csv)}")
+    path = export.export_csv(_course_dir(args), args.csv)
+    print(f"grades: {path}")
+    if export.NOT_GRADED in path.read_text(encoding="utf-8"):
+        print(f"some written answers are {export.NOT_GRADED} (grade them in formgrader, then "
+              "export again): their cells say so, and each lesson's :manual column too")
     return 0
 
 
@@ -535,8 +539,13 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("lessons", nargs="*", help="lesson ids or numbers")
     q.add_argument("--all", action="store_true", help="every lesson")
     q.set_defaults(func=_cmd_course_release)
-    q = course_sub.add_parser("collect", help="hand-ins from an LMS zip, a folder or a USB stick")
-    q.add_argument("source", help="a zip (Moodle, Canvas) or a folder of notebooks")
+    from tinyml_edu.course.collect import HELP as COLLECT_HELP
+
+    q = course_sub.add_parser("collect", help="hand-ins from an LMS zip, a folder or a USB stick "
+                              "(needs COURSE/students.csv)", epilog=COLLECT_HELP,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    q.add_argument("source", help="a Moodle or Canvas zip, a folder of notebooks, or a USB "
+                   "stick's folder (see below)")
     q.add_argument("--lesson", help="the lesson, when the file names do not say")
     q.add_argument("--students", help="class list CSV (default: COURSE/students.csv)")
     q.set_defaults(func=_cmd_course_collect)
@@ -556,10 +565,15 @@ def build_parser() -> argparse.ArgumentParser:
     q = course_sub.add_parser("feedback", help="HTML feedback per student, and a zip of it")
     q.add_argument("lesson")
     q.set_defaults(func=_cmd_course_feedback)
-    q = course_sub.add_parser("export", help="grades as CSV: a row per student")
-    q.add_argument("--csv", required=True, help="the file to write")
+    q = course_sub.add_parser("export", help="grades as CSV: a row per student",
+                              description="A row per student; per lesson its points, maximum, "
+                              "autograded and hand-graded points, then each question. Written "
+                              "answers nobody graded yet read 'not graded yet', not 0.")
+    q.add_argument("--csv", help="the file to write (default: COURSE/reports/grades.csv, which "
+                   "git ignores: grades are personal data)")
     q.set_defaults(func=_cmd_course_export)
-    q = course_sub.add_parser("report", help="per-question score plot and the hardest questions")
+    q = course_sub.add_parser("report", help="per-question score plot and the hardest questions "
+                              "(written answers not graded yet are listed apart, not ranked)")
     q.add_argument("lesson")
     q.add_argument("--out", help="PNG path (default: COURSE/reports/LESSON-questions.png)")
     q.set_defaults(func=_cmd_course_report)
