@@ -274,7 +274,8 @@ def _run_train_child(names: list[str], timeout: float,
     started (after a crash or a hang, the caller starts a new child for those)."""
     package_root = str(Path(__file__).resolve().parent.parent)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        p for p in (package_root, os.environ.get("PYTHONPATH", "")) if p)}
+        p for p in (package_root, os.environ.get("PYTHONPATH", "")) if p),
+        "TINYML_EDU_TF_LOGS": "all"}  # its stderr is kept whole, for the FAIL line
     with tempfile.TemporaryFile() as errors:
         proc = subprocess.Popen([sys.executable, "-c", code, *names], stdout=subprocess.PIPE,
                                 stderr=errors, text=True, env=env)
@@ -303,7 +304,12 @@ def _run_train_child(names: list[str], timeout: float,
                                         _train_step_fix(current),
                                         seconds=time.perf_counter() - started))
                 break
-            event = json.loads(line)
+            try:
+                event = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # something in the child printed to stdout: not ours
+            if not isinstance(event, dict) or "event" not in event:
+                continue
             if event["event"] == "start":
                 current, started = event["project"], time.perf_counter()
                 continue
