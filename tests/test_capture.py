@@ -47,8 +47,12 @@ def rows_of(path: Path) -> tuple[list[str], np.ndarray]:
     return header, values
 
 
-def imu_stream() -> np.ndarray:
-    return datasets.load("gestures").split("test")[0].reshape(-1, 6)
+def imu_stream(label: str | None = None) -> np.ndarray:
+    ds = datasets.load("gestures")
+    x, y = ds.split("test")
+    if label is not None:
+        x = x[y == ds.info.classes.index(label)]
+    return x.reshape(-1, 6)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -64,7 +68,8 @@ def test_capture_imu_from_the_virtual_board(tmp_path):
     assert header == ["ax", "ay", "az", "gx", "gy", "gz"]
     meta = json.loads(result.sidecar.read_text())
     assert len(values) == meta["samples"] == 200
-    np.testing.assert_allclose(values, imu_stream()[:200], atol=5.1e-5, rtol=0)
+    # the virtual board plays the gestures set's W windows: a "W" capture records a W
+    np.testing.assert_allclose(values, imu_stream("W")[:200], atol=5.1e-5, rtol=0)
     assert meta["rate"] == 100 and meta["units"] == ["g", "g", "g", "dps", "dps", "dps"]
     assert meta["label"] == "W" and meta["sensor"] == "imu" and meta["board"] == "virtual"
     assert meta["lost_frames"] == 0 and meta["corrupted"] == 0 and meta["interrupted"] is False
@@ -170,6 +175,29 @@ def test_permission_denied_on_a_real_pty(boards):
 
 # ---------------------------------------------------------------------------------------------
 # Audio
+
+
+def test_virtual_capture_of_yes_plays_the_kws_sets_yes_clips(tmp_path):
+    ds = datasets.load("kws")
+    x, y = ds.split("test")
+    yes_clips = x[y == ds.info.classes.index("yes")]
+    assert np.abs(x[0]).max() < np.abs(yes_clips[0]).max()  # the split starts with silence
+    result = capture.capture("virtual", "audio", "yes", 1, tmp_path / "data", progress=False,
+                             speed=SPEED)
+    assert not result.interrupted and result.samples == 16000 and not result.note
+    audio, _ = soundfile.read(result.path, dtype="int16")
+    np.testing.assert_array_equal(audio, yes_clips[0])
+    assert np.abs(audio.astype(np.int32)).max() > 1000  # a word, not silence
+    meta = json.loads(result.sidecar.read_text())
+    assert "label 'yes' of the kws test split" in meta["virtual_source"]
+
+
+def test_virtual_capture_says_when_the_data_set_lacks_the_label(tmp_path):
+    result = capture.capture("virtual", "imu", "Z", 1, tmp_path / "data", progress=False,
+                             speed=SPEED)
+    assert "has no 'Z' recordings" in result.note and "W, O, L, none" in result.note
+    assert json.loads(result.sidecar.read_text())["note"] == result.note
+    np.testing.assert_allclose(rows_of(result.path)[1], imu_stream()[:100], atol=5.1e-5, rtol=0)
 
 
 def test_audio_capture_writes_a_16khz_wav(boards, tmp_path):

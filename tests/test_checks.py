@@ -37,6 +37,23 @@ def test_hint_is_shown():
         checks.check_at_most(9000, 3000, "size", hint="use mode='int8'")
 
 
+@pytest.mark.parametrize("call, words", [
+    (lambda: checks.check_at_most(9000, 3000, "size"), "is 9000, expected at most 3000"),
+    (lambda: checks.check_at_least(0.5, 0.9, "accuracy"), "is 0.5, expected at least 0.9"),
+])
+def test_one_sided_bounds_name_no_infinity(call, words):
+    with pytest.raises(checks.CheckFailed) as err:
+        call()
+    assert words in str(err.value)
+    assert "inf" not in str(err.value)
+
+
+def test_one_sided_pass_message_names_no_infinity(capsys):
+    checks.check_at_most(1000, 3000, "size")
+    out = capsys.readouterr().out
+    assert "at most 3000" in out and "inf" not in out
+
+
 def test_close_reports_worst_element():
     with pytest.raises(checks.CheckFailed, match="flat index 2"):
         checks.check_close([1.0, 2.0, 9.0], [1.0, 2.0, 3.0], "y")

@@ -61,12 +61,13 @@ def test_doctor_reports_a_missing_part_instead_of_crashing(tmp_path):
     (fake / "__init__.py").write_text("raise ImportError('simulated: no wheel for this OS')\n")
     env = {**os.environ, "PYTHONPATH": str(tmp_path / "shadow"),
            "PATH": os.path.dirname(sys.executable)}
-    result = tinyml("doctor", env=env)
+    result = tinyml("doctor", "--quick", env=env)
     assert result.returncode == 0, result.stdout + result.stderr  # optional part: core still ok
     assert "TFLM (tflite-micro)" in result.stdout and "simulated: no wheel" in result.stdout
     assert "Linux x86-64" in result.stdout  # says what to do
     assert "arduino-cli" in result.stdout and "not on PATH" in result.stdout
-    checks = {c["name"]: c for c in json.loads(tinyml("doctor", "--json", env=env).stdout)}
+    report = json.loads(tinyml("doctor", "--quick", "--json", env=env).stdout)
+    checks = {c["name"]: c for c in report}
     assert checks["TFLM (tflite-micro)"]["ok"] is False
 
 
@@ -75,7 +76,7 @@ def test_doctor_exits_nonzero_when_the_core_is_broken(tmp_path):
     fake.mkdir(parents=True)
     (fake / "__init__.py").write_text("raise ImportError('simulated broken install')\n")
     env = {**os.environ, "PYTHONPATH": str(tmp_path / "shadow")}
-    result = tinyml("doctor", env=env)
+    result = tinyml("doctor", "--quick", env=env)
     assert result.returncode == 1
     assert "FAIL" in result.stdout and "pip install ai-edge-litert" in result.stdout
 
@@ -87,3 +88,16 @@ def test_run_sine_from_the_command_line(tmp_path):
     report = json.loads((tmp_path / "sine" / "report.json").read_text())
     assert report["project"] == "sine" and report["model_bytes"] <= 3000
     assert textwrap.dedent(result.stdout).strip().endswith("report.json")
+
+
+def test_collect_help_says_what_it_reads_and_needs():
+    out = tinyml("course", "collect", "--help").stdout
+    for words in ("Moodle zip", "Canvas zip", "a folder", "USB stick", "students.csv",
+                  "students.example.csv", "lms_id"):
+        assert words in out, words
+
+
+def test_capture_and_doctor_options_have_help():
+    capture_help = tinyml("capture", "--help").stdout
+    assert "microphone" in capture_help and "accelerometer" in capture_help
+    assert "--quick" in tinyml("doctor", "--help").stdout

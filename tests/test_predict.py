@@ -41,10 +41,39 @@ def test_predict_labels_recordings_like_the_test_split(wingbeats_run, tmp_path):
 
 
 @pytest.mark.slow
-def test_predict_refuses_a_wrong_sample_rate(wingbeats_run, tmp_path):
-    soundfile.write(tmp_path / "phone.wav", np.zeros(8000, np.int16), 44100)
-    result = tinyml("predict", str(wingbeats_run), str(tmp_path / "phone.wav"))
-    assert result.returncode == 2 and "44100 Hz" in result.stderr
+def test_predict_resamples_audio_at_another_rate(wingbeats_run, tmp_path):
+    ds = datasets.load("wingbeats")
+    x, y = ds.split("test")
+    picks = np.random.default_rng(1).choice(len(y), 12, replace=False)
+    for i in picks:  # as a 22.05 kHz WAV (by linear interpolation, not our resampler)
+        t_out = np.arange(int(len(x[i]) * 22050 / 8000)) / 22050
+        clip = np.interp(t_out, np.arange(len(x[i])) / 8000, x[i].astype(float))
+        soundfile.write(tmp_path / f"clip_{i}.wav", clip.astype(np.int16), 22050)
+    result = tinyml("predict", str(wingbeats_run), str(tmp_path), "--json")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "22050 Hz: resampled to the model's rate" in result.stderr
+    truth = {f"clip_{i}.wav": ds.info.classes[y[i]] for i in picks}
+    rows = json.loads(result.stdout)
+    assert sum(r["label"] == truth[os.path.basename(r["file"])] for r in rows) >= 9
+
+
+def test_resample_keeps_a_tone_and_its_level():
+    from tinyml_edu import predict
+
+    t = np.arange(22050) / 22050
+    tone = (10000 * np.sin(2 * np.pi * 1000 * t)).astype(np.int16)
+    out = predict.resample(tone, 22050, 16000)
+    assert out.dtype == np.int16 and len(out) == 16000
+    spectrum = np.abs(np.fft.rfft(out))
+    assert np.argmax(spectrum) == 1000  # 1 Hz bins over one second
+    assert abs(np.abs(out[1000:-1000]).max() - 10000) < 300
+
+
+def test_imu_csv_at_another_rate_says_what_to_do(tmp_path):
+    from tinyml_edu import predict
+
+    with pytest.raises(ValueError, match="Record again at 100 Hz"):
+        predict._at_model_rate(tmp_path / "a.csv", np.zeros((50, 6)), 50.0, 100.0)
 
 
 def test_predict_on_a_folder_that_is_not_a_run(tmp_path):

@@ -64,6 +64,7 @@ class CaptureResult:
     reason: str = ""  # why it was interrupted
     sensor: str = ""
     rate: float = 0.0
+    note: str = ""  # virtual board: when it could not play the label's data
 
     @property
     def seconds(self) -> float:
@@ -148,6 +149,7 @@ def open_port(port: str, baud: int = protocol.BAUD_RATE, timeout: float = READ_T
             ser = serial.Serial(device, baud, timeout=timeout, write_timeout=2, **kwargs)
         except (serial.SerialException, OSError) as err:
             raise explain_open_error(port, err) from err
+        ser.virtual_board = board  # capture reads its stream_note
         try:
             yield ser
         finally:
@@ -330,8 +332,9 @@ def capture(port: Any, sensor: str, label: str, seconds: float, out_dir: Path | 
                            "a folder and appears in prediction lines)")
     if not seconds > 0:
         raise CaptureError(f"seconds must be > 0, got {seconds}")
-    if port == VIRTUAL:
+    if port == VIRTUAL:  # the virtual board plays the label's recordings when it has them
         virtual_kwargs.setdefault("sensor", sensor)
+        virtual_kwargs.setdefault("label", label)
     folder = Path(out_dir) / label
     port_name = port if isinstance(port, str) else getattr(port, "port", str(port))
 
@@ -349,6 +352,8 @@ def capture(port: Any, sensor: str, label: str, seconds: float, out_dir: Path | 
         suffix = ".csv" if sensor == "imu" else ".wav"
         data_path, sidecar = _claim_stem(folder, label, suffix)
         target = int(round(seconds * header.rate))
+        board = getattr(ser, "virtual_board", None)
+        note = board.stream_note if board is not None else ""
         info: dict[str, Any] = {
             "format": "tinyml-edu capture 1", "file": data_path.name, "label": label,
             "sensor": sensor, "board": header.board, "rate": header.rate,
@@ -358,6 +363,10 @@ def capture(port: Any, sensor: str, label: str, seconds: float, out_dir: Path | 
             "reason": "capture in progress (or the program was killed)", "port": port_name,
             "tinyml_edu": __version__,
         }
+        if board is not None:
+            info["virtual_source"] = board.stream_description
+            if note:
+                info["note"] = note
         _write_sidecar(sidecar, info)
         writer: _CsvWriter | _WavWriter = (_CsvWriter(data_path, header.columns)
                                            if sensor == "imu" else _WavWriter(data_path,
@@ -385,7 +394,7 @@ def capture(port: Any, sensor: str, label: str, seconds: float, out_dir: Path | 
         if not interrupted:
             _stop_quietly(ser)
     return CaptureResult(data_path, sidecar, state["samples"], state["lost_frames"],
-                         state["corrupted"], interrupted, reason, sensor, header.rate)
+                         state["corrupted"], interrupted, reason, sensor, header.rate, note)
 
 
 class _Stalled(Exception):

@@ -112,8 +112,19 @@ def check_between(value: Any, low: float, high: float, name: str, hint: str | No
     except (TypeError, ValueError):
         raise _fail(name, f"should be a number, but it is {_short(value)}", hint) from None
     if not low <= number <= high:
-        raise _fail(name, f"is {number:.6g}, expected between {low:g} and {high:g}", hint)
-    _passed(name, f"is {number:.6g} (between {low:g} and {high:g})", quiet)
+        raise _fail(name, f"is {number:.6g}, expected {_range_words(low, high)}", hint)
+    _passed(name, f"is {number:.6g} ({_range_words(low, high)})", quiet)
+
+
+def _range_words(low: float, high: float) -> str:
+    """The bounds in words: "at most 3000", never "between -inf and 3000"."""
+    if np.isinf(low) and np.isinf(high):
+        return "any number"
+    if np.isinf(low):
+        return f"at most {high:g}"
+    if np.isinf(high):
+        return f"at least {low:g}"
+    return f"between {low:g} and {high:g}"
 
 
 def check_at_least(value: Any, low: float, name: str, hint: str | None = None,

@@ -16,7 +16,7 @@ from typing import Any
 def _cmd_doctor(args: argparse.Namespace) -> int:
     from tinyml_edu import doctor
 
-    checks = doctor.run_checks()
+    checks = doctor.run_checks(train_steps=not args.quick)
     if args.json:
         print(json.dumps([c.__dict__ for c in checks], indent=2))
     else:
@@ -136,6 +136,8 @@ def _cmd_capture(args: argparse.Namespace) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     lost = f"; {result.lost_frames} frame(s) lost, {result.corrupted} corrupted line(s)"
+    if result.note:
+        print(f"note: {result.note}", file=sys.stderr)
     if result.interrupted:
         print(f"{result.reason}; saved {result.samples} samples to {result.path}{lost}",
               file=sys.stderr)
@@ -208,6 +210,10 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     except FileNotFoundError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    for r in results:
+        if r.resampled_from:
+            print(f"note: {r.file} is {r.resampled_from:g} Hz: resampled to the model's rate",
+                  file=sys.stderr)
     _print_labels(results, args.json)
     return 0
 
@@ -342,7 +348,11 @@ def _cmd_course_feedback(args: argparse.Namespace) -> int:
 def _cmd_course_export(args: argparse.Namespace) -> int:
     from tinyml_edu.course import export
 
-    print(f"grades: {export.export_csv(_course_dir(args), args.csv)}")
+    path = export.export_csv(_course_dir(args), args.csv)
+    print(f"grades: {path}")
+    if export.NOT_GRADED in path.read_text(encoding="utf-8"):
+        print(f"some written answers are {export.NOT_GRADED} (grade them in formgrader, then "
+              "export again): their cells say so, and each lesson's :manual column too")
     return 0
 
 
@@ -404,8 +414,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"tinyml-edu {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("doctor", help="check what is installed and what to do about the rest")
+    p = sub.add_parser("doctor", help="check what is installed and what to do about the rest",
+                       description="Versions, CPU features and oneDNN, which parts work, and "
+                       "one training step of every project's model (each in a child process, so "
+                       "a TensorFlow crash becomes a FAIL line naming the model). About 30 s on "
+                       "2 cores; --quick skips the training steps (about 10 s).")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--quick", action="store_true",
+                   help="skip the one-step training of each model (saves about 20 s)")
     p.set_defaults(func=_cmd_doctor)
 
     p = sub.add_parser("boards", help="the board catalog")
@@ -442,8 +458,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("capture", help="record labelled sensor data from a board (or virtual)")
     p.add_argument("--port", required=True,
                    help="serial port (/dev/ttyACM0, COM3) or 'virtual' for the virtual board")
-    p.add_argument("--sensor", required=True, choices=("imu", "audio"))
-    p.add_argument("--label", required=True, help="class of what you record, e.g. W")
+    p.add_argument("--sensor", required=True, choices=("imu", "audio"),
+                   help="imu: accelerometer and gyroscope (firmware/capture_imu); audio: the "
+                   "microphone (firmware/capture_audio_nano or _xiao)")
+    p.add_argument("--label", required=True,
+                   help="class of what you record, e.g. W; it names the folder OUT/LABEL/. With "
+                   "--port virtual the board plays that class of its data set when it has it "
+                   "(--sensor audio --label yes: the kws set's 'yes' clips), else all of it")
     p.add_argument("--seconds", type=float, required=True, help="how long to record")
     p.add_argument("--out", required=True, help="data folder; files go to OUT/LABEL/")
     p.add_argument("--source", help="virtual board only: data set name or recordings folder")
@@ -470,7 +491,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "(as --board virtual)")
     p.set_defaults(func=_cmd_deploy)
 
-    p = sub.add_parser("predict", help="label your own recordings with a run's int8 model")
+    p = sub.add_parser("predict", help="label your own recordings with a run's int8 model",
+                       description="Label recordings with a run's int8 model. Audio at another "
+                       "sample rate is resampled to the model's (a note says so); IMU CSVs must "
+                       "be at the capture rate.")
     p.add_argument("run_dir", help="a `tinyml-edu run` output folder")
     p.add_argument("files", nargs="+", help="WAV/FLAC/CSV files or folders of them")
     p.add_argument("--json", action="store_true", help="a list of {file, label, score}")
@@ -515,8 +539,13 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("lessons", nargs="*", help="lesson ids or numbers")
     q.add_argument("--all", action="store_true", help="every lesson")
     q.set_defaults(func=_cmd_course_release)
-    q = course_sub.add_parser("collect", help="hand-ins from an LMS zip, a folder or a USB stick")
-    q.add_argument("source", help="a zip (Moodle, Canvas) or a folder of notebooks")
+    from tinyml_edu.course.collect import HELP as COLLECT_HELP
+
+    q = course_sub.add_parser("collect", help="hand-ins from an LMS zip, a folder or a USB stick "
+                              "(needs COURSE/students.csv)", epilog=COLLECT_HELP,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    q.add_argument("source", help="a Moodle or Canvas zip, a folder of notebooks, or a USB "
+                   "stick's folder (see below)")
     q.add_argument("--lesson", help="the lesson, when the file names do not say")
     q.add_argument("--students", help="class list CSV (default: COURSE/students.csv)")
     q.set_defaults(func=_cmd_course_collect)
@@ -536,10 +565,15 @@ def build_parser() -> argparse.ArgumentParser:
     q = course_sub.add_parser("feedback", help="HTML feedback per student, and a zip of it")
     q.add_argument("lesson")
     q.set_defaults(func=_cmd_course_feedback)
-    q = course_sub.add_parser("export", help="grades as CSV: a row per student")
-    q.add_argument("--csv", required=True, help="the file to write")
+    q = course_sub.add_parser("export", help="grades as CSV: a row per student",
+                              description="A row per student; per lesson its points, maximum, "
+                              "autograded and hand-graded points, then each question. Written "
+                              "answers nobody graded yet read 'not graded yet', not 0.")
+    q.add_argument("--csv", help="the file to write (default: COURSE/reports/grades.csv, which "
+                   "git ignores: grades are personal data)")
     q.set_defaults(func=_cmd_course_export)
-    q = course_sub.add_parser("report", help="per-question score plot and the hardest questions")
+    q = course_sub.add_parser("report", help="per-question score plot and the hardest questions "
+                              "(written answers not graded yet are listed apart, not ranked)")
     q.add_argument("lesson")
     q.add_argument("--out", help="PNG path (default: COURSE/reports/LESSON-questions.png)")
     q.set_defaults(func=_cmd_course_report)

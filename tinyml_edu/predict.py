@@ -3,7 +3,8 @@
 A recording goes through the same steps as at training time: cut into the windows the model was
 trained on, the project's features with the parameters saved in the run's ``report.json``, and
 the int8 ``.tflite`` model. A recording longer than one window gets the average of its windows'
-scores, so a 3-second gesture recording gives one answer.
+scores, so a 3-second gesture recording gives one answer. An audio recording at another
+sample rate (a phone's 44.1 kHz, a 22.05 kHz WAV) is resampled to the model's rate first.
 """
 
 from __future__ import annotations
@@ -26,6 +27,34 @@ class FilePrediction:
     label: str
     score: float
     windows: int
+    resampled_from: float | None = None  # the file's rate, when it was resampled
+
+
+RATE_TOLERANCE = 0.05  # a rate within 5 % of the model's is used as it is
+
+
+def resample(audio: np.ndarray, rate: float, target_rate: float) -> np.ndarray:
+    """Band-limited resampling of one audio recording (int16 in, int16 out) through its
+    spectrum: frequencies above the new Nyquist limit are dropped, not folded back."""
+    n_out = max(1, int(round(len(audio) * target_rate / rate)))
+    spectrum = np.fft.rfft(audio.astype(np.float64))
+    kept = np.zeros(n_out // 2 + 1, dtype=complex)
+    n = min(len(kept), len(spectrum))
+    kept[:n] = spectrum[:n]
+    out = np.fft.irfft(kept, n_out) * (n_out / len(audio))
+    return np.clip(np.round(out), -32768, 32767).astype(np.int16)
+
+
+def _at_model_rate(path: Path, data: np.ndarray, rate: float | None,
+                   model_rate: float | None) -> tuple[np.ndarray, float | None]:
+    """The recording at the model's rate, and its own rate when it had to be resampled."""
+    if not rate or not model_rate or abs(rate - model_rate) <= RATE_TOLERANCE * model_rate:
+        return data, None
+    if data.ndim == 1:
+        return resample(data, rate, model_rate), rate
+    raise ValueError(f"{path} is {rate:g} Hz; this model was trained on {model_rate:g} Hz "
+                     f"recordings. Record again at {model_rate:g} Hz (the capture sketch's "
+                     "rate), or resample the columns to it before predicting")
 
 
 def _recordings(paths: list[Path]) -> list[Path]:
@@ -67,9 +96,7 @@ def predict_files(run_dir: Path | str, paths: list[Path | str]) -> list[FilePred
     results = []
     for path in _recordings([Path(p) for p in paths]):
         data, rate = datasets.read_recording(path)
-        if rate and info.sample_rate and abs(rate - info.sample_rate) > 0.05 * info.sample_rate:
-            raise ValueError(f"{path} is {rate:g} Hz; this model was trained on "
-                             f"{info.sample_rate:g} Hz recordings")
+        data, resampled_from = _at_model_rate(path, data, rate, info.sample_rate)
         windows = datasets.cut_windows(data, window, stride)
         if not windows:
             raise ValueError(f"{path} is shorter than one window ({window} samples)")
@@ -77,5 +104,6 @@ def predict_files(run_dir: Path | str, paths: list[Path | str]) -> list[FilePred
                                                           report["feature_params"]))
         mean = scores.mean(axis=0)
         best = int(np.argmax(mean))
-        results.append(FilePrediction(str(path), labels[best], float(mean[best]), len(windows)))
+        results.append(FilePrediction(str(path), labels[best], float(mean[best]), len(windows),
+                                      resampled_from))
     return results

@@ -45,6 +45,8 @@ def plot_regression_fit(x: np.ndarray, y: np.ndarray, predictions: dict[str, np.
     ax.scatter(x.ravel(), y.ravel(), s=6, c="lightgray", label="test data")
     for label, pred in predictions.items():
         ax.plot(x.ravel()[order], pred.ravel()[order], label=label)
+    ax.set_xlabel("x: the model's input")
+    ax.set_ylabel("y: the model's output")
     ax.legend()
     ax.set_title("Model fit on the test split")
     fig.tight_layout()
@@ -78,6 +80,45 @@ def plot_confusion(matrices: dict[str, np.ndarray], labels: list[str], path: Pat
     return path
 
 
+# TFLite's dynamic-range quantization leaves weight tensors smaller than this in float32 (the
+# converter's kWeightsMinNumElementsDefault).
+DYNAMIC_MIN_ELEMENTS = 1024
+
+
+def _variant_notes(variants: dict[str, int]) -> list[str]:
+    """Why a variant is not smaller than float32, when it is not: small models surprise."""
+    float32 = variants.get("float32")
+    notes = []
+    if float32 and variants.get("float16", 0) >= float32:
+        notes.append("float16 is not smaller here: it halves the weights but adds a "
+                     "Dequantize op (and its tensors) per weight array to turn them back into "
+                     "float32 at load time; in a model this small that costs more than it saves.")
+    if float32 and abs(variants.get("dynamic", 0) - float32) <= 0.02 * float32:
+        notes.append(f"dynamic is about the size of float32: dynamic-range quantization stores "
+                     f"only weight arrays of {DYNAMIC_MIN_ELEMENTS:,} elements or more in int8, "
+                     "and this model has (almost) none that large.")
+    return [""] + [f"- {note}" for note in notes] if notes else []
+
+
+def _arena_lines(report: dict[str, Any]) -> list[str]:
+    """The tensor arena and, when measured, the smallest arena: two different figures."""
+    from tinyml_edu.profile import ARENA_MARGIN
+
+    source = ("measured with the real TFLM kernels" if report["arena_source"] == "tflm"
+              else "estimated from tensor sizes (no TFLM on this computer)")
+    lines = [f"Tensor arena: **{report['arena_bytes']:,} bytes** ({source}): what TFLM "
+             "allocates for this model's tensors and its own bookkeeping. This is the figure for "
+             f"a board: the sketch reserves it plus a {ARENA_MARGIN * 100:g} % margin "
+             "(`kTensorArenaSize`)."]
+    min_arena = report.get("min_arena_bytes")
+    if min_arena:
+        lines += ["", f"Smallest arena the host's TFLM interpreter accepts: {min_arena:,} bytes. "
+                  "It is larger than the figure above, not smaller, because the interpreter "
+                  "that measures (Python's TFLM, with a recording allocator) keeps its own "
+                  "records in the arena too; a board's sketch does not."]
+    return lines + ["", f"{report['macs']:,} multiply-accumulates per inference."]
+
+
 def write_markdown(report: dict[str, Any], path: Path) -> Path:
     """A one-page summary a student can open next to the plots."""
     lines = [f"# tinyml-edu run: {report['project']}", "",
@@ -94,10 +135,8 @@ def write_markdown(report: dict[str, Any], path: Path) -> Path:
     lines += ["", "## Size", "",
               "| variant | bytes |", "| --- | ---: |"]
     lines += [f"| {name} | {size:,} |" for name, size in report["variants"].items()]
-    min_arena = report.get("min_arena_bytes")
-    lines += ["", f"Tensor arena: {report['arena_bytes']:,} bytes ({report['arena_source']})"
-              + (f"; smallest arena that allocates: {min_arena:,} bytes" if min_arena else "")
-              + f". {report['macs']:,} multiply-accumulates per inference.", "",
+    lines += _variant_notes(report["variants"])
+    lines += ["", *_arena_lines(report), "",
               "## Boards", "",
               "| board | fits | flash bytes | RAM bytes | latency ms | latency source |",
               "| --- | --- | ---: | ---: | ---: | --- |"]

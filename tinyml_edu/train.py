@@ -32,21 +32,48 @@ def set_seed(seed: int) -> None:
     tf.config.experimental.enable_op_determinism()
 
 
-def _progress_callback(total_epochs: int, monitor: str):
+def end_of_training_message(watched: list[float], total_epochs: int, monitor: str,
+                            patience: int) -> str:
+    """What the progress bar says when training ends: a finished run, not a failure, even
+    when early stopping ends it before ``total_epochs`` (it then says why)."""
+    epochs = len(watched)
+    if not watched:
+        return "no epoch ran"
+    best = int(np.argmax(watched) if _higher_is_better(monitor) else np.argmin(watched)) + 1
+    kept = f"kept the best epoch, {best}"
+    if epochs >= total_epochs:
+        return f"done: {epochs} epochs; {kept}"
+    if epochs - best >= patience:
+        return (f"stopped early after {epochs} of {total_epochs} epochs: {monitor} had not "
+                f"improved for {patience} epochs, so more would not help; {kept}")
+    return f"stopped after {epochs} of {total_epochs} epochs (a callback asked to); {kept}"
+
+
+def _progress_callback(total_epochs: int, monitor: str, patience: int):
     import keras
     from tqdm.auto import tqdm
 
     class Progress(keras.callbacks.Callback):
         def on_train_begin(self, logs=None):
-            self.bar = tqdm(total=total_epochs, unit="epoch", desc="training", leave=False,
+            self.watched: list[float] = []
+            self.bar = tqdm(total=total_epochs, unit="epoch", desc="training",
                             disable=None)  # None: no bar when output is not a terminal
 
         def on_epoch_end(self, epoch, logs=None):
             self.bar.update(1)
             if logs and monitor in logs:
+                self.watched.append(float(logs[monitor]))
                 self.bar.set_postfix({monitor: f"{logs[monitor]:.4f}"})
 
         def on_train_end(self, logs=None):
+            # A bar closed short of its total ends red in Jupyter, as after an error: early
+            # stopping is a success, so the bar's total becomes the epochs that ran.
+            self.bar.total = self.bar.n
+            container = getattr(self.bar, "container", None)  # Jupyter's widget bar
+            if container is not None:
+                container.children[1].max = self.bar.n  # the widget keeps its own total
+            self.bar.set_postfix_str(end_of_training_message(self.watched, total_epochs,
+                                                             monitor, patience))
             self.bar.close()
 
     return Progress()
@@ -85,7 +112,7 @@ def fit(model: keras.Model, x_train: np.ndarray, y_train: np.ndarray, x_val: np.
     callbacks = [keras.callbacks.EarlyStopping(monitor=monitor, patience=patience,
                                                restore_best_weights=True), *callbacks]
     if progress:
-        callbacks.append(_progress_callback(epochs, monitor))
+        callbacks.append(_progress_callback(epochs, monitor, patience))
     start = time.perf_counter()
     with quiet_fd2():  # tf.data logs a harmless NodeDef attribute mismatch on every fit
         history = model.fit(x_train, y_train, validation_data=(x_val, y_val), epochs=epochs,

@@ -200,6 +200,7 @@ class SensorStream:
     units: tuple[str, ...]
     data: np.ndarray
     description: str
+    note: str = ""  # e.g. that the data has no class of the label asked for
 
     @property
     def chunk(self) -> int:
@@ -225,9 +226,11 @@ def sine_sweep() -> SensorStream:
                         f"{SINE_PERIOD_S * 1000:g} ms)")
 
 
-def load_stream(sensor: str | None, source: str | Path | None) -> SensorStream:
+def load_stream(sensor: str | None, source: str | Path | None,
+                label: str | None = None) -> SensorStream:
     """The sensor data of a board: a shipped data set's test split or a recordings folder
-    (``none``: the sine demo's sweep of x, which takes no source)."""
+    (``none``: the sine demo's sweep of x, which takes no source). ``label``: play only that
+    class when the data has it (a "yes" capture hears "yes"); else all, and ``note`` says so."""
     if sensor not in (None, *SENSORS):
         raise VirtualBoardError(f"unknown sensor {sensor!r}; use imu, audio or none")
     if sensor == "none":
@@ -236,7 +239,7 @@ def load_stream(sensor: str | None, source: str | Path | None) -> SensorStream:
                                     f"nothing to play {source} into: leave out --source")
         return sine_sweep()
     if source is not None and Path(source).is_dir():
-        return _folder_stream(sensor, Path(source))
+        return _folder_stream(sensor, Path(source), label)
     from tinyml_edu import datasets
 
     known = datasets.registry()
@@ -252,7 +255,8 @@ def load_stream(sensor: str | None, source: str | Path | None) -> SensorStream:
                 f"unknown source {name!r}: give a shipped data set ({', '.join(known)}) or a "
                 "folder with one sub-folder per label of .csv (IMU) or .wav (audio) recordings")
     ds = datasets.load(name)
-    x = ds.split("test")[0]
+    x, y = ds.split("test")
+    x, note = _only_label(x, y, ds.info.classes, label, f"data set {name!r}")
     rate = float(ds.info.sample_rate or 0)
     if x.ndim == 3:
         kind = "imu"
@@ -266,13 +270,35 @@ def load_stream(sensor: str | None, source: str | Path | None) -> SensorStream:
         raise VirtualBoardError(f"data set {name!r} is neither IMU windows nor audio clips")
     if sensor is not None and sensor != kind:
         raise VirtualBoardError(f"data set {name!r} is {kind} data, not {sensor}")
-    desc = f"{name} test split ({len(x)} windows, {len(data)} samples at {rate:g} Hz)"
-    return SensorStream(kind, rate, columns, units, data, desc)
+    which = f"label {label!r} of the " if label and not note else ""
+    desc = f"{which}{name} test split ({len(x)} windows, {len(data)} samples at {rate:g} Hz)"
+    return SensorStream(kind, rate, columns, units, data, desc, note)
 
 
-def _folder_stream(sensor: str | None, folder: Path) -> SensorStream:
-    csvs = sorted(p for p in folder.glob("*/*.csv"))
-    wavs = sorted(p for p in folder.glob("*/*") if p.suffix.lower() in (".wav", ".flac"))
+def _only_label(x: np.ndarray, y: np.ndarray, classes: tuple[str, ...], label: str | None,
+                what: str) -> tuple[np.ndarray, str]:
+    """The windows of ``label`` when ``classes`` has it, else all with a note saying so."""
+    if not label:
+        return x, ""
+    if label in classes and np.any(y == classes.index(label)):
+        return x[y == classes.index(label)], ""
+    return x, (f"{what} has no {label!r} recordings (it has {', '.join(classes) or 'none'}): "
+               "the virtual board plays all of them")
+
+
+def _folder_stream(sensor: str | None, folder: Path, label: str | None = None) -> SensorStream:
+    note = ""
+    pattern = "*"
+    if label:
+        labels = sorted(p.name for p in folder.iterdir() if p.is_dir())
+        if label in labels:
+            pattern = label
+        else:
+            note = (f"{folder} has no {label}/ folder (it has {', '.join(labels) or 'none'}): "
+                    "the virtual board plays all of them")
+    csvs = sorted(p for p in folder.glob(f"{pattern}/*.csv"))
+    wavs = sorted(p for p in folder.glob(f"{pattern}/*")
+                  if p.suffix.lower() in (".wav", ".flac"))
     kind = sensor or ("imu" if csvs else "audio")
     files = csvs if kind == "imu" else wavs
     if not files:
@@ -312,7 +338,7 @@ def _folder_stream(sensor: str | None, folder: Path) -> SensorStream:
     if len(data) == 0:
         raise VirtualBoardError(f"the recordings in {folder} are empty")
     desc = f"{folder} ({len(files)} files, {len(data)} samples at {rate:g} Hz)"
-    return SensorStream(kind, rate, columns, units, data, desc)
+    return SensorStream(kind, rate, columns, units, data, desc, note)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -469,12 +495,13 @@ class VirtualBoard:
     model_input: raw window -> float model input; default from the flashed ``feature_params``.
     mode: ``None`` (a working board), ``"garbage"`` (everything arrives as noise, as at a wrong
     baud rate; commands are not understood) or ``"silent"`` (no capture sketch: says nothing).
+    label: play only this class of the source when it has it (``stream_note`` says when not).
     """
 
     def __init__(self, sensor: str | None = None, source: str | Path | None = None,
                  board_id: str = "virtual", speed: float = 1.0, flash_dir: Path | None = None,
                  seed: int = 0, model_input: Callable[[np.ndarray], np.ndarray] | None = None,
-                 mode: str | None = None) -> None:
+                 mode: str | None = None, label: str | None = None) -> None:
         if speed <= 0:
             raise ValueError(f"speed must be > 0, got {speed}")
         if mode not in MODES:
@@ -482,6 +509,7 @@ class VirtualBoard:
         if sensor not in (None, *SENSORS):
             raise ValueError(f"unknown sensor {sensor!r}; use imu, audio or none")
         self.sensor_arg, self.source, self.board_id = sensor, source, board_id
+        self.label = label
         self.speed, self.seed, self.mode = float(speed), seed, mode
         self.flash_dir = Path(flash_dir) if flash_dir is not None else default_flash_dir()
         self.model_input = model_input
@@ -507,6 +535,16 @@ class VirtualBoard:
         return self._port
 
     @property
+    def stream_description(self) -> str:
+        """What the sensor plays (once started)."""
+        return self._stream.description if self._stream else ""
+
+    @property
+    def stream_note(self) -> str:
+        """Why the sensor plays something else than asked (no such label), else ""."""
+        return self._stream.note if self._stream else ""
+
+    @property
     def sensor(self) -> str:
         return self._stream.sensor if self._stream else (self.sensor_arg or "imu")
 
@@ -530,7 +568,7 @@ class VirtualBoard:
             project = str(flashed[1].get("dataset") or flashed[1].get("project") or "")
             if project in datasets.registry():
                 source = project
-        self._stream = load_stream(sensor, source)
+        self._stream = load_stream(sensor, source, self.label)
 
         master, slave = os.openpty()
         try:

@@ -36,6 +36,22 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 STUDENTS_CSV = "students.csv"
+# What `tinyml-edu course collect --help` shows: the hand-in shapes it reads and the class list.
+HELP = """\
+SOURCE is one of:
+  a Moodle zip      "Download all submissions": files or folders named like
+                    Jane Doe_12345_assignsubmission_file_01-hello-tinyml.ipynb
+  a Canvas zip      "Download submissions": doejane_12345_67890_01-hello-tinyml.ipynb
+                    (late ones: doejane_LATE_12345_67890_...)
+  a folder          e.g. the notebooks students handed back: Jane Doe/01-hello-tinyml.ipynb,
+                    jdoe_01-hello-tinyml.ipynb or 01-hello-tinyml - jane doe.ipynb
+  a USB stick       its folder (/media/STICK, E:\\): the same names as a folder
+
+The class list COURSE/students.csv is needed (grading/students.csv in the repository; copy
+grading/students.example.csv): UTF-8 CSV, header 'id,first_name,last_name,email,lms_id', one
+student per row; only id is required, lms_id is the number Moodle or Canvas puts in file names.
+Names are matched by LMS number, exact name, or a clearly closest spelling; the rest are
+listed (exit code 1), never guessed. An earlier, different hand-in is kept in .replaced/."""
 STUDENT_ID = re.compile(r"^[A-Za-z0-9._-]+$")
 FUZZY_MIN = 0.75  # similarity a fuzzy match needs ...
 FUZZY_MARGIN = 0.08  # ... and how far ahead of the next candidate it must be
@@ -94,7 +110,8 @@ def load_students(path: Path) -> list[Student]:
     if not path.exists():
         raise FileNotFoundError(
             f"no class list at {path}: write it as CSV with a header 'id,first_name,last_name,"
-            "email,lms_id' (only id is required), one student per row")
+            "email,lms_id' (only id is required), one student per row; "
+            "grading/students.example.csv is an example to copy")
     with open(path, newline="", encoding="utf-8-sig") as f:
         rows = list(csv.DictReader(f))
     students = []

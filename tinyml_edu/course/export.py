@@ -2,9 +2,18 @@
 and which questions the class found hardest.
 
 CSV: one row per student on the class list or in the gradebook; columns ``student_id``,
-``first_name``, ``last_name``, ``email``, then per lesson ``<lesson>`` (its score, blank when
-not handed in) and ``<lesson>:<question>`` (each graded cell's score: a grader's manual score
-where one was given, else the autograder's).
+``first_name``, ``last_name``, ``email``, then per lesson
+
+- ``<lesson>``: the points so far (blank when not handed in),
+- ``<lesson>:max``: the lesson's maximum,
+- ``<lesson>:auto``: the points of the autograded questions,
+- ``<lesson>:manual``: the points of the written answers a grader scores by hand, or
+  ``not graded yet`` while any of them is,
+- ``<lesson>:<question>``: each graded cell's score (a grader's manual score where one was
+  given, else the autograder's), or ``not graded yet`` for a written answer nobody graded.
+
+The default file is ``COURSE/reports/grades.csv``: next to the other reports, outside what git
+tracks (grades are personal data).
 """
 
 from __future__ import annotations
@@ -16,6 +25,9 @@ from typing import Any
 
 from tinyml_edu.course import config
 
+NOT_GRADED = "not graded yet"
+DEFAULT_CSV = Path("reports") / "grades.csv"  # inside the course folder
+
 
 def _gradebook(course: Path | str) -> Any:
     from nbgrader.api import Gradebook
@@ -25,11 +37,56 @@ def _gradebook(course: Path | str) -> Any:
     return Gradebook(coursedir.db_url, coursedir.course_id)
 
 
-def _questions(assignment: Any) -> list[tuple[str, str, float]]:
-    """(notebook, grade id, max points) of every graded cell, in notebook order."""
-    return [(nb.name, cell.name, float(cell.max_score))
-            for nb in sorted(assignment.notebooks, key=lambda n: n.name)
-            for cell in nb.grade_cells]
+@dataclass(frozen=True)
+class Question:
+    notebook: str
+    name: str  # nbgrader's grade id
+    max_score: float
+    manual: bool  # a written answer (or code) a grader scores by hand, not the autograder
+
+
+def _questions(assignment: Any) -> list[Question]:
+    """Every graded cell, in notebook order. Manually graded: a Markdown answer, or a code
+    answer that is also its own grade cell (nbgrader's "manually graded answer")."""
+    questions = []
+    for nb in sorted(assignment.notebooks, key=lambda n: n.name):
+        answers = {cell.name for cell in nb.solution_cells}
+        questions += [Question(nb.name, cell.name, float(cell.max_score),
+                               cell.cell_type == "markdown" or cell.name in answers)
+                      for cell in nb.grade_cells]
+    return questions
+
+
+def _graded(grade: Any) -> bool:
+    """Has anyone, autograder or grader, scored this cell?"""
+    return grade.manual_score is not None or grade.auto_score is not None
+
+
+def _lesson_cells(assignment: Any, sub: Any, questions: list[Question]) -> dict[str, Any]:
+    """A submission's columns: total, max, auto and manual points, and each question."""
+    name = assignment.name
+    manual = {q.name for q in questions if q.manual}
+    cells: dict[str, Any] = {f"{name}:max": round(sum(q.max_score for q in questions), 3)}
+    auto_points = manual_points = 0.0
+    pending = 0
+    for nb in sub.notebooks:
+        for grade in nb.grades:
+            if grade.name in manual and not _graded(grade):
+                pending += 1
+                cells[f"{name}:{grade.name}"] = NOT_GRADED
+                continue
+            score = float(grade.score or 0.0)
+            cells[f"{name}:{grade.name}"] = round(score, 3)
+            if grade.name in manual:
+                manual_points += score
+            else:
+                auto_points += score
+    cells[name] = round(auto_points + manual_points, 3)
+    cells[f"{name}:auto"] = round(auto_points, 3)
+    cells[f"{name}:manual"] = (NOT_GRADED if pending and not manual_points else
+                               f"{manual_points:g} ({pending} {NOT_GRADED})" if pending else
+                               round(manual_points, 3)) if manual else ""
+    return cells
 
 
 def table(course: Path | str) -> tuple[list[str], list[dict[str, Any]]]:
@@ -39,9 +96,10 @@ def table(course: Path | str) -> tuple[list[str], list[dict[str, Any]]]:
     with _gradebook(course) as gb:
         assignments = sorted(gb.assignments, key=lambda a: a.name)
         columns = ["student_id", "first_name", "last_name", "email"]
+        questions = {a.name: _questions(a) for a in assignments}
         for a in assignments:
-            columns.append(a.name)
-            columns += [f"{a.name}:{q}" for _, q, _ in _questions(a)]
+            columns += [a.name, f"{a.name}:max", f"{a.name}:auto", f"{a.name}:manual"]
+            columns += [f"{a.name}:{q.name}" for q in questions[a.name]]
         rows = []
         for student in sorted(gb.students, key=lambda s: s.id):
             row: dict[str, Any] = {"student_id": student.id,
@@ -53,18 +111,15 @@ def table(course: Path | str) -> tuple[list[str], list[dict[str, Any]]]:
                     sub = gb.find_submission(a.name, student.id)
                 except MissingEntry:
                     continue
-                row[a.name] = round(float(sub.score), 3)
-                for nb in sub.notebooks:
-                    for grade in nb.grades:
-                        if grade.score is not None:
-                            row[f"{a.name}:{grade.name}"] = round(float(grade.score), 3)
+                row.update(_lesson_cells(a, sub, questions[a.name]))
             rows.append(row)
     return columns, rows
 
 
-def export_csv(course: Path | str, out: Path | str) -> Path:
+def export_csv(course: Path | str, out: Path | str | None = None) -> Path:
+    """Write the CSV to ``out`` (default ``COURSE/reports/grades.csv``); return its path."""
     columns, rows = table(course)
-    out = Path(out)
+    out = Path(out) if out else Path(course) / DEFAULT_CSV
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(out.name + ".partial")  # a crash never leaves half a grade sheet
     with open(partial, "w", newline="", encoding="utf-8") as f:
@@ -79,7 +134,9 @@ def export_csv(course: Path | str, out: Path | str) -> Path:
 class QuestionStats:
     question: str
     max_score: float
-    scores: list[float]  # one per submission
+    scores: list[float]  # one per graded submission
+    manual: bool = False  # graded by hand
+    not_graded: int = 0  # submissions whose answer nobody has graded yet
 
     @property
     def mean_fraction(self) -> float:
@@ -93,7 +150,8 @@ class QuestionStats:
 
 
 def question_stats(course: Path | str, lesson: str) -> list[QuestionStats]:
-    """Every graded question of ``lesson`` with the class's scores, hardest first."""
+    """Every graded question of ``lesson`` with the class's scores, hardest first; written
+    answers nobody has graded yet come last (an ungraded answer is not a 0 % answer)."""
     from nbgrader.api import MissingEntry
 
     with _gradebook(course) as gb:
@@ -102,47 +160,77 @@ def question_stats(course: Path | str, lesson: str) -> list[QuestionStats]:
         except MissingEntry:
             raise ValueError(f"{lesson} is not in the gradebook; release and autograde it "
                              "first") from None
-        stats = {q: QuestionStats(q, m, []) for _, q, m in _questions(assignment)}
+        stats = {q.name: QuestionStats(q.name, q.max_score, [], q.manual)
+                 for q in _questions(assignment)}
         for sub in assignment.submissions:
             for nb in sub.notebooks:
                 for grade in nb.grades:
-                    if grade.score is not None and grade.name in stats:
+                    if grade.name not in stats:
+                        continue
+                    if stats[grade.name].manual and not _graded(grade):
+                        stats[grade.name].not_graded += 1
+                    elif grade.score is not None:
                         stats[grade.name].scores.append(float(grade.score))
-    graded = [s for s in stats.values() if s.scores]
-    return sorted(graded, key=lambda s: s.mean_fraction)
+    ranked = sorted((s for s in stats.values() if s.scores), key=lambda s: s.mean_fraction)
+    return ranked + [s for s in stats.values() if not s.scores and s.not_graded]
 
 
 def report(course: Path | str, lesson: str, out: Path | str | None = None) -> tuple[Path, str]:
     """A PNG of each question's score distribution, and a text summary, hardest first."""
+    stats = question_stats(course, lesson)
+    scored = [s for s in stats if s.scores]
+    if not scored:
+        raise ValueError(f"no graded submissions of {lesson}; run `tinyml-edu course autograde "
+                         f"{lesson}` first" + (" and grade the written answers in formgrader"
+                                               if stats else ""))
+    out = Path(out) if out else Path(course) / "reports" / f"{lesson}-questions.png"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    _plot_questions(scored, lesson, out)
+    return out, _summary(stats)
+
+
+def _plot_questions(stats: list[QuestionStats], lesson: str, out: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    stats = question_stats(course, lesson)
-    if not stats:
-        raise ValueError(f"no graded submissions of {lesson}; run `tinyml-edu course autograde "
-                         f"{lesson}` first")
-    out = Path(out) if out else Path(course) / "reports" / f"{lesson}-questions.png"
-    out.parent.mkdir(parents=True, exist_ok=True)
     n = len(stats)
     fig, axes = plt.subplots(n, 1, figsize=(6, 1.1 + 1.0 * n), sharex=True, squeeze=False)
     for ax, s in zip(axes[:, 0], stats, strict=True):
         fractions = [x / s.max_score for x in s.scores] if s.max_score else s.scores
         ax.hist(fractions, bins=[i / 10 for i in range(11)], color="#4477aa")
-        ax.set_ylabel(s.question, rotation=0, ha="right", va="center", fontsize=8)
+        label = f"{s.question}\n(manual)" if s.manual else s.question
+        ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
         ax.set_yticks([])
         ax.text(1.0, 0.8, f"mean {s.mean_fraction:.0%}", transform=ax.transAxes, ha="right",
                 fontsize=8)
     axes[-1, 0].set_xlabel("fraction of the question's points")
-    fig.suptitle(f"{lesson}: score distribution per question (hardest first)", fontsize=10)
+    fig.suptitle(f"{lesson}: score distribution per question (hardest first; written answers "
+                 "not graded yet are left out)", fontsize=9)
     fig.tight_layout()
     fig.savefig(out, dpi=100)
     plt.close(fig)
-    lines = [f"{'question':24} {'points':>6} {'mean':>6} {'full marks':>11}"]
+
+
+def _summary(stats: list[QuestionStats]) -> str:
+    lines = [f"{'question':24} {'graded':6} {'points':>6} {'mean':>6} {'full marks':>11}"]
     for s in stats:
-        lines.append(f"{s.question:24} {s.max_score:6g} {s.mean_fraction:6.0%} "
-                     f"{s.full_marks:4d}/{len(s.scores)}")
-    hardest = ", ".join(s.question for s in stats[:3])
-    lines.append(f"hardest: {hardest}")
-    return out, "\n".join(lines)
+        kind = "manual" if s.manual else "auto"
+        if not s.scores:
+            lines.append(f"{s.question:24} {kind:6} {s.max_score:6g} {NOT_GRADED} "
+                         f"({s.not_graded} answer(s))")
+            continue
+        pending = f"  ({s.not_graded} {NOT_GRADED})" if s.not_graded else ""
+        lines.append(f"{s.question:24} {kind:6} {s.max_score:6g} {s.mean_fraction:6.0%} "
+                     f"{s.full_marks:4d}/{len(s.scores)}{pending}")
+    scored = [s for s in stats if s.scores]
+    auto = sum(s.max_score for s in stats if not s.manual)
+    manual = sum(s.max_score for s in stats if s.manual)
+    lines.append(f"points: {auto + manual:g} = {auto:g} auto + {manual:g} manual")
+    lines.append(f"hardest: {', '.join(s.question for s in scored[:3])}")
+    waiting = [s.question for s in stats if s.not_graded]
+    if waiting:
+        lines.append(f"{NOT_GRADED}: {', '.join(waiting)} (grade them in formgrader; they are "
+                     "not ranked until then)")
+    return "\n".join(lines)
