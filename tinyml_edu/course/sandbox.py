@@ -256,6 +256,16 @@ def _visible_paths() -> list[str]:
     return kept
 
 
+def _installed_lesson_sources() -> list[str]:
+    """Lesson sources inside site-packages: earlier tinyml-edu wheels, and hatchling's editable
+    installs of them, copied the sources into ``tinyml_edu/_lessons``; one may still be there."""
+    import site
+
+    folders = {*sys.path, *site.getsitepackages()}
+    return sorted(str(Path(f, "tinyml_edu", "_lessons").resolve()) for f in folders
+                  if f and os.path.isdir(os.path.join(f, "tinyml_edu", "_lessons")))
+
+
 def _bind(fd: int, target: str) -> None:
     """Bind the folder held open as ``fd`` at ``target`` (read-only comes later, in
     :func:`_freeze`, for every mount but the worker's own)."""
@@ -337,6 +347,7 @@ def _freeze(own: list[str], notes: list[str]) -> None:
 def _enter_private_root(hide: list[str], own: list[str], notes: list[str]) -> None:
     """Give this mount namespace a root holding only what grading needs (see above)."""
     _mount(None, "/", None, MS_REC | MS_PRIVATE)  # nothing we do leaks to the host
+    hide = [*hide, *_installed_lesson_sources()]
     paths = _visible_paths()
     links = {p: os.readlink(p) for p in paths if os.path.islink(p)}
     visible = {p: os.open(p, os.O_PATH | os.O_DIRECTORY) for p in paths if p not in links}
