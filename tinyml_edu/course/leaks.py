@@ -109,14 +109,14 @@ def _texts(name: str, data: bytes) -> list[bytes]:
 
 
 def _scan_bytes(where: str, data: bytes, wanted: list[bytes]) -> Iterator[Leak]:
-    for text in _texts(where, data):
-        for match in MARKER_LINE.finditer(text):
-            yield Leak(where, f"nbgrader marker {match.group(0).strip().decode()!r}")
-            break
-        for secret in wanted:
-            if secret in text:
-                yield Leak(where, f"hidden test line {secret.decode()!r}")
-                return
+    """At most one marker and one hidden line per file: enough to name the file."""
+    texts = _texts(where, data)
+    marker = next((m for text in texts for m in MARKER_LINE.finditer(text)), None)
+    if marker is not None:
+        yield Leak(where, f"nbgrader marker {marker.group(0).strip().decode()!r}")
+    secret = next((s for s in wanted for text in texts if s in text), None)
+    if secret is not None:
+        yield Leak(where, f"hidden test line {secret.decode()!r}")
 
 
 def _scan_archive(where: str, data: bytes, wanted: list[bytes]) -> Iterator[Leak]:
