@@ -7,4 +7,6 @@ from pathlib import Path
 from tinyml_edu.course.config import apply_defaults
 
 c = get_config()  # noqa: F821 (nbgrader provides get_config)
-apply_defaults(c, root=Path(__file__).resolve().parent)
+here = Path(__file__).resolve().parent
+# The lesson sources stay in the repository: the installed tinyml-edu package carries none.
+apply_defaults(c, root=here, source=here.parent / "lessons")

@@ -349,6 +349,22 @@ def test_linux_bundle_installs_offline_and_runs_lesson_01(linux_bundle, tmp_path
 
 
 @pytest.mark.slow
+def test_linux_bundle_holds_no_answers(linux_bundle):
+    """Everything in the real bundle but the dependency wheels from PyPI (the tinyml-edu wheel,
+    the released lessons, the data sets, the scripts) is free of solutions and hidden tests."""
+    from tinyml_edu.course import leaks
+
+    info = json.loads((linux_bundle / "bundle.json").read_text())
+    third_party = tuple(f"wheelhouse/{p.name}" for p in (linux_bundle / "wheelhouse").glob("*.whl")
+                        if p.name != info["tinyml_edu_wheel"])
+    assert third_party and (linux_bundle / "wheelhouse" / info["tinyml_edu_wheel"]).is_file()
+    hidden_lines = leaks.secrets(ROOT / "lessons")
+    assert leaks.scan(linux_bundle, hidden_lines, skip=third_party) == []
+    with zipfile.ZipFile(linux_bundle / "wheelhouse" / info["tinyml_edu_wheel"]) as zf:
+        assert not [n for n in zf.namelist() if n.endswith(".ipynb")]
+
+
+@pytest.mark.slow
 def test_linux_bundle_flipped_byte_and_interrupted_copy(linux_bundle, tmp_path):
     # Work on a copy, so a shared bundle ($TINYML_EDU_TEST_BUNDLE) is never changed; the copy is
     # interrupted after 150 MB (inside the TensorFlow wheel) and then finished.

@@ -96,12 +96,14 @@ def _build_class(root: Path, course: Path) -> dict[str, tuple[object, float | No
         "    pass\n"
         "for p in [" + repr(str(course / 'pwned.txt')) + ", " + repr(hidden_source + '/pwned')
         + ", " + repr(str(Path(__file__).resolve().parents[1] / 'tinyml_edu' / 'pwned.py'))
-        + ", '/tmp/pwned-by-student']:\n"
+        + "]:\n"
         "    try:\n"
         "        open(p, 'w').write('x'); peeked.append('wrote ' + p)\n"
         "    except OSError:\n"
         "        pass\n"
-        "assert not peeked, peeked\n")
+        "assert not peeked, peeked\n"
+        # /tmp is the worker's own, private one: writing there must not reach the host's.
+        "open('/tmp/pwned-by-student', 'w').write('x')\n")
 
     old = copy.deepcopy(solution)  # saved by an older Jupyter: nbformat 4.0, no cell ids
     old["nbformat_minor"] = 0

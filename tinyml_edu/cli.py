@@ -253,35 +253,6 @@ def _course_dir(args: argparse.Namespace) -> Path:
     return Path(args.course) if args.course else config.default_course_dir()
 
 
-def _cmd_course_list(args: argparse.Namespace) -> int:
-    from tinyml_edu.course import lessons
-
-    for lesson in lessons.list_lessons():
-        auto, manual = lessons.points(lessons.read_notebook(lesson.notebook))
-        print(f"{lesson.id:32} {auto:4g} auto + {manual:g} by hand  {lesson.title}")
-    return 0
-
-
-def _cmd_course_init(args: argparse.Namespace) -> int:
-    from tinyml_edu.course import config
-
-    path = config.init_course(args.dir)
-    print(f"course folder ready: {path}\nwork in {args.dir} (nbgrader and tinyml-edu course "
-          "read its nbgrader_config.py)")
-    return 0
-
-
-def _cmd_course_check(args: argparse.Namespace) -> int:
-    from tinyml_edu.course import check
-
-    results = check.check_course(args.lessons or None)
-    if args.json:
-        print(json.dumps([r.to_dict() for r in results], indent=2))
-    else:
-        print(check.format_table(results))
-    return 0 if all(r.ok for r in results) else 1
-
-
 def _course_errors(func: Any) -> Any:
     """Course commands: missing files and nbgrader failures print what to do, not a traceback."""
     def wrapper(args: argparse.Namespace) -> int:
@@ -291,6 +262,45 @@ def _course_errors(func: Any) -> Any:
             print(f"error: {err}", file=sys.stderr)
             return 2
     return wrapper
+
+
+def _lessons_root(args: argparse.Namespace) -> Path:
+    """The lesson sources: those of --course when given, else the ones this install finds."""
+    from tinyml_edu.course import config, lessons
+
+    return config.source_dir(args.course) if args.course else lessons.lessons_dir()
+
+
+@_course_errors
+def _cmd_course_list(args: argparse.Namespace) -> int:
+    from tinyml_edu.course import lessons
+
+    for lesson in lessons.list_lessons(_lessons_root(args)):
+        auto, manual = lessons.points(lessons.read_notebook(lesson.notebook))
+        print(f"{lesson.id:32} {auto:4g} auto + {manual:g} by hand  {lesson.title}")
+    return 0
+
+
+@_course_errors
+def _cmd_course_init(args: argparse.Namespace) -> int:
+    from tinyml_edu.course import config
+
+    path = config.init_course(args.dir, args.source)
+    print(f"course folder ready: {path}\nwork in {args.dir} (nbgrader and tinyml-edu course "
+          "read its nbgrader_config.py)")
+    return 0
+
+
+@_course_errors
+def _cmd_course_check(args: argparse.Namespace) -> int:
+    from tinyml_edu.course import check
+
+    results = check.check_course(args.lessons or None, root=_lessons_root(args))
+    if args.json:
+        print(json.dumps([r.to_dict() for r in results], indent=2))
+    else:
+        print(check.format_table(results))
+    return 0 if all(r.ok for r in results) else 1
 
 
 def _source_dir(args: argparse.Namespace) -> Path:
@@ -523,12 +533,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("course", help="the instructor's nbgrader course (lessons, grading)")
     p.add_argument("--course", help="course folder (default: here if it has nbgrader_config.py, "
-                   "else the repository's grading/)")
+                   "else $TINYML_EDU_COURSE, else ./grading/, the repository's course)")
     course_sub = p.add_subparsers(dest="course_command", required=True)
     q = course_sub.add_parser("list", help="the lessons and their points")
     q.set_defaults(func=_cmd_course_list)
     q = course_sub.add_parser("init", help="make a folder an nbgrader course for these lessons")
     q.add_argument("dir")
+    q.add_argument("--source", help="the folder of lesson sources (default: the repository's "
+                   "lessons/ this command runs from)")
     q.set_defaults(func=_cmd_course_init)
     q = course_sub.add_parser(
         "check", help="execute every solution, release it, autograde solution and blank")

@@ -152,12 +152,16 @@ def release_lessons(dest: Path, log: Log = print) -> list[str]:
 
     from tinyml_edu.course import config, lessons
 
+    try:
+        source = lessons.lessons_dir()
+    except lessons.SourcesMissing as err:
+        raise BundleError(f"releasing the lessons needs their sources: {err}") from None
     released = []
     with tempfile.TemporaryDirectory(prefix="bundle-release-") as tmp:
-        c = config.load_config(tmp, lessons.lessons_dir())
+        c = config.load_config(tmp, source)
         c.CourseDirectory.db_url = f"sqlite:///{Path(tmp) / 'gradebook.db'}"
         api = NbGraderAPI(config=c)  # one course for all lessons: nbgrader's set-up is slow
-        for lesson in lessons.list_lessons():
+        for lesson in lessons.list_lessons(source):
             result = api.generate_assignment(lesson.id, force=True, create=True)
             if not result.get("success"):
                 raise BundleError(f"nbgrader could not release {lesson.id}: "
@@ -167,6 +171,23 @@ def release_lessons(dest: Path, log: Log = print) -> list[str]:
             released.append(lesson.id)
             log(f"released {lesson.id}")
     return released
+
+
+def check_student_files(root: Path, skip: tuple[str, ...] = (),
+                        hidden_lines: list[str] | None = None) -> None:
+    """Refuse a bundle (or any folder students get) that holds a solution or a hidden test of
+    the lesson sources: an nbgrader marker line or the text of a hidden test line
+    (``hidden_lines``, default: those of the lesson sources found now)."""
+    from tinyml_edu.course import leaks
+
+    if hidden_lines is None:
+        hidden_lines = leaks.secrets()
+    found = leaks.scan(root, hidden_lines, skip)
+    if found:
+        listed = "\n".join(f"  {leak}" for leak in found[:20])
+        raise BundleError(f"{len(found)} answer(s) would reach students:\n{listed}\n"
+                          "ship only released lessons (nbgrader's generate_assignment) and a "
+                          "tinyml-edu wheel without lesson sources")
 
 
 def _part_of(rel: str) -> str:
@@ -250,6 +271,8 @@ def build(out: Path | str, os_name: str = "linux", python: str | None = None,
     # No datasets/ folder: the data sets travel once, inside the tinyml-edu wheel (53 MB), and
     # the installed package finds them there (datasets.data_dir()).
     _write_scripts(staging, target, python, wheel_path.name)
+    # Only the dependencies from PyPI are left out: they cannot hold this course's sources.
+    check_student_files(staging, skip=_third_party_wheels(wheelhouse, wheel_path))
     wheels = sorted(p.name for p in wheelhouse.glob("*.whl"))
     (staging / INFO).write_text(json.dumps({
         "tinyml_edu": __version__, "os": target.os, "python": python,
@@ -267,6 +290,11 @@ def build(out: Path | str, os_name: str = "linux", python: str | None = None,
     else:
         os.replace(staging, out)
     return part_sizes(out)
+
+
+def _third_party_wheels(wheelhouse: Path, wheel_path: Path) -> tuple[str, ...]:
+    return tuple(f"wheelhouse/{whl.name}" for whl in wheelhouse.glob("*.whl")
+                 if whl.name != wheel_path.name)
 
 
 def _prune_wheelhouse(wheelhouse: Path, wheel_path: Path, target: Target, python: str) -> None:

@@ -3,6 +3,8 @@
 A course folder holds ``nbgrader_config.py``, the gradebook and nbgrader's step folders
 (``release/``, ``submitted/``, ``autograded/``, ``feedback/``). Its *source* is the lessons folder,
 so an instructor edits one copy of each lesson. ``grading/`` in the repository is such a folder.
+The sources (solutions, hidden tests) stay with the instructor: the tinyml-edu wheel that students
+install carries none, so every command finds them through the course folder.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ COURSE_ID = "tinyml-edu"
 # 30 s, too short for any training cell).
 CELL_TIMEOUT_S = 600
 GRADEBOOK_ENV = "TINYML_EDU_GRADEBOOK_URL"
+COURSE_ENV = "TINYML_EDU_COURSE"  # the course folder, when commands run from elsewhere
 CODE_STUB = "# YOUR CODE HERE\nraise NotImplementedError()"
 TEXT_STUB = "YOUR ANSWER HERE"
 
@@ -24,14 +27,19 @@ def apply_defaults(c: Any, root: Path | str, source: Path | str | None = None) -
     """Fill a traitlets ``Config`` with the course's nbgrader settings.
 
     ``nbgrader_config.py`` calls this, so nbgrader's own command line, the Formgrader and
-    ``tinyml-edu course`` all see the same settings. ``source`` defaults to the lessons folder.
+    ``tinyml-edu course`` all see the same settings. ``source`` defaults to the source
+    checkout's ``lessons/`` (an installed wheel has none: course folders name their source).
     The gradebook is SQLite in the course folder unless ``$TINYML_EDU_GRADEBOOK_URL`` names
     another database (e.g. ``postgresql://grader@db/tinyml`` for several graders at once).
     """
-    from tinyml_edu.course.lessons import lessons_dir
+    from tinyml_edu.course import lessons
 
     root = Path(root).resolve()
-    source = Path(source).resolve() if source is not None else lessons_dir()
+    if source is None:
+        source = lessons.repository_lessons()
+        if source is None:
+            raise lessons.SourcesMissing(lessons.SOURCES_ARE_THE_INSTRUCTORS)
+    source = Path(source).resolve()
     c.CourseDirectory.root = str(root)
     c.CourseDirectory.course_id = COURSE_ID
     # Relative when it can be (a course folder stays valid when the whole tree is moved or copied
@@ -81,30 +89,56 @@ from pathlib import Path
 from tinyml_edu.course.config import apply_defaults
 
 c = get_config()  # noqa: F821 (nbgrader provides get_config)
-apply_defaults(c, root=Path(__file__).resolve().parent{source})
+apply_defaults(c, root=Path(__file__).resolve().parent, source={source!r})
 '''
 
 
 def init_course(root: Path | str, source: Path | str | None = None) -> Path:
-    """Make ``root`` a course folder (its ``nbgrader_config.py``); an existing config is kept."""
+    """Make ``root`` a course folder (its ``nbgrader_config.py``) whose source is ``source``
+    (default: the lessons this installation finds); an existing config is kept."""
+    from tinyml_edu.course import lessons
+
     root = Path(root)
-    root.mkdir(parents=True, exist_ok=True)
     config_file = root / "nbgrader_config.py"
     if not config_file.exists():
-        extra = f", source={str(Path(source).resolve())!r}" if source is not None else ""
-        config_file.write_text(CONFIG_TEMPLATE.format(source=extra), encoding="utf-8")
+        source = Path(source) if source is not None else lessons.lessons_dir()
+        if not source.is_dir():
+            raise FileNotFoundError(f"no lessons folder {source}; --source names the folder "
+                                    "that holds the lesson sources (NN-name/NN-name.ipynb)")
+        root.mkdir(parents=True, exist_ok=True)
+        config_file.write_text(CONFIG_TEMPLATE.format(source=str(source.resolve())),
+                               encoding="utf-8")
     return config_file
 
 
-def default_course_dir() -> Path:
-    """The course folder commands use when none is given: the current folder when it has an
-    ``nbgrader_config.py``, else the repository's ``grading/``."""
+def _is_course(folder: Path) -> bool:
+    return (folder / "nbgrader_config.py").is_file()
+
+
+def find_course_dir() -> Path | None:
+    """The course folder commands use when none is given, or None: the current folder when it
+    has an ``nbgrader_config.py``; ``$TINYML_EDU_COURSE``; ``./grading/`` (the repository root);
+    the ``grading/`` of the source checkout this package runs from."""
     here = Path.cwd()
-    if (here / "nbgrader_config.py").exists():
-        return here
-    repo_grading = Path(__file__).resolve().parents[2] / "grading"
-    if (repo_grading / "nbgrader_config.py").exists():
-        return repo_grading
-    raise FileNotFoundError(
-        "no course folder here: run `tinyml-edu course init DIR` and then work in DIR "
-        "(or pass --course DIR)")
+    env = os.environ.get(COURSE_ENV)
+    candidates = [here, Path(env)] if env else [here]
+    candidates += [here / "grading", Path(__file__).resolve().parents[2] / "grading"]
+    return next((c.resolve() for c in candidates if _is_course(c)), None)
+
+
+def default_course_dir() -> Path:
+    """:func:`find_course_dir`, or an error that says how to name one."""
+    found = find_course_dir()
+    if found is None:
+        raise FileNotFoundError(
+            "no course folder here: run from the repository root (its grading/ folder is the "
+            "course) or from a folder with nbgrader_config.py, set $TINYML_EDU_COURSE or pass "
+            "--course DIR; `tinyml-edu course init DIR` makes a new one")
+    return found
+
+
+def source_dir(course: Path | str) -> Path:
+    """The folder holding the lesson sources of ``course`` (its nbgrader source_directory)."""
+    root = Path(course).resolve()
+    source = Path(load_config(root).CourseDirectory.source_directory)
+    return (root / source).resolve()

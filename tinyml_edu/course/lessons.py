@@ -27,13 +27,39 @@ LESSON_NAME = re.compile(r"^(\d\d)-[a-z0-9-]+$")
 FRAME_HEADINGS = ("Questions", "Objectives", "Time", "Prerequisites", "Hardware")
 
 
+SOURCES_ARE_THE_INSTRUCTORS = (
+    "the lesson sources (solutions and hidden tests) are the instructor's and do not ship in the "
+    "tinyml-edu package. Instructors: work in a clone of the tinyml-edu repository (its lessons/ "
+    "and its course folder grading/), in a course folder made with `tinyml-edu course init DIR "
+    "--source LESSONS`, or pass --course DIR. Students: open the released lessons your "
+    "instructor handed out (the Binder link, the USB bundle's lessons/ folder, or the zips)")
+
+
+class SourcesMissing(FileNotFoundError):
+    """No lesson sources here: a student install, or an instructor outside the course."""
+
+
+def repository_lessons() -> Path | None:
+    """``lessons/`` of the source checkout this package runs from (an editable install or
+    PYTHONPATH), if any. An installed wheel carries no lesson sources."""
+    candidate = Path(__file__).resolve().parents[2] / "lessons"
+    return candidate if candidate.is_dir() else None
+
+
 def lessons_dir() -> Path:
-    """The repository's ``lessons/``, or the copy packed inside an installed wheel."""
-    package = Path(__file__).resolve().parents[1]
-    for candidate in (package.parent / "lessons", package / "_lessons"):
-        if candidate.is_dir():
-            return candidate
-    raise FileNotFoundError("the lessons folder is missing; reinstall tinyml-edu")
+    """The lesson sources: the source checkout's ``lessons/``, else the source folder of the
+    course folder found from the current directory (see ``config.find_course_dir``)."""
+    found = repository_lessons()
+    if found is not None:
+        return found
+    from tinyml_edu.course import config
+
+    course = config.find_course_dir()
+    if course is not None:
+        source = config.source_dir(course)
+        if source.is_dir():
+            return source
+    raise SourcesMissing(SOURCES_ARE_THE_INSTRUCTORS)
 
 
 @dataclass(frozen=True)

@@ -20,10 +20,7 @@ def _api(course: Path) -> tuple[Any, Any]:
 
 
 def source_dir(course: Path | str) -> Path:
-    from nbgrader.coursedir import CourseDirectory
-
-    coursedir = CourseDirectory(config=config.load_config(course))
-    return Path(coursedir.format_path(coursedir.source_directory, ".", ".")).resolve()
+    return config.source_dir(course)
 
 
 def zip_folder(folder: Path, dest: Path, arc_root: str) -> Path:

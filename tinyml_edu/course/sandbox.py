@@ -8,15 +8,16 @@ that process enters its own
 
 - network namespace (no network: only a loopback interface, which the kernel's ZMQ sockets need);
 - PID namespace (killing the worker kills the kernel and anything the student started);
-- mount namespace in which the course folder (gradebook, hidden tests, submissions), the lessons
-  source and the other students' working copies are covered by empty tmpfs mounts, and every
-  other mount is read-only except this submission's own working copy and HOME;
+- mount namespace whose root is built from nothing: the system's programs and libraries
+  (read-only), Python and its site-packages (read-only), the tinyml_edu package alone (never the
+  checkout around it: no lessons/, grading/ or .git), a private /tmp, and this submission's own
+  working copy and HOME (writable). The course folder, the gradebook, every copy of the lesson
+  sources, other checkouts, homes and the other students' copies are not in it at all;
 
 with a ``/dev`` holding only null, zero, full, random, urandom and tty, and read-only sysctls. It
 then drops every capability before the kernel starts, so student code cannot undo those mounts;
-when the grader runs as root it also becomes ``nobody``, owning only its working copy and HOME (a
-Python installed in root's private home stays reachable: that home is replaced by a tmpfs holding
-only the installation). As a non-root user the same happens inside a user namespace.
+when the grader runs as root it also becomes ``nobody``, owning only its working copy and HOME.
+As a non-root user the same happens inside a user namespace.
 Limits on the kernel: CPU seconds (``RLIMIT_CPU``), address space (``RLIMIT_AS``), file size
 (``RLIMIT_FSIZE``); the parent enforces the wall-clock limit by killing the process group. Where
 namespaces are not available the worker still runs, with a note saying what is not isolated.
@@ -54,8 +55,8 @@ CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x20000, 0x10000000, 0x
     0x40000000
 
 NOTES = {
-    "full": "sandboxed: no network, private PID and mount namespaces, course files hidden, "
-            "read-only system, no capabilities (as root: runs as nobody)",
+    "full": "sandboxed: no network, private PID and mount namespaces, a private root without "
+            "course files, read-only system, no capabilities (as root: runs as nobody)",
     "net": "partly sandboxed: no network, but this system refuses mount/PID namespaces, so "
            "student code can read files you can read (the gradebook, hidden tests)",
     "none": "not sandboxed: this system refuses namespaces (Linux with user namespaces, or "
@@ -223,56 +224,109 @@ def _mount_points() -> list[str]:
 NOBODY = 65534  # the uid student code runs as when the grader runs as root
 
 
-def _reach(uid_drop: bool) -> list[str]:
-    """Folders the worker and kernel need that ``nobody`` cannot reach today (e.g. a Python
-    installed under root's 0700 home): each is re-mounted, alone, under a world-traversable
-    tmpfs that replaces its private ancestor (which also hides the rest of that home)."""
-    if not uid_drop:
-        return []
-    needed = {sys.prefix, sys.base_prefix, os.path.dirname(os.path.realpath(sys.executable)),
-              str(Path(__file__).resolve().parents[2])}
-    return sorted(p for p in needed if os.path.isdir(p))
+# --- what the worker sees of the file system --------------------------------------------------
+# A new root, built from nothing: the system's programs and libraries, Python with its
+# site-packages, the tinyml_edu package (never the checkout around it), a private /tmp, and this
+# submission's working copy and HOME. A course folder, a gradebook, lesson sources, a sibling
+# checkout, anyone's home and the other students' copies are simply not there, wherever they are.
+
+SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/sys")
+# The package's data next to a source checkout's package (datasets/, firmware/): what the
+# library reads when it is not installed. Never lessons/ or grading/.
+CHECKOUT_DATA = ("datasets", "firmware")
+SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41}
+MNT_DETACH = 2
 
 
-def _private_ancestor(path: str) -> str | None:
-    """The outermost ancestor of ``path`` that others cannot traverse."""
-    found = None
-    for parent in reversed(Path(path).parents):
-        if str(parent) != "/" and not os.stat(parent).st_mode & 0o001:
-            found = str(parent)
-            break
-    return found
+def _inside(path: str, folders: list[str]) -> bool:
+    return any(path == f or path.startswith(f.rstrip("/") + "/") for f in folders)
 
 
-def _hide_and_freeze(hide: list[str], own: list[str], reach: list[str],
-                     notes: list[str]) -> None:
-    """Cover ``hide`` with empty tmpfs mounts, keeping ``own`` (writable) and ``reach``
-    (read-only) at their paths even when they lie under a covered folder; make every other
-    mount read-only; give ``/dev`` only the harmless devices."""
-    _mount(None, "/", None, MS_REC | MS_PRIVATE)  # nothing we do leaks to the host
-    privates = {a for a in map(_private_ancestor, reach) if a}
-    keep = sorted(set(own) | set(reach))
-    held = {p: os.open(p, os.O_PATH | os.O_DIRECTORY) for p in keep}
-    devices = {d: os.open(f"/dev/{d}", os.O_PATH) for d in
-               ("null", "zero", "full", "random", "urandom", "tty") if os.path.exists(f"/dev/{d}")}
-    for path in sorted(set(hide) | privates, key=len):
-        if os.path.isdir(path):
-            _mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, "size=64k,mode=755")
-    for path, fd in held.items():
-        os.makedirs(path, exist_ok=True)  # recreated inside the tmpfs when it was covered
-        _mount(f"/proc/self/fd/{fd}", path, None, MS_BIND | MS_REC)
-        os.close(fd)
+def _visible_paths() -> list[str]:
+    """Read-only folders the worker and kernel need: the system, Python, the package."""
+    python = {sys.prefix, sys.base_prefix, os.path.dirname(os.path.realpath(sys.executable))}
+    wanted = [p for p in SYSTEM_DIRS if os.path.lexists(p)]
+    wanted += sorted(os.path.realpath(p) for p in python)
+    package = Path(__file__).resolve().parents[1]
+    if not _inside(str(package), wanted):  # a source checkout: the package, not the checkout
+        wanted.append(str(package))
+        wanted += [str(package.parent / d) for d in CHECKOUT_DATA
+                   if (package.parent / d).is_dir()]
+    kept: list[str] = []
+    for path in sorted(set(wanted), key=len):  # a folder inside a kept one comes with it
+        if not _inside(path, kept) and os.path.lexists(path):
+            kept.append(path)
+    return kept
+
+
+def _installed_lesson_sources() -> list[str]:
+    """Lesson sources inside site-packages: earlier tinyml-edu wheels, and hatchling's editable
+    installs of them, copied the sources into ``tinyml_edu/_lessons``; one may still be there."""
+    import site
+
+    folders = {*sys.path, *site.getsitepackages()}
+    return sorted(str(Path(f, "tinyml_edu", "_lessons").resolve()) for f in folders
+                  if f and os.path.isdir(os.path.join(f, "tinyml_edu", "_lessons")))
+
+
+def _bind(fd: int, target: str) -> None:
+    """Bind the folder held open as ``fd`` at ``target`` (read-only comes later, in
+    :func:`_freeze`, for every mount but the worker's own)."""
+    os.makedirs(target, exist_ok=True)
+    _mount(f"/proc/self/fd/{fd}", target, None, MS_BIND | MS_REC)
+    os.close(fd)
+
+
+def _populate_root(new: str, visible: dict[str, int], links: dict[str, str],
+                   hide: list[str], own: dict[str, int], devices: dict[str, int],
+                   proc: int) -> None:
+    """Fill the empty tmpfs at ``new`` with what the worker may see."""
+    for path, target in links.items():  # /bin -> usr/bin on merged-/usr systems
+        os.symlink(target, new + path)
+    for path, fd in visible.items():
+        _bind(fd, new + path)
+    _bind(proc, new + "/proc")
+    os.makedirs(new + "/tmp")
+    _mount("tmpfs", new + "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "size=256m,mode=1777")
+    # Anything to hide that is still reachable (lesson sources inside an installed package, a
+    # course folder inside a Python prefix) is covered; the worker's own folders go on top.
+    for path in sorted(hide, key=len):
+        if os.path.isdir(new + path) and not os.path.islink(new + path):
+            _mount("tmpfs", new + path, "tmpfs", MS_NOSUID | MS_NODEV, "size=64k,mode=755")
+    for path, fd in own.items():
+        _bind(fd, new + path)
     # Disks and the like are root's files: a capability-less root could still open them.
-    _mount("tmpfs", "/dev", "tmpfs", MS_NOSUID, "size=64k,mode=755")
+    os.makedirs(new + "/dev")
+    _mount("tmpfs", new + "/dev", "tmpfs", MS_NOSUID, "size=64k,mode=755")
     for name, fd in devices.items():
-        open(f"/dev/{name}", "w").close()
-        _mount(f"/proc/self/fd/{fd}", f"/dev/{name}", None, MS_BIND)
+        open(f"{new}/dev/{name}", "w").close()
+        _mount(f"/proc/self/fd/{fd}", f"{new}/dev/{name}", None, MS_BIND)
         os.close(fd)
-    os.makedirs("/dev/shm")
-    _mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "size=64m,mode=1777")
+    os.makedirs(new + "/dev/shm")
+    _mount("tmpfs", new + "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "size=64m,mode=1777")
+
+
+def _switch_root(new: str, notes: list[str]) -> None:
+    """Make ``new`` the root of this mount namespace and drop the old one entirely."""
+    import platform
+
+    libc = _libc()
+    os.chdir(new)
+    number = SYS_PIVOT_ROOT.get(platform.machine())
+    if number is not None and libc.syscall(number, b".", b".") == 0:
+        libc.umount2(b".", MNT_DETACH)  # the old root, now stacked on the new one
+    else:  # without capabilities, student code cannot leave a chroot either
+        os.chroot(".")
+        notes.append("entered the private root with chroot (pivot_root refused)")
+    os.chdir("/")
+
+
+def _freeze(own: list[str], notes: list[str]) -> None:
+    """Every mount read-only but the worker's own folders, /tmp and /dev/shm; sysctls too."""
+    writable = set(own) | {"/tmp", "/dev/shm"}
     failed = 0
     for point in _mount_points():
-        if point in own or point.startswith(("/proc", "/dev")):
+        if point in writable or point.startswith(("/proc", "/dev/")):
             continue
         try:
             st = os.statvfs(point)
@@ -291,6 +345,26 @@ def _hide_and_freeze(hide: list[str], own: list[str], reach: list[str],
         failed += 1
     if failed:
         notes.append(f"{failed} mount(s) could not be made read-only")
+
+
+def _enter_private_root(hide: list[str], own: list[str], notes: list[str]) -> None:
+    """Give this mount namespace a root holding only what grading needs (see above)."""
+    _mount(None, "/", None, MS_REC | MS_PRIVATE)  # nothing we do leaks to the host
+    hide = [*hide, *_installed_lesson_sources()]
+    paths = _visible_paths()
+    links = {p: os.readlink(p) for p in paths if os.path.islink(p)}
+    visible = {p: os.open(p, os.O_PATH | os.O_DIRECTORY) for p in paths if p not in links}
+    held = {p: os.open(p, os.O_PATH | os.O_DIRECTORY) for p in own}
+    devices = {d: os.open(f"/dev/{d}", os.O_PATH) for d in
+               ("null", "zero", "full", "random", "urandom", "tty") if os.path.exists(f"/dev/{d}")}
+    proc = os.open("/proc", os.O_PATH | os.O_DIRECTORY)
+    # The new root is a tmpfs mounted on this worker's own scratch folder (any folder would do:
+    # it is reached only through the file descriptors taken above once the tmpfs covers it).
+    new = os.path.dirname(own[0])
+    _mount("tmpfs", new, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=755")
+    _populate_root(new, visible, links, hide, held, devices, proc)
+    _switch_root(new, notes)
+    _freeze(own, notes)
 
 
 def _drop_privileges(own: list[str], uid_drop: bool, notes: list[str]) -> None:
@@ -524,7 +598,7 @@ def run_worker(request: dict[str, Any], write_fd: int, mode: str) -> int:
     if mode == "full":
         own = [spec["workdir"], spec["home"]]
         uid_drop = bool(spec.get("uid_drop"))
-        _hide_and_freeze(spec["hide"], own, _reach(uid_drop), notes)
+        _enter_private_root(spec["hide"], own, notes)
         _drop_privileges(own, uid_drop, notes)
     for note in notes:
         send(note=note)
