@@ -393,9 +393,11 @@ def test_sandbox_keeps_students_out(graded: dict) -> None:
 
 
 def test_run_finishes_within_its_timeouts(graded: dict) -> None:
-    # 23 notebooks, 2 workers; only the infinite loop waits for its cell limit.
-    assert graded["wall"] < TIMEOUT * 2
-    assert all(r.wall_s < TIMEOUT for r in graded["results"].values())
+    # 31 notebooks, 2 workers; only the two loops wait for their cell limit. Both workers
+    # stay busy: the run takes about half the notebooks' summed time, plus start-up.
+    walls = [r.wall_s for r in graded["results"].values()]
+    assert all(w < TIMEOUT for w in walls)
+    assert graded["wall"] < sum(walls) / 2 + 30
 
 
 def test_export_and_report(graded: dict, tmp_path: Path) -> None:

@@ -438,7 +438,7 @@ def _merge(job: _Job, run: _Run | None, reason: str) -> list[str]:
     for index, cell in enumerate(job.nb.cells):
         if cell.cell_type != "code":
             continue
-        gid = cell.metadata.get("nbgrader", {}).get("grade_id", f"cell {index}")
+        gid = _cell_name(job, index)
         result = run.cells.get(index) if run else None
         if result is not None:
             cell.outputs = [nbformat.from_dict(o) for o in result["outputs"]]
@@ -473,9 +473,9 @@ def describe_events(job: _Job, events: list[dict[str, Any]]) -> list[str]:
     for ev in events:
         kind = ev.get("event")
         if kind == "replay":
-            after = _cell_name(job, ev["before"] - 1)
-            out.append(f"kernel restarted after {after}; re-ran the {ev['cells']} code cells "
-                       "before it (skipping any that had stopped the kernel) and went on")
+            out.append(f"kernel restarted: re-ran the {ev['cells']} code cell(s) before "
+                       f"{_cell_name(job, ev['before'])} (not those that had stopped the "
+                       "kernel) and went on from there")
         elif kind == "replay_failed":
             out.append(f"{_cell_name(job, ev['cell'])} stopped the kernel again when re-run "
                        f"({ev['why']}); skipped from then on")
@@ -678,7 +678,23 @@ def _other_copies_of_lessons(source: Path) -> Iterator[Path]:
     for folder in (source.resolve(), *source.resolve().parents):
         if (folder / ".git").exists():
             yield folder / ".git"
+            yield from _worktree_git_dirs(folder / ".git")
             break
+
+
+def _worktree_git_dirs(dot_git: Path) -> Iterator[Path]:
+    """A git worktree's ``.git`` is a file naming its git folder, whose objects (every version
+    of the hidden tests) live in the main repository's ``.git``: hide those folders too."""
+    if not dot_git.is_file():
+        return
+    text = dot_git.read_text(encoding="utf-8", errors="replace").strip()
+    if not text.startswith("gitdir:"):
+        return
+    gitdir = (dot_git.parent / text[len("gitdir:"):].strip()).resolve()
+    yield gitdir
+    common = gitdir / "commondir"
+    if common.is_file():
+        yield (gitdir / common.read_text(encoding="utf-8").strip()).resolve()
 
 
 def _sqlite_dirs(db_url: str) -> Iterator[str]:
