@@ -217,6 +217,8 @@ def _build_class(root: Path, course: Path) -> dict[str, tuple[object, float | No
                        total),
         "stuck_always": (_insert_after(solution, "ans_add", SWALLOW_REPLY.format(always=True)),
                          total),
+        "frozen_kernel": (_insert_after(solution, "ans_square", "import os, signal\n"
+                                        "os.kill(os.getpid(), signal.SIGSTOP)"), total),
         # Reads the gradebook, hidden tests, other students; the network; writes outside.
         "snoops": (_prepend(solution, "ans_add", sneaky), None),
         "kills_grader": (_append(solution, "ans_words",
@@ -321,6 +323,8 @@ def test_stuck_kernel_is_retried_then_reported_by_name(graded: dict) -> None:
     assert not any("STUCK KERNEL" in m for m in once.messages)
     assert any("STUCK KERNEL" in m for m in always.messages), always.messages
     assert any(line.startswith("stuck_always: STUCK KERNEL") for line in graded["logged"])
+    frozen = results["frozen_kernel"].messages  # busy, then silent: only the heartbeat knows
+    assert any("STUCK KERNEL" in m and "heartbeat" in m for m in frozen), frozen
     # Detected in seconds: two stuck runs, not two cell timeouts.
     stuck_cells = [m for m in always.messages if "time limit" in m]
     assert not stuck_cells
@@ -393,7 +397,7 @@ def test_sandbox_keeps_students_out(graded: dict) -> None:
 
 
 def test_run_finishes_within_its_timeouts(graded: dict) -> None:
-    # 31 notebooks, 2 workers; only the two loops wait for their cell limit. Both workers
+    # 32 notebooks, 2 workers; only the two loops wait for their cell limit. Both workers
     # stay busy: the run takes about half the notebooks' summed time, plus start-up.
     walls = [r.wall_s for r in graded["results"].values()]
     assert all(w < TIMEOUT for w in walls)

@@ -436,9 +436,10 @@ class _Watchdog:
             if cpu is not None and self.cpu_at_arm is not None and cpu - self.cpu_at_arm < 0.2:
                 return (f"never started the cell: no message and no CPU for {self.grace:g} s "
                         "(a lost request)")
-        hb = getattr(getattr(self.ep, "kc", None), "hb_channel", None)
+        # The private attribute: the public property would create (not start) a channel.
+        hb = getattr(getattr(self.ep, "kc", None), "_hb_channel", None)
         try:
-            beating = hb is None or hb.is_beating()
+            beating = hb is None or not hb.is_alive() or hb.is_beating()
         except Exception:  # noqa: BLE001 (a channel that is closing: no evidence)
             beating = True
         if beating:
