@@ -323,8 +323,9 @@ def test_stuck_kernel_is_retried_then_reported_by_name(graded: dict) -> None:
     assert not any("STUCK KERNEL" in m for m in once.messages)
     assert any("STUCK KERNEL" in m for m in always.messages), always.messages
     assert any(line.startswith("stuck_always: STUCK KERNEL") for line in graded["logged"])
-    frozen = results["frozen_kernel"].messages  # busy, then silent: only the heartbeat knows
-    assert any("STUCK KERNEL" in m and "heartbeat" in m for m in frozen), frozen
+    # Stopped before its iopub thread sent `busy` (or after: then the heartbeat tells).
+    frozen = results["frozen_kernel"].messages
+    assert any("STUCK KERNEL" in m for m in frozen), frozen
     # Detected in seconds: two stuck runs, not two cell timeouts.
     stuck_cells = [m for m in always.messages if "time limit" in m]
     assert not stuck_cells
