@@ -23,9 +23,10 @@ import pytest
 
 FIXTURE = Path(__file__).parent / "fixtures" / "grading" / "lessons"
 LESSON = "90-tiny-quiz"
-CELL_TIMEOUT = 5
+CELL_TIMEOUT = 8
 TIMEOUT = 60
 MEMORY_MB = 1536
+STUCK_S = 2  # well under CELL_TIMEOUT: a stuck kernel must not look like a timeout
 
 
 def _tree_hash(root: Path, skip: tuple[str, ...] = ()) -> dict[str, str]:
@@ -50,11 +51,55 @@ def _prepend(nb: dict, grade_id: str, code: str) -> dict:
     return nb
 
 
+def _set_answer(nb: dict, grade_id: str, code: str) -> dict:
+    nb = copy.deepcopy(nb)
+    _cells(nb)[grade_id]["source"] = code
+    return nb
+
+
 def _append(nb: dict, grade_id: str, code: str) -> dict:
     nb = copy.deepcopy(nb)
     cell = _cells(nb)[grade_id]
     cell["source"] = "".join(cell["source"]) + "\n" + code
     return nb
+
+
+def _insert_after(nb: dict, grade_id: str, code: str) -> dict:
+    """A copy of ``nb`` with a new, ungraded code cell running ``code`` after ``grade_id``."""
+    nb = copy.deepcopy(nb)
+    i = next(k for k, c in enumerate(nb["cells"])
+             if c["metadata"].get("nbgrader", {}).get("grade_id") == grade_id)
+    nb["cells"].insert(i + 1, {"cell_type": "code", "execution_count": None, "id": "extra",
+                               "metadata": {}, "outputs": [], "source": code})
+    return nb
+
+
+def _stripped(nb: dict, keep_ids: bool) -> dict:
+    """What VS Code, Colab or an LMS round trip may hand back: no cell metadata (and new ids)."""
+    nb = copy.deepcopy(nb)
+    for i, c in enumerate(nb["cells"]):
+        c["metadata"] = {}
+        if not keep_ids:
+            c["id"] = f"colab-{i}"
+    return nb
+
+
+# A cell that makes the kernel swallow its own execute_reply: the kernel goes idle and never
+# answers, as a kernel that lost a message does (issue 23). Once, or every time.
+SWALLOW_REPLY = """import os
+if {always} or not os.path.exists('swallowed-once'):
+    open('swallowed-once', 'w').close()
+    kernel = get_ipython().kernel
+    send = kernel.session.send
+    def drop_reply(stream, msg_type, *args, **kwargs):
+        if msg_type == 'execute_reply':
+            kernel.session.send = send
+            return {{'content': {{'status': 'ok'}}, 'header': {{}}}}
+        return send(stream, msg_type, *args, **kwargs)
+    kernel.session.send = drop_reply
+"""
+# Right for visible inputs, wrong for the hidden one (add(-1, 1) == 0).
+WRONG_FOR_NEGATIVES = "def add(a, b):\n    return abs(a) + b\n"
 
 
 def _build_class(root: Path, course: Path) -> dict[str, tuple[object, float | None]]:
@@ -105,6 +150,7 @@ def _build_class(root: Path, course: Path) -> dict[str, tuple[object, float | No
         # /tmp is the worker's own, private one: writing there must not reach the host's.
         "open('/tmp/pwned-by-student', 'w').write('x')\n")
 
+    answered = with_answers(*tests)  # the release, every answer right
     old = copy.deepcopy(solution)  # saved by an older Jupyter: nbformat 4.0, no cell ids
     old["nbformat_minor"] = 0
     for c in old["cells"]:
@@ -155,6 +201,26 @@ def _build_class(root: Path, course: Path) -> dict[str, tuple[object, float | No
         "fork_bomb_ish": (_append(solution, "ans_words",
                                   "import subprocess\nsubprocess.Popen(['sleep', '600'])"),
                           total),
+        # Later cells keep the state of the cells before a runaway or fatal cell (issue 17.4).
+        "runaway_extra_cell": (_insert_after(solution, "ans_add", "while True:\n    pass"),
+                               total),
+        "os_exit_extra_cell": (_insert_after(solution, "ans_square",
+                                             "import os\nos._exit(1)"), total),
+        # Metadata dropped by an editor is recovered from the released notebook (17.5).
+        "stripped_metadata": (_stripped(answered, keep_ids=True), total),
+        "stripped_metadata_new_ids": (_stripped(answered, keep_ids=False), total),
+        "stripped_partial": (_stripped(with_answers("add", "words"), keep_ids=False),
+                             minus("square", "mean")),
+        # A failing hidden test must not show in what the student gets back (17.3).
+        "hidden_test_fails": (_set_answer(solution, "ans_add", WRONG_FOR_NEGATIVES),
+                              minus("add")),
+        # A kernel that stops answering is caught in seconds, restarted, retried (23.2).
+        "stuck_once": (_insert_after(solution, "ans_add", SWALLOW_REPLY.format(always=False)),
+                       total),
+        "stuck_always": (_insert_after(solution, "ans_add", SWALLOW_REPLY.format(always=True)),
+                         total),
+        "frozen_kernel": (_insert_after(solution, "ans_square", "import os, signal\n"
+                                        "os.kill(os.getpid(), signal.SIGSTOP)"), total),
         # Reads the gradebook, hidden tests, other students; the network; writes outside.
         "snoops": (_prepend(solution, "ans_add", sneaky), None),
         "kills_grader": (_append(solution, "ans_words",
@@ -189,13 +255,14 @@ def graded(tmp_path_factory: pytest.TempPathFactory) -> dict:
                  "package": (Path(sandbox.__file__).resolve().parents[1], ("__pycache__",))}
     before = {k: _tree_hash(p, skip) for k, (p, skip) in protected.items()}
     start = time.perf_counter()
+    logged: list[str] = []
     results = autograde.autograde(course, LESSON, workers=2, timeout=TIMEOUT,
                                   cell_timeout=CELL_TIMEOUT, memory_mb=MEMORY_MB,
-                                  progress=False, log=lambda _m: None)
+                                  progress=False, log=logged.append, stuck_after_s=STUCK_S)
     wall = time.perf_counter() - start
     after = {k: _tree_hash(p, skip) for k, (p, skip) in protected.items()}
     return {"course": course, "class": class_, "results": {r.student: r for r in results},
-            "before": before, "after": after, "wall": wall}
+            "before": before, "after": after, "wall": wall, "logged": logged}
 
 
 def test_every_score_is_what_it_should_be(graded: dict) -> None:
@@ -218,6 +285,83 @@ def test_every_failure_is_explained(graded: dict) -> None:
     assert any("time limit" in m for m in results["infinite_loop"].messages)
     assert any("kernel died" in m for m in results["os_exit"].messages)
     assert not results["perfect"].messages
+
+
+def _autograded(graded: dict, student: str) -> dict:
+    path = graded["course"] / "autograded" / student / LESSON / f"{LESSON}.ipynb"
+    return json.loads(path.read_text())
+
+
+def test_a_fatal_cell_costs_only_what_depends_on_it(graded: dict) -> None:
+    results = graded["results"]
+    for student, code in (("runaway_extra_cell", "while True"),
+                          ("os_exit_extra_cell", "os._exit")):
+        assert results[student].score == graded["class"]["perfect"][1], results[student].messages
+        assert any("re-ran" in m for m in results[student].messages), student
+        extra = next(c for c in _autograded(graded, student)["cells"]
+                     if code in "".join(c["source"]))
+        said = json.dumps(extra["outputs"])  # the student is told, in the feedback too
+        assert "restarted the kernel and re-ran the cells above" in said, said
+
+
+def test_stripped_metadata_is_recovered_and_logged(graded: dict) -> None:
+    results = graded["results"]
+    for student in ("stripped_metadata", "stripped_metadata_new_ids", "stripped_partial"):
+        assert any("recovered" in m for m in results[student].messages), student
+    by_id = next(m for m in results["stripped_metadata"].messages if "recovered" in m)
+    assert "test_add (by cell id)" in by_id
+    by_content = next(m for m in results["stripped_metadata_new_ids"].messages
+                      if "recovered" in m)
+    assert "test_add (by content)" in by_content and "ans_add (by position)" in by_content
+    log = (graded["course"] / "logs" / f"autograde-{LESSON}.log").read_text()
+    assert "stripped_metadata_new_ids" in log and "recovered" in log
+    # The hand-in itself is not changed (test_autograded_notebooks_written_... checks hashes).
+
+
+def test_stuck_kernel_is_retried_then_reported_by_name(graded: dict) -> None:
+    results = graded["results"]
+    once, always = results["stuck_once"], results["stuck_always"]
+    assert any("ran the cell again" in m for m in once.messages), once.messages
+    assert not any("STUCK KERNEL" in m for m in once.messages)
+    assert any("STUCK KERNEL" in m for m in always.messages), always.messages
+    assert any(line.startswith("stuck_always: STUCK KERNEL") for line in graded["logged"])
+    # Stopped before its iopub thread sent `busy` (or after: then the heartbeat tells).
+    frozen = results["frozen_kernel"].messages
+    assert any("STUCK KERNEL" in m for m in frozen), frozen
+    # Detected in seconds: two stuck runs, not two cell timeouts.
+    stuck_cells = [m for m in always.messages if "time limit" in m]
+    assert not stuck_cells
+    assert always.wall_s < 4 * CELL_TIMEOUT
+
+
+def test_every_submission_is_in_the_instructor_log(graded: dict) -> None:
+    log = (graded["course"] / "logs" / f"autograde-{LESSON}.log").read_text()
+    for student in graded["class"]:
+        assert f"\n{student} " in log, student
+
+
+def _visible_text(page: str) -> str:
+    """What a browser shows of a page: tags (syntax highlighting splits code) removed."""
+    import html
+    import re
+
+    return html.unescape(re.sub(r"<[^>]+>", "", page))
+
+
+HIDDEN = ("BEGIN HIDDEN TESTS", "END HIDDEN TESTS", "add(-1, 1)")
+
+
+def test_hidden_tests_stay_out_of_autograded_outputs(graded: dict) -> None:
+    nb = _autograded(graded, "hidden_test_fails")
+    test = _cells(nb)["test_add"]
+    outputs = json.dumps(test["outputs"])
+    assert "AssertionError" in outputs and "a hidden test failed" in outputs
+    for secret in HIDDEN:
+        assert secret not in outputs
+    for student in graded["class"]:  # no traceback anywhere quotes a hidden line
+        for cell in _autograded(graded, student)["cells"]:
+            text = json.dumps(cell.get("outputs", []))
+            assert not any(s in text for s in HIDDEN), (student, text[:300])
 
 
 def test_gradebook_has_one_row_per_submission(graded: dict) -> None:
@@ -256,9 +400,11 @@ def test_sandbox_keeps_students_out(graded: dict) -> None:
 
 
 def test_run_finishes_within_its_timeouts(graded: dict) -> None:
-    # 23 notebooks, 2 workers; only the infinite loop waits for its cell limit.
-    assert graded["wall"] < TIMEOUT * 2
-    assert all(r.wall_s < TIMEOUT for r in graded["results"].values())
+    # 32 notebooks, 2 workers; only the two loops wait for their cell limit. Both workers
+    # stay busy: the run takes about half the notebooks' summed time, plus start-up.
+    walls = [r.wall_s for r in graded["results"].values()]
+    assert all(w < TIMEOUT for w in walls)
+    assert graded["wall"] < sum(walls) / 2 + 30
 
 
 def test_export_and_report(graded: dict, tmp_path: Path) -> None:
@@ -285,8 +431,16 @@ def test_feedback(graded: dict) -> None:
     from tinyml_edu.course import release
 
     bundle = release.feedback(graded["course"], LESSON, log=lambda _m: None)
-    names = zipfile.ZipFile(bundle).namelist()
-    assert f"perfect/{LESSON}.html" in names
+    zipped = zipfile.ZipFile(bundle)
+    assert f"perfect/{LESSON}.html" in zipped.namelist()
+    pages = {n: _visible_text(zipped.read(n).decode()) for n in zipped.namelist()
+             if n.endswith(".html")}
+    assert len(pages) == len(graded["class"])
+    for name, page in pages.items():
+        assert not any(s in page for s in HIDDEN), name
+        assert "hidden tests: not shown" in page, name
+    page = pages[f"hidden_test_fails/{LESSON}.html"]
+    assert "a hidden test failed" in page and "assert add(1, 2) == 3" in page
 
 
 def test_autograde_without_release_says_what_to_do(tmp_path: Path) -> None:

@@ -25,6 +25,7 @@ import os
 import selectors
 import shutil
 import signal
+import sys
 import tempfile
 import time
 import warnings
@@ -34,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tinyml_edu.course import config, sandbox
+from tinyml_edu.course import config, redact, sandbox
 
 DEFAULT_TIMEOUT_S = 900.0  # whole submission, wall clock (lesson 01: ~15 s)
 DEFAULT_MEMORY_MB = 4096.0  # address space: TensorFlow alone maps ~1.8 GB
@@ -72,6 +73,7 @@ class _Job:
 class _Run:
     cells: dict[int, dict[str, Any]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)  # restarts, stuck kernels
     killed: str = ""  # why the parent killed it, if it did
     finished: bool = False
     log_tail: str = ""
@@ -118,7 +120,97 @@ def _source(cell: dict[str, Any]) -> str:
     return src if isinstance(src, str) else ""
 
 
-def read_submission(path: Path | None, known_ids: set[str]) -> tuple[Any, list[str]]:
+def _grade_id(cell: dict[str, Any]) -> str | None:
+    meta = cell.get("metadata")
+    nbg = meta.get("nbgrader") if isinstance(meta, dict) else None
+    return nbg.get("grade_id") if isinstance(nbg, dict) else None
+
+
+def _similarity(a: str, b: str) -> float:
+    import difflib
+
+    return difflib.SequenceMatcher(None, a.strip(), b.strip()).ratio()
+
+
+def _match_released(cells: list[dict[str, Any]], released: list[dict[str, Any]],
+                    missing: list[int]) -> dict[int, tuple[int, str]]:
+    """{released index: (submitted index, how)} for the released graded cells in ``missing``,
+    among the submitted cells that have no nbgrader metadata: by cell id, then (locked cells)
+    by identical source, then by position between cells already matched."""
+    free = {i for i, c in enumerate(cells) if _grade_id(c) is None}
+    pairs: dict[int, tuple[int, str]] = {}
+
+    def take(r: int, i: int, how: str) -> None:
+        pairs[r] = (i, how)
+        free.discard(i)
+
+    by_id = {c.get("id"): i for i, c in enumerate(cells) if c.get("id")}
+    for r in missing:
+        i = by_id.get(released[r].get("id"))
+        if i in free and cells[i].get("cell_type") == released[r].get("cell_type"):
+            take(r, i, "cell id")
+    for r in (r for r in missing if r not in pairs):
+        nbg = released[r]["metadata"]["nbgrader"]
+        if nbg.get("locked") or (nbg.get("grade") and not nbg.get("solution")):
+            same = [i for i in sorted(free) if _source(cells[i]).strip()
+                    == _source(released[r]).strip()]
+            if same:
+                take(r, same[0], "content")
+    # Anchors: every released cell whose submitted counterpart is known.
+    anchors = {r: i for r, (i, _) in pairs.items()}
+    for r, rel in enumerate(released):
+        gid = _grade_id(rel)
+        found = [i for i, c in enumerate(cells) if gid is not None and _grade_id(c) == gid]
+        if found:
+            anchors[r] = found[0]
+    for r in (r for r in missing if r not in pairs):
+        before = max((a for a in anchors if a < r), default=None)
+        after = min((a for a in anchors if a > r), default=None)
+        low = anchors[before] if before is not None else -1
+        high = anchors[after] if after is not None else len(cells)
+        kind = released[r].get("cell_type")
+        options = [i for i in sorted(free) if low < i < high and cells[i].get("cell_type") == kind]
+        if not options:
+            continue
+        guess = low + (r - before if before is not None else r + 1)
+        best = guess if guess in options else max(
+            options, key=lambda i: _similarity(_source(cells[i]), _source(released[r])))
+        if best == guess or len(options) == 1 or _similarity(
+                _source(cells[best]), _source(released[r])) > 0.3:
+            take(r, best, "position")
+            anchors[r] = best
+    return pairs
+
+
+def recover_metadata(cells: list[dict[str, Any]], released: list[dict[str, Any]],
+                     known_ids: set[str]) -> list[str]:
+    """Give back the nbgrader metadata an editor dropped (VS Code, Colab and some LMS round
+    trips strip cell metadata), in place, by matching cells to the released notebook. Only
+    graded cells the submission lacks are looked for; the messages say what was recovered."""
+    present = {_grade_id(c) for c in cells}
+    missing = [r for r, c in enumerate(released)
+               if _grade_id(c) in known_ids and _grade_id(c) not in present]
+    if not missing:
+        return []
+    pairs = _match_released(cells, released, missing)
+    for r, (i, _) in pairs.items():
+        meta = cells[i].get("metadata") if isinstance(cells[i].get("metadata"), dict) else {}
+        cells[i]["metadata"] = {**meta, "nbgrader": copy.deepcopy(
+            released[r]["metadata"]["nbgrader"])}
+    messages = []
+    if pairs:
+        how = ", ".join(f"{_grade_id(released[r])} (by {h})"
+                        for r, (_, h) in sorted(pairs.items()))
+        messages.append(f"nbgrader metadata missing (an editor dropped it); recovered {len(pairs)}"
+                        f" of {len(missing)} graded cells from the released notebook: {how}")
+    lost = [str(_grade_id(released[r])) for r in missing if r not in pairs]
+    if lost:
+        messages.append(f"not found in the hand-in, graded as unanswered: {', '.join(lost)}")
+    return messages
+
+
+def read_submission(path: Path | None, known_ids: set[str],
+                    released: list[dict[str, Any]] | None = None) -> tuple[Any, list[str]]:
     """A clean nbformat-4 notebook from whatever a student handed in, and what was wrong.
 
     Cells are rebuilt from their type, source and metadata, so missing, duplicated or changed
@@ -151,16 +243,19 @@ def read_submission(path: Path | None, known_ids: set[str]) -> tuple[Any, list[s
     makers = {"code": new_code_cell, "markdown": new_markdown_cell, "raw": new_raw_cell}
     cells = []
     dropped_ids: list[str] = []
-    for cell in data.get("cells") or []:
-        if not isinstance(cell, dict) or cell.get("cell_type") not in makers:
-            continue
+    handed_in = [c for c in data.get("cells") or []
+                 if isinstance(c, dict) and c.get("cell_type") in makers]
+    for cell in handed_in:  # a grade id that is not ours counts as no metadata
+        meta = cell.get("metadata")
+        if isinstance(meta, dict) and "nbgrader" in meta and _grade_id(cell) not in known_ids:
+            dropped_ids.append(str(_grade_id(cell)))
+            del meta["nbgrader"]  # the real cell is restored from the gradebook
+    if released:
+        messages += recover_metadata(handed_in, released, known_ids)
+    for cell in handed_in:
         meta = cell.get("metadata") if isinstance(cell.get("metadata"), dict) else {}
         meta = {k: v for k, v in meta.items() if k != "nbgrader"} | (
             {"nbgrader": meta["nbgrader"]} if isinstance(meta.get("nbgrader"), dict) else {})
-        gid = meta.get("nbgrader", {}).get("grade_id")
-        if "nbgrader" in meta and gid not in known_ids:
-            dropped_ids.append(str(gid))  # not ours: the real cell is restored from the gradebook
-            del meta["nbgrader"]
         cells.append(makers[cell["cell_type"]](_source(cell), metadata=meta))
     if dropped_ids:
         messages.append(f"cells with unknown grade ids ignored: {', '.join(dropped_ids)}")
@@ -210,7 +305,11 @@ def _prepare(cfg: Any, coursedir: Any, gb: Any, lesson: str, notebook: str, stud
     gb.update_or_create_submission(lesson, student, **({"timestamp": timestamp}
                                                        if timestamp else {}))
     path, messages = find_notebook(submitted, notebook, known_ids)
-    nb, read_msgs = read_submission(path, known_ids)
+    released = Path(coursedir.format_path(coursedir.release_directory, ".", lesson),
+                    f"{notebook}.ipynb")
+    released_cells = (json.loads(released.read_text(encoding="utf-8")).get("cells", [])
+                      if released.exists() else None)
+    nb, read_msgs = read_submission(path, known_ids, released_cells)
     messages += read_msgs
     resources = {"unique_key": notebook, "output_files_dir": f"{notebook}_files",
                  "metadata": {"path": str(submitted)},
@@ -218,8 +317,6 @@ def _prepare(cfg: Any, coursedir: Any, gb: Any, lesson: str, notebook: str, stud
                               "db_url": coursedir.db_url}}
     # The released notebook stands in for one that cannot be read: every graded cell is there,
     # unanswered, so the gradebook gets a complete row of zeros.
-    released = Path(coursedir.format_path(coursedir.release_directory, ".", lesson),
-                    f"{notebook}.ipynb")
     for attempt in ("as handed in", "without its nbgrader metadata", "as a blank notebook"):
         blank = nb is None or attempt == "as a blank notebook"
         if blank:
@@ -266,7 +363,7 @@ def _execute(job: _Job, server: sandbox.ForkServer, hide: list[str], limits: dic
     spec = {"workdir": str(job.workdir), "home": str(job.home), "hide": hide,
             "log": str(log_dir / f"{job.student}.{job.notebook}.log"),
             "cell_timeout": int(limits["cell_timeout"]), "cpu_s": limits["timeout"],
-            "memory_mb": limits["memory_mb"]}
+            "memory_mb": limits["memory_mb"], "stuck_after_s": limits["stuck_after_s"]}
     pid, read_fd = server.start(spec, job.nb)
     kernel_pid = None
     try:
@@ -288,7 +385,9 @@ def _execute(job: _Job, server: sandbox.ForkServer, hide: list[str], limits: dic
                 *lines, buffer = buffer.split(b"\n")
                 for line in lines:
                     msg = json.loads(line)
-                    if "cell" in msg:
+                    if "event" in msg:  # before "cell": events name a cell too
+                        run.events.append(msg)
+                    elif "cell" in msg:
                         run.cells[msg["cell"]] = msg
                     elif "note" in msg:
                         run.notes.append(msg["note"])
@@ -339,7 +438,7 @@ def _merge(job: _Job, run: _Run | None, reason: str) -> list[str]:
     for index, cell in enumerate(job.nb.cells):
         if cell.cell_type != "code":
             continue
-        gid = cell.metadata.get("nbgrader", {}).get("grade_id", f"cell {index}")
+        gid = _cell_name(job, index)
         result = run.cells.get(index) if run else None
         if result is not None:
             cell.outputs = [nbformat.from_dict(o) for o in result["outputs"]]
@@ -347,7 +446,9 @@ def _merge(job: _Job, run: _Run | None, reason: str) -> list[str]:
             for out in cell.outputs:
                 if out.get("ename") == "DeadKernelError":
                     messages.append(f"{gid}: the kernel died (sys.exit, os._exit, a crash or "
-                                    "the memory/CPU limit); later cells ran in a new kernel")
+                                    "the memory/CPU limit)")
+                elif out.get("ename") == "KernelStuck":
+                    messages.append(f"{gid}: 0 points for it, the kernel got stuck twice")
                 elif out.get("ename") == "CellTimeoutError":
                     messages.append(f"{gid}: stopped after the cell time limit")
                 elif out.get("ename") == "MemoryError":
@@ -360,11 +461,40 @@ def _merge(job: _Job, run: _Run | None, reason: str) -> list[str]:
     return messages
 
 
+def _cell_name(job: _Job, index: int) -> str:
+    cells = job.nb.cells
+    meta = cells[index].metadata.get("nbgrader", {}) if 0 <= index < len(cells) else {}
+    return meta.get("grade_id") or f"cell {index + 1}"
+
+
+def describe_events(job: _Job, events: list[dict[str, Any]]) -> list[str]:
+    """The worker's restarts and stuck kernels, in words, by grade id."""
+    out = []
+    for ev in events:
+        kind = ev.get("event")
+        if kind == "replay":
+            out.append(f"kernel restarted: re-ran the {ev['cells']} code cell(s) before "
+                       f"{_cell_name(job, ev['before'])} (not those that had stopped the "
+                       "kernel) and went on from there")
+        elif kind == "replay_failed":
+            out.append(f"{_cell_name(job, ev['cell'])} stopped the kernel again when re-run "
+                       f"({ev['why']}); skipped from then on")
+        elif kind == "stuck" and not ev.get("final"):
+            out.append(f"{_cell_name(job, ev['cell'])}: the kernel {ev['why']}; restarted it "
+                       "and ran the cell again")
+        elif kind == "stuck":
+            out.append(f"STUCK KERNEL on {_cell_name(job, ev['cell'])}, twice: the kernel "
+                       f"{ev['why']}; the cell got 0 points; re-grade {job.student} once the "
+                       "grading machine is fixed (ipykernel >= 7.4 avoids a known lost message)")
+    return out
+
+
 def _save(job: _Job, cfg: Any, coursedir: Any, gb_url: str, course_id: str) -> GradeResult:
     import nbformat
     from nbgrader.api import Gradebook
 
-    nb = _finish(job.nb, job.resources, cfg)
+    nb = _finish(job.nb, job.resources, cfg)  # the gradebook has the scores now
+    redact.redact_outputs(nb.cells)  # what a student may get back shows no hidden test
     lesson = job.resources["nbgrader"]["assignment"]
     out_dir = Path(coursedir.format_path(coursedir.autograded_directory, job.student, lesson))
     if out_dir.exists():
@@ -409,12 +539,15 @@ def _hidden_paths(paths: list[Path]) -> list[str]:
 def autograde(course: Path | str, lesson: str, students: list[str] | None = None,
               workers: int = 2, timeout: float = DEFAULT_TIMEOUT_S,
               cell_timeout: float | None = None, memory_mb: float = DEFAULT_MEMORY_MB,
-              progress: bool = True, log: Callable[[str], None] = print) -> list[GradeResult]:
+              progress: bool = True, log: Callable[[str], None] = print,
+              stuck_after_s: float = sandbox.STUCK_AFTER_S) -> list[GradeResult]:
     """Autograde every submission of ``lesson`` (or only ``students``) in ``course``.
 
     ``timeout`` bounds each submission's wall and CPU time; a single cell stops after
     ``cell_timeout`` (default: the course's ``Execute.timeout``, at most ``timeout``), and the
-    kernel's address space is limited to ``memory_mb``."""
+    kernel's address space is limited to ``memory_mb``. A kernel idle without answering for
+    ``stuck_after_s`` is restarted and the cell retried once, then reported by student name.
+    Each result is reported as it comes (progress bar, ``logs/autograde-<lesson>.log``)."""
     from nbgrader.api import Gradebook, MissingEntry
     from nbgrader.coursedir import CourseDirectory
     from tqdm import tqdm
@@ -431,7 +564,8 @@ def autograde(course: Path | str, lesson: str, students: list[str] | None = None
                          "collect SOURCE` first")
     cell_limit = min(float(cell_timeout or cfg.Execute.get("timeout", config.CELL_TIMEOUT_S)),
                      timeout)
-    limits = {"timeout": timeout, "cell_timeout": cell_limit, "memory_mb": memory_mb}
+    limits = {"timeout": timeout, "cell_timeout": cell_limit, "memory_mb": memory_mb,
+              "stuck_after_s": stuck_after_s}
 
     with Gradebook(db_url, course_id) as gb:
         try:
@@ -451,7 +585,12 @@ def autograde(course: Path | str, lesson: str, students: list[str] | None = None
     server_future = starting.submit(sandbox.ForkServer, scratch / "fork-server.log")
     server: sandbox.ForkServer | None = None
     bar = tqdm(total=len(chosen) * len(notebooks), desc=f"autograde {lesson}",
-               unit="notebook", disable=not progress)
+               unit="notebook", disable=not progress, file=sys.stderr)
+    log_path = course / "logs" / f"autograde-{lesson}.log"
+    log_path.parent.mkdir(exist_ok=True)
+    instructor_log = open(log_path, "a", encoding="utf-8")  # noqa: SIM115 (closed below)
+    instructor_log.write(f"# {time.strftime('%Y-%m-%d %H:%M:%S')} autograde {lesson}: "
+                         f"{len(chosen)} student(s), limits {limits}\n")
 
     def finish(job: _Job, run: _Run | None) -> None:
         if run is None:
@@ -459,18 +598,34 @@ def autograde(course: Path | str, lesson: str, students: list[str] | None = None
         else:
             reason = run.killed or ("the worker stopped early" if not run.finished
                                     else "the kernel could not run it")
-            job.messages += run.notes + _merge(job, run, reason)
+            job.messages += run.notes + describe_events(job, run.events) + _merge(job, run,
+                                                                                  reason)
             if run.killed:
                 job.messages.append(run.killed)
             elif not run.finished and run.log_tail.strip():
                 job.messages.append(f"worker output: {run.log_tail.strip()[-500:]}")
         result = _save(job, cfg, coursedir, db_url, course_id)
         result.wall_s = run.wall_s if run else 0.0
+        report(result)
+
+    def report(result: GradeResult) -> None:
+        """Each submission as soon as it is graded: the bar, a line, the instructor's log."""
         results.append(result)
+        instructor_log.write(format_results([result], summary=False) + "\n")
+        instructor_log.flush()
+        for message in result.messages:
+            if message.startswith("STUCK KERNEL"):
+                log(f"{result.student}: {message}")
+        if progress:
+            bar.write(f"{result.student}: {result.score:g}/{result.max_score:g} "
+                      f"({result.wall_s:.1f} s)" + (f", {len(result.messages)} note(s)"
+                                                   if result.messages else ""),
+                      file=sys.stderr)
         bar.update()
 
     def collect(futures: dict[Any, _Job], block: bool) -> None:
-        done = list(as_completed(futures)) if block else [f for f in futures if f.done()]
+        # as_completed yields each as it finishes: never wait for the whole class.
+        done = as_completed(list(futures)) if block else [f for f in list(futures) if f.done()]
         for future in done:
             job = futures.pop(future)
             try:
@@ -492,9 +647,8 @@ def autograde(course: Path | str, lesson: str, students: list[str] | None = None
                         with Gradebook(db_url, course_id) as gb:
                             job = _prepare(cfg, coursedir, gb, lesson, notebook, student, known)
                     except Exception as err:  # noqa: BLE001 (one student, not the class)
-                        results.append(GradeResult(student, lesson, notebook, messages=[
+                        report(GradeResult(student, lesson, notebook, messages=[
                             f"could not be graded: {type(err).__name__}: {err}"]))
-                        bar.update()
                         continue
                     if not job.runnable:
                         finish(job, None)
@@ -508,6 +662,7 @@ def autograde(course: Path | str, lesson: str, students: list[str] | None = None
             collect(futures, block=True)
         bar.close()
     finally:
+        instructor_log.close()
         starting.shutdown()
         if server is None and server_future.exception() is None:
             server = server_future.result()
@@ -523,7 +678,23 @@ def _other_copies_of_lessons(source: Path) -> Iterator[Path]:
     for folder in (source.resolve(), *source.resolve().parents):
         if (folder / ".git").exists():
             yield folder / ".git"
+            yield from _worktree_git_dirs(folder / ".git")
             break
+
+
+def _worktree_git_dirs(dot_git: Path) -> Iterator[Path]:
+    """A git worktree's ``.git`` is a file naming its git folder, whose objects (every version
+    of the hidden tests) live in the main repository's ``.git``: hide those folders too."""
+    if not dot_git.is_file():
+        return
+    text = dot_git.read_text(encoding="utf-8", errors="replace").strip()
+    if not text.startswith("gitdir:"):
+        return
+    gitdir = (dot_git.parent / text[len("gitdir:"):].strip()).resolve()
+    yield gitdir
+    common = gitdir / "commondir"
+    if common.is_file():
+        yield (gitdir / common.read_text(encoding="utf-8").strip()).resolve()
 
 
 def _sqlite_dirs(db_url: str) -> Iterator[str]:
@@ -531,12 +702,12 @@ def _sqlite_dirs(db_url: str) -> Iterator[str]:
         yield os.path.dirname(db_url[len("sqlite:///"):])
 
 
-def format_results(results: list[GradeResult]) -> str:
+def format_results(results: list[GradeResult], summary: bool = True) -> str:
     lines = []
     for r in results:
         lines.append(f"{r.student:24} {r.score:5g}/{r.max_score:g}  {r.wall_s:5.1f} s")
         lines += [f"    {m}" for m in r.messages]
-    if results:
+    if results and summary:
         mean = sum(r.score for r in results) / len(results)
         lines.append(f"{len(results)} submissions graded; mean {mean:.2f}/{results[0].max_score:g}")
     return "\n".join(lines)

@@ -56,10 +56,23 @@ def apply_defaults(c: Any, root: Path | str, source: Path | str | None = None) -
     c.ClearSolutions.text_stub = TEXT_STUB
     # A student who deletes a graded cell loses that cell's points, not the whole notebook.
     c.OverwriteCells.add_missing_cells = True
+    # Feedback shows which check failed and its message, never the hidden tests' code.
+    c.GenerateFeedback.preprocessors = _feedback_preprocessors()
     # Lessons ship only notebooks and small files; never grade a checkpoint or a stray run folder.
     c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "runs", "*.tflite"]
     # TensorFlow's C++ start-up messages would fill every graded output; keep warnings and errors.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def _feedback_preprocessors() -> list[Any]:
+    """nbgrader's feedback steps with :class:`~tinyml_edu.course.redact.HideHiddenTests` after
+    the scores are read."""
+    from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
+    from nbgrader.preprocessors import GetGrades
+
+    from tinyml_edu.course.redact import HideHiddenTests
+
+    return [GetGrades, HideHiddenTests, CSSHTMLHeaderPreprocessor]
 
 
 def load_config(root: Path | str, source: Path | str | None = None) -> Any:
