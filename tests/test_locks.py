@@ -167,3 +167,25 @@ def test_lock_path_names_and_refuses_unknown_targets():
         locks.lock_path("freebsd", "3.11")
     with pytest.raises(locks.LockError, match="3.10-3.12"):
         locks.lock_path("linux", "3.9")
+
+
+# The bundle downloads the target's lock, hashes checked.
+
+def test_bundle_downloads_the_targets_lock_with_hashes(monkeypatch, tmp_path):
+    from tinyml_edu.bundle import build
+
+    ran = []
+    monkeypatch.setattr(build, "_run", lambda cmd, what: ran.append(cmd))
+    build.download_wheelhouse(tmp_path, build.TARGETS["windows"], "3.12", log=lambda _: None)
+    (cmd,) = ran
+    assert "--require-hashes" in cmd and "win_amd64" in cmd
+    assert cmd[cmd.index("--requirement") + 1] == str(locks.lock_path("windows", "3.12"))
+    assert cmd[cmd.index("--python-version") + 1] == "3.12"
+
+
+def test_bundle_without_its_lock_says_how_to_refresh(monkeypatch, tmp_path):
+    from tinyml_edu.bundle import build
+
+    monkeypatch.setattr(locks, "locks_dir", lambda: tmp_path)
+    with pytest.raises(build.BundleError, match="refresh_locks"):
+        build.download_wheelhouse(tmp_path, build.TARGETS["linux"], "3.11", log=lambda _: None)
