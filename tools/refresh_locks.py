@@ -76,7 +76,7 @@ def header(spec: LockSpec, digest: str) -> str:
     return (f"{locks.TARGET_LINE}os={spec.os} python={spec.python} extras={extras} "
             f"inputs={inputs}\n"
             f"{locks.DIGEST_LINE}{digest}\n"
-            f"# Do not edit: change pyproject.toml, then run `{locks.REFRESH_COMMAND}`.\n")
+            f"# Do not edit: change its inputs, then run `{locks.REFRESH_COMMAND}`.\n")
 
 
 def digest_for(spec: LockSpec, project: dict) -> str:
