@@ -13,8 +13,9 @@ from tinyml_edu import locks
 
 try:
     import tomllib
-except ModuleNotFoundError:  # Python 3.10
-    from pip._vendor import tomli as tomllib
+except ModuleNotFoundError:  # Python 3.10: pytest's own dependency. Not pip's vendored copy:
+    # importing pip turns off setuptools' distutils shim, and nbgrader 0.9.5 then fails to import.
+    import tomli as tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 BINDER = ROOT / "binder"
