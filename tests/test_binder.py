@@ -7,13 +7,15 @@ from pathlib import Path
 
 from packaging.markers import default_environment
 from packaging.requirements import Requirement
-from packaging.utils import canonicalize_name
 from packaging.version import Version
+
+from tinyml_edu import locks
 
 try:
     import tomllib
-except ModuleNotFoundError:  # Python 3.10
-    from pip._vendor import tomli as tomllib
+except ModuleNotFoundError:  # Python 3.10: pytest's own dependency. Not pip's vendored copy:
+    # importing pip turns off setuptools' distutils shim, and nbgrader 0.9.5 then fails to import.
+    import tomli as tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 BINDER = ROOT / "binder"
@@ -23,16 +25,7 @@ BINDER_ENV = dict(default_environment(), sys_platform="linux", platform_system="
 
 
 def _pins() -> dict[str, Version]:
-    pins = {}
-    for line in (BINDER / "requirements.txt").read_text().splitlines():
-        line = line.split("#", 1)[0].strip()
-        if not line:
-            continue
-        req = Requirement(line)
-        specs = list(req.specifier)
-        assert len(specs) == 1 and specs[0].operator == "==", f"{line}: pin with == exactly"
-        pins[canonicalize_name(req.name)] = Version(specs[0].version)
-    return pins
+    return {name: Version(v) for name, v in locks.read_lock(BINDER / "requirements.txt").items()}
 
 
 def _project() -> dict:
@@ -53,7 +46,7 @@ def test_every_dependency_is_pinned_inside_pyproject_range():
     env = dict(BINDER_ENV, python_version=(BINDER / "runtime.txt").read_text().strip()[7:])
     wanted = [Requirement(r) for r in _project()["dependencies"]]
     for req in wanted:
-        name = canonicalize_name(req.name)
+        name = locks.normalize(req.name)
         applies = req.marker is None or req.marker.evaluate(env)
         if not applies:
             assert name not in pins, f"{name} is not for Linux in pyproject.toml; drop its pin"
@@ -79,3 +72,20 @@ def test_readme_has_badge_and_nbgitpuller_link():
     readme = (BINDER / "README.md").read_text()
     assert "mybinder.org/badge_logo.svg" in readme
     assert "urlpath=git-pull%3Frepo%3D" in readme
+
+
+def _runtime_python() -> str:
+    return (BINDER / "runtime.txt").read_text().strip().removeprefix("python-")
+
+
+def test_requirements_are_the_linux_lock_for_runtime_python_plus_nbgitpuller():
+    header = locks.header_value(BINDER / "requirements.txt", locks.TARGET_LINE) or ""
+    assert f"os=linux python={_runtime_python()} " in header, (
+        f"binder/requirements.txt was not compiled for Linux and runtime.txt's Python; run "
+        f"`{locks.REFRESH_COMMAND}`")
+    binder = locks.read_lock(BINDER / "requirements.txt")
+    linux = locks.read_lock(locks.lock_path("linux", _runtime_python()))
+    assert "nbgitpuller" in binder
+    assert {name: binder.get(name) for name in linux} == linux, (
+        "binder/requirements.txt and the Linux lock pin different versions; run "
+        f"`{locks.REFRESH_COMMAND}`")

@@ -2,7 +2,8 @@
 
 The wheelhouse is fetched with pip for the *target* platform (``--platform``, ``--python-version``,
 ``--only-binary=:all:``), with the target's environment markers (tflite-micro only on Linux
-x86-64, colorama and pywin32 only on Windows). Work happens in ``OUT.partial``: an interrupted
+x86-64, colorama and pywin32 only on Windows), from the target's lock (``locks/OS-pyX.Y.txt``:
+every version pinned, every file's sha256 checked). Work happens in ``OUT.partial``: an interrupted
 build keeps its downloads for the next run, and only a finished bundle replaces ``OUT``.
 """
 
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote
 
+from tinyml_edu import locks
 from tinyml_edu.bundle.checksums import MANIFEST, BundleError, bundle_files, write_manifest
 
 INFO = "bundle.json"
@@ -122,12 +124,17 @@ def check_wheel_carries_data(wheel: Path) -> None:
                           "verify` passes there)")
 
 
-def download_wheelhouse(requirement: str, wheelhouse: Path, target: Target, python: str,
+def download_wheelhouse(wheelhouse: Path, target: Target, python: str,
                         log: Log = print) -> None:
-    """Every wheel ``requirement`` needs on ``target`` with CPython ``python``, into
+    """Every wheel of the lock for ``target`` and CPython ``python``, hashes checked, into
     ``wheelhouse`` (files already there are reused, so an interrupted build resumes)."""
+    lock = locks.lock_path(target.os, python)
+    if not lock.is_file():
+        raise BundleError(f"no lock {lock.name} for {target.os} / Python {python}; run "
+                          f"`{locks.REFRESH_COMMAND}` in the tinyml-edu source checkout")
     cmd = _pip_for_target(target, python, ["download", "--dest", str(wheelhouse),
-                                           "--progress-bar", "off", requirement])
+                                           "--progress-bar", "off", "--require-hashes",
+                                           "--requirement", str(lock)])
     log(f"downloading wheels for {target.os}, Python {python} (the first time: ~500 MB)")
     _run(cmd, f"downloading the wheels for {target.os} / Python {python}")
 
@@ -263,7 +270,7 @@ def build(out: Path | str, os_name: str = "linux", python: str | None = None,
     else:
         wheel_path = build_wheel(wheelhouse, log)
     check_wheel_carries_data(wheel_path)
-    download_wheelhouse(str(wheel_path), wheelhouse, target, python, log)
+    download_wheelhouse(wheelhouse, target, python, log)
     # A wheel left from an earlier build with other requirements would be dead weight.
     _prune_wheelhouse(wheelhouse, wheel_path, target, python)
 
