@@ -81,3 +81,20 @@ def test_one_training_step_of_a_real_model():
     checks = doctor.train_step_checks(["sine", "nonexistent"])
     assert checks[0].ok and "one training step in" in checks[0].detail
     assert not checks[1].ok and "unknown project" in checks[1].detail
+
+
+def test_versions_line_names_what_differs_from_the_lock(tmp_path, monkeypatch):
+    from tinyml_edu import locks
+
+    lock = tmp_path / "linux-py3.11.txt"
+    lock.write_text("numpy==1.0.0 \\\n    --hash=sha256:00\nsoundfile==0.14.0\n")
+    monkeypatch.setattr(locks, "current_lock_path", lambda: lock)
+    monkeypatch.setattr(locks, "installed_versions",
+                        lambda: {"numpy": "2.4.6", "soundfile": "0.14.0"})
+    check = doctor._versions_check()
+    assert check.ok and not check.required  # information, not a fault
+    assert "1 differ from linux-py3.11.txt: numpy 2.4.6 (lock 1.0.0)" in check.detail
+    assert str(lock) in check.note
+    monkeypatch.setattr(locks, "installed_versions",
+                        lambda: {"numpy": "1.0.0", "soundfile": "0.14.0"})
+    assert "every package matches" in doctor._versions_check().detail
