@@ -56,6 +56,9 @@ def format_result(r: dict) -> str:
         f"  instructions per inference: {r['instructions_per_inference']:,}{per_mac}",
         f"  latency at 64 MHz: {r['latency_ms_at_64mhz']:.3f} ms, assuming "
         f"{r['cycles_per_instruction']:g} cycles per instruction",
+        *([f"  first differing op: {r['first_differing_op']['op']} (op "
+           f"{r['first_differing_op']['op_index']}): {r['explanation']}"]
+          if r.get("first_differing_op") else []),
         f"  verified: {r['verified']}",
         f"  build: {r['build_seconds']:.1f} s ({r['objects_compiled']} objects compiled, "
         f"{r['objects_cached']} from the cache)",

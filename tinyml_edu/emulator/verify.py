@@ -24,6 +24,22 @@ from tinyml_edu.emulator.board import (
 )
 
 DEFAULT_INPUTS = 100
+DIAGNOSE_INPUTS = 20  # differing inputs re-run op by op to find where the difference starts
+# Differences between Chirale 2.0's TFLM (on the board) and the host's newer tflite-micro that
+# are understood: op -> why. Found with `diagnose` on the shipped projects.
+KNOWN_DIFFERENCES = {
+    "FULLY_CONNECTED per-channel": (
+        "a board bug, not a rounding detail: Chirale 2.0's FULLY_CONNECTED (CMSIS-NN) applies "
+        "one output multiplier, from the first weight scale, to every output unit, so a dense "
+        "layer quantized per channel (one scale per unit) computes wrong values on the Nano. "
+        "The host's newer TFLM uses each unit's scale. Quantize dense layers per tensor "
+        "(quantize.convert(..., per_channel_dense=False), as the sine project does) and the "
+        "board is bit-exact."),
+    "MEAN": ("TFLM version, not the board: Chirale 2.0's MEAN (int8, different input and output "
+             "scales) computes the mean in float and rounds it, which gives the exactly rounded "
+             "mean; the host's newer tflite-micro computes it in fixed point and is off by one "
+             "on some values. The ops after it inherit the difference."),
+}
 M4_CPU = "Arm Cortex-M4F"
 WHAT_IS_VERIFIED = ("the int8 model (TFLM + CMSIS-NN, the deployed op resolver, arena and C "
                     "array) on the test split's features computed on the host; the sketch's "
@@ -101,7 +117,8 @@ def verify_run(run_dir: Path | str, kit: Path | str | None = None,
     if not stats.calibration_ok:
         raise EmulatorError("the instruction counter failed its check on loops of known length;"
                             " the counts cannot be trusted on this QEMU")
-    result = compare(on_board, host_outputs(model, x))
+    host = host_outputs(model, x)
+    result = compare(on_board, host)
     per_inference = int(np.median(stats.instructions))
     macs = report.get("macs") or 0
     result.update({
@@ -123,9 +140,40 @@ def verify_run(run_dir: Path | str, kit: Path | str | None = None,
         "objects_cached": program.objects_cached,
         "kit": str(board.kit),
     })
+    if not result["bit_exact"]:
+        result.update(explain_difference(board, model, x, on_board, host))
     if update_report:
         add_to_report(run_dir, report, result)
     return result
+
+
+def explain_difference(board: CortexM4Board, model: bytes, x: np.ndarray,
+                       on_board: np.ndarray, host: np.ndarray) -> dict[str, Any]:
+    """Re-run some differing inputs op by op: which op's output differs first, and why."""
+    from tinyml_edu.emulator.diagnose import diagnose
+
+    differing = np.flatnonzero((on_board != host).any(axis=1))[:DIAGNOSE_INPUTS]
+    first = next((d for d in diagnose(board, model, x[differing]) if d.differing), None)
+    if first is None:
+        return {"first_differing_op": None, "explained": False,
+                "explanation": "no op output differs when every op's output is exposed"}
+    key = first.op
+    if first.op == "FULLY_CONNECTED" and _per_channel_weights(model, first.op_index):
+        key = "FULLY_CONNECTED per-channel"
+    return {"first_differing_op": {**first.to_dict(), "known_as": key},
+            "explained": key in KNOWN_DIFFERENCES,
+            "explanation": KNOWN_DIFFERENCES.get(key, "not understood yet")}
+
+
+def _per_channel_weights(model: bytes, op_index: int) -> bool:
+    """Are the weights of op ``op_index`` (execution order) quantized with one scale per
+    output channel?"""
+    from tinyml_edu.quantize import interpreter
+
+    interp = interpreter(model)
+    op = interp._get_ops_details()[op_index]
+    weights = {t["index"]: t for t in interp.get_tensor_details()}[int(op["inputs"][1])]
+    return len(weights["quantization_parameters"]["scales"]) > 1
 
 
 def add_to_report(run_dir: Path, report: dict[str, Any], result: dict[str, Any]) -> None:

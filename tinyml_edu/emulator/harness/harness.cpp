@@ -4,7 +4,7 @@
 // sketch's arena size) and a generated op resolver (ops.h, made the way deploy makes the
 // sketch's), against Chirale_TensorFlowLite with its CMSIS-NN kernels. Inputs come from the
 // host through semihosting: INPUT_FILE holds the int8 input tensors one after the other;
-// each output tensor is appended to OUTPUT_FILE. tme_mark() brackets each Invoke() so an
+// the output tensors are appended to OUTPUT_FILE. tme_mark() brackets each Invoke() so an
 // instruction-counting QEMU plugin can measure it; the first three brackets calibrate: an
 // empty one (the bracket's own cost), then loops of TME_LOOP_SHORT and TME_LOOP_LONG
 // iterations of two instructions each, so the counts must differ by exactly
@@ -57,9 +57,12 @@ int main(void) {
     return 3;
   }
   TfLiteTensor* input = interpreter.input(0);
-  TfLiteTensor* output = interpreter.output(0);
+  size_t output_bytes = 0;  // every output: a model rewritten to expose each op's output too
+  for (size_t i = 0; i < interpreter.outputs_size(); ++i) {
+    output_bytes += interpreter.output(i)->bytes;
+  }
   printf("TME ARENA %u\n", (unsigned)interpreter.arena_used_bytes());
-  printf("TME TENSORS %u %u\n", (unsigned)input->bytes, (unsigned)output->bytes);
+  printf("TME TENSORS %u %u\n", (unsigned)input->bytes, (unsigned)output_bytes);
 
   FILE* in = fopen(TME_INPUT_FILE, "rb");
   FILE* out = fopen(TME_OUTPUT_FILE, "wb");
@@ -77,7 +80,9 @@ int main(void) {
       printf("TME ERROR Invoke failed on input %u\n", count);
       return 5;
     }
-    fwrite(output->data.raw, 1, output->bytes, out);
+    for (size_t i = 0; i < interpreter.outputs_size(); ++i) {
+      fwrite(interpreter.output(i)->data.raw, 1, interpreter.output(i)->bytes, out);
+    }
     ++count;
   }
   fclose(out);
