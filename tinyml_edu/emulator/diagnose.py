@@ -28,12 +28,16 @@ class OpDifference:
         return asdict(self)
 
 
-Layout = list[tuple[int, str, str, int]]
+Layout = list[tuple[int, str, str, int, np.dtype]]
+# TFLite tensor types (schema TensorType) that ops here produce -> numpy dtypes.
+DTYPES = {0: np.float32, 1: np.float16, 2: np.int32, 3: np.uint8, 4: np.int64, 6: np.bool_,
+          7: np.int16, 9: np.int8}
 
 
 def expose_every_op_output(model_bytes: bytes) -> tuple[bytes, Layout]:
     """The model with each op's output appended to the subgraph outputs; and per model output,
-    in output order, (index of its op in execution order, op name, tensor name, elements)."""
+    in output order, (index of its op in execution order, op name, tensor name, bytes,
+    dtype)."""
     import flatbuffers
     from tensorflow.lite.python import schema_py_generated as schema
 
@@ -48,8 +52,10 @@ def expose_every_op_output(model_bytes: bytes) -> tuple[bytes, Layout]:
         builtin = max(code.builtinCode, code.deprecatedBuiltinCode)
         for index in (int(i) for i in op.outputs):
             tensor = graph.tensors[index]
+            dtype = np.dtype(DTYPES.get(tensor.type, np.uint8))
             described[index] = (position, names.get(builtin, str(builtin)),
-                                tensor.name.decode(), int(np.prod(tensor.shape)))
+                                tensor.name.decode(),
+                                int(np.prod(tensor.shape)) * dtype.itemsize, dtype)
             if index not in outputs:
                 outputs.append(index)
     graph.outputs = outputs
@@ -59,7 +65,8 @@ def expose_every_op_output(model_bytes: bytes) -> tuple[bytes, Layout]:
 
 
 def host_all_outputs(model_bytes: bytes, inputs: np.ndarray, count: int) -> np.ndarray:
-    """The host TFLM's ``count`` outputs per input, concatenated (int8)."""
+    """The host TFLM's ``count`` outputs per input, as bytes, concatenated (as the board
+    writes them)."""
     from tflite_micro import runtime
 
     from tinyml_edu import profile
@@ -71,8 +78,9 @@ def host_all_outputs(model_bytes: bytes, inputs: np.ndarray, count: int) -> np.n
     for row in inputs:
         interp.set_input(row.reshape(shape).astype(np.int8), 0)
         interp.invoke()
-        rows.append(np.concatenate([np.asarray(interp.get_output(k), np.int8).reshape(-1)
-                                    for k in range(count)]))
+        rows.append(np.concatenate([
+            np.frombuffer(np.ascontiguousarray(interp.get_output(k)).tobytes(), np.int8)
+            for k in range(count)]))
     return np.stack(rows)
 
 
@@ -81,13 +89,14 @@ def op_differences(board_rows: np.ndarray, host_rows: np.ndarray,
     """Per op output how board and host differ, in execution order; ops that agree are
     listed too, so the first differing one stands out."""
     found, first = [], 0
-    for position, op_name, tensor_name, size in layout:
-        a = board_rows[:, first:first + size].astype(np.int16)
-        b = host_rows[:, first:first + size].astype(np.int16)
+    for position, op_name, tensor_name, size, dtype in layout:
+        a = np.ascontiguousarray(board_rows[:, first:first + size]).view(dtype)
+        b = np.ascontiguousarray(host_rows[:, first:first + size]).view(dtype)
         first += size
-        diff = np.abs(a - b)
-        found.append(OpDifference(position, op_name, tensor_name, size, int((diff > 0).sum()),
-                                  int((diff.max(axis=1) > 0).sum()), int(diff.max(initial=0))))
+        diff = np.abs(a.astype(np.float64) - b.astype(np.float64))
+        found.append(OpDifference(position, op_name, tensor_name, a.shape[1],
+                                  int((diff > 0).sum()), int((diff.max(axis=1) > 0).sum()),
+                                  int(np.ceil(diff.max(initial=0)))))
     return sorted(found, key=lambda d: d.op_index)
 
 
