@@ -26,7 +26,9 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-ANCHORS = REPO.parent / "shared" / "anchors" / "models"
+# ../shared beside the checkout (CI), or one level up (a git worktree in a folder of worktrees)
+ANCHORS = next((up / "shared/anchors/models" for up in (REPO.parent, REPO.parent.parent)
+                if (up / "shared/anchors/models").is_dir()), REPO.parent / "shared/anchors/models")
 PROJECTS = ["sine", "gestures", "wingbeats", "ecg", "water_quality", "kws", "elephant_rumbles"]
 
 
