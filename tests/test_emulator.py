@@ -55,6 +55,7 @@ def test_sine_run_is_bit_exact_with_counted_instructions(board_ready, tmp_path: 
     result = emulator.verify_run(run_dir, inputs=100)
     assert result["bit_exact"], result
     assert result["inputs"] == 100
+    assert result["per_channel_fully_connected_ops"] == []  # sine quantizes dense per tensor
     # three dense layers of 288 MACs: a few thousand instructions, not zero, not millions
     assert 1000 < result["instructions_per_inference"] < 50_000
     assert result["latency_ms_at_64mhz"] == pytest.approx(
@@ -162,8 +163,11 @@ def test_every_project_model_is_bit_exact_or_its_difference_is_explained(
 def test_per_tensor_dense_layers_make_the_board_bit_exact(board_ready, tmp_path: Path) -> None:
     """The explained FULLY_CONNECTED difference is the per-channel scales: with one scale per
     dense layer the same network is bit-exact."""
-    from tinyml_edu.emulator.projects import check_project
+    from tinyml_edu.emulator.projects import check_project, project_model
+    from tinyml_edu.emulator.verify import per_channel_fully_connected
 
+    assert per_channel_fully_connected(project_model("ecg").model)
+    assert not per_channel_fully_connected(project_model("ecg", per_channel_dense=False).model)
     per_channel = check_project("ecg", tmp_path / "a")
     assert not per_channel["bit_exact"]
     assert per_channel["first_differing_op"]["known_as"] == "FULLY_CONNECTED per-channel"

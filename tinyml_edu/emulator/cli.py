@@ -59,6 +59,10 @@ def format_result(r: dict) -> str:
         *([f"  first differing op: {r['first_differing_op']['op']} (op "
            f"{r['first_differing_op']['op_index']}): {r['explanation']}"]
           if r.get("first_differing_op") else []),
+        *([f"  warning: FULLY_CONNECTED op(s) {r['per_channel_fully_connected_ops']} have "
+           "per-channel weight scales, which Chirale 2.0 computes wrongly on the Nano: quantize "
+           "dense layers per tensor (README, An emulated Cortex-M4)"]
+          if r.get("per_channel_fully_connected_ops") else []),
         f"  verified: {r['verified']}",
         f"  build: {r['build_seconds']:.1f} s ({r['objects_compiled']} objects compiled, "
         f"{r['objects_cached']} from the cache)",

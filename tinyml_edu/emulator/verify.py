@@ -140,6 +140,8 @@ def verify_run(run_dir: Path | str, kit: Path | str | None = None,
         "objects_cached": program.objects_cached,
         "kit": str(board.kit),
     })
+    # Wrong on this library whatever the first differing op is (a MEAN difference can come first).
+    result["per_channel_fully_connected_ops"] = per_channel_fully_connected(model)
     if not result["bit_exact"]:
         result.update(explain_difference(board, model, x, on_board, host))
     if update_report:
@@ -163,6 +165,15 @@ def explain_difference(board: CortexM4Board, model: bytes, x: np.ndarray,
     return {"first_differing_op": {**first.to_dict(), "known_as": key},
             "explained": key in KNOWN_DIFFERENCES,
             "explanation": KNOWN_DIFFERENCES.get(key, "not understood yet")}
+
+
+def per_channel_fully_connected(model: bytes) -> list[int]:
+    """Execution indices of the FULLY_CONNECTED ops whose weights have per-channel scales."""
+    from tinyml_edu.quantize import interpreter
+
+    ops = interpreter(model)._get_ops_details()
+    return [i for i, op in enumerate(ops)
+            if op["op_name"] == "FULLY_CONNECTED" and _per_channel_weights(model, i)]
 
 
 def _per_channel_weights(model: bytes, op_index: int) -> bool:
