@@ -109,7 +109,11 @@ class CortexM4Board:
 
         if export_dir is None:
             export_dir = self.work_dir / "export"
-            arena = int(profile.tflm_arena_bytes(model_bytes) * (1 + profile.ARENA_MARGIN))
+            try:
+                measured = profile.tflm_arena_bytes(model_bytes)
+            except RuntimeError as err:  # TFLM itself refuses the model (e.g. a hybrid one)
+                raise EmulatorError(str(err)) from err
+            arena = int(measured * (1 + profile.ARENA_MARGIN))
             scale, zero = _input_quantization(model_bytes)
             export.write_sketch_sources(export_dir, model_bytes, [], arena, None, scale, zero)
         export_dir = Path(export_dir)
