@@ -99,8 +99,8 @@ def main(argv: list[str] | None = None) -> int:
                 model = path.read_bytes()
                 try:
                     rows[path.stem] = measure(board, model, anchor_inputs(model))
-                except EmulatorError as err:
-                    rows[path.stem] = {"error": str(err).splitlines()[0][:120]}
+                except (EmulatorError, RuntimeError, ValueError) as err:  # a model TFLM or
+                    rows[path.stem] = {"error": str(err).splitlines()[0][:120]}  # LiteRT refuses
                 print(path.stem, rows[path.stem], flush=True)
     if args.cold and args.projects:
         with tempfile.TemporaryDirectory() as cache:

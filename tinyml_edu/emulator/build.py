@@ -67,6 +67,9 @@ KERNEL_STEMS = {
     "LOG": ["elementwise"],
 }
 
+# Kernel files that use another kernel's shared code (depthwise conv: conv's tensor indices).
+KERNEL_NEEDS = {"DEPTHWISE_CONV_2D": [f"{KERNELS_DIR}/conv_common.cpp"]}
+
 
 class BuildError(Exception):
     """The emulated board's program could not be built; the message says what to install."""
@@ -155,6 +158,7 @@ def kernel_sources(library: Path, ops: Iterable[str]) -> list[str]:
             if not chosen:
                 raise BuildError(f"no TFLM kernel source for op {op} in {library}")
             found.update(chosen)
+        found.update(KERNEL_NEEDS.get(op, []))
     return sorted(found)
 
 
