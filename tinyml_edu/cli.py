@@ -510,6 +510,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="a list of {file, label, score}")
     p.set_defaults(func=_cmd_predict)
 
+    from tinyml_edu.emulator import cli as emulator_cli  # `verify`: the emulated Cortex-M4
+
+    emulator_cli.add_parser(sub)
+
     p = sub.add_parser("edge-impulse",
                        help="Linux boards: .eim model files and data for Edge Impulse")
     ei_sub = p.add_subparsers(dest="ei_command", required=True)

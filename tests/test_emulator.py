@@ -1,0 +1,175 @@
+"""The emulated Cortex-M4 (QEMU mps2-an386): the model built for the Nano's core computes what
+the host TFLM computes, bit for bit, and its instruction counter counts exactly.
+
+Needs qemu-system-arm, gcc-arm-none-eabi, libnewlib-arm-none-eabi, a host gcc and the
+arduino-nano33ble kit; without them the tests skip, unless TINYML_EDU_REQUIRE_KIT=1 (CI)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tinyml_edu import emulator
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def board_ready() -> None:
+    ok, message = emulator.available()
+    if not ok:
+        if os.environ.get("TINYML_EDU_REQUIRE_KIT") == "1":
+            pytest.fail(f"TINYML_EDU_REQUIRE_KIT=1 but the emulated Cortex-M4 is missing: "
+                        f"{message}")
+        pytest.skip(f"emulated Cortex-M4 not available: {message}")
+
+
+def _host(model: bytes, inputs: np.ndarray) -> np.ndarray:
+    from tinyml_edu.emulator.verify import host_outputs
+
+    return host_outputs(model, inputs)
+
+
+def test_available_says_how_to_install_when_a_tool_is_missing(monkeypatch) -> None:
+    monkeypatch.setenv("PATH", "/nonexistent")
+    ok, message = emulator.available()
+    assert not ok
+    assert "qemu-system-arm" in message and "apt install" in message
+
+
+def test_missing_kit_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(emulator.BuildError, match="--kit"):
+        emulator.find_kit(tmp_path)
+
+
+def test_sine_run_is_bit_exact_with_counted_instructions(board_ready, tmp_path: Path) -> None:
+    from tinyml_edu import pipeline
+    from tinyml_edu.cli import main
+
+    run_dir = tmp_path / "sine"
+    pipeline.run("sine", run_dir, progress=False, log=lambda _: None)
+    result = emulator.verify_run(run_dir, inputs=100)
+    assert result["bit_exact"], result
+    assert result["inputs"] == 100
+    assert result["per_channel_fully_connected_ops"] == []  # sine quantizes dense per tensor
+    # three dense layers of 288 MACs: a few thousand instructions, not zero, not millions
+    assert 1000 < result["instructions_per_inference"] < 50_000
+    assert result["latency_ms_at_64mhz"] == pytest.approx(
+        result["instructions_per_inference"] * result["cycles_per_instruction"] / 64e6 * 1e3,
+        rel=1e-3)
+    report = json.loads((run_dir / "report.json").read_text())
+    assert report["cortex_m4"]["bit_exact"] is True
+    assert report["boards"]["nano33ble_sense_rev2"]["latency_source"] == "cortex-m4-emulated"
+    assert "cortex-m4-emulated" in (run_dir / "report.md").read_text()
+
+    # the CLI, from the object cache now: --json has the promised keys; exit 0 when bit-exact
+    import contextlib
+    import io
+
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        code = main(["verify", str(run_dir), "--on", "cortex-m4", "--json", "--inputs", "100",
+                     "--no-report"])
+    assert code == 0
+    figures = json.loads(printed.getvalue())
+    for key in ("bit_exact", "inputs", "instructions_per_inference", "latency_ms_at_64mhz",
+                "cycles_per_instruction"):
+        assert key in figures
+    assert figures["objects_compiled"] == 0  # every library object came from the cache
+
+
+@pytest.fixture(scope="module")
+def conv_pool_int8() -> bytes:
+    """A small untrained CNN with conv, depthwise conv, average pooling and a per-tensor dense
+    layer, quantized to int8."""
+    import keras
+
+    from tinyml_edu import quantize, train
+
+    train.set_seed(0)
+    inputs = keras.Input((20, 12, 1))
+    x = keras.layers.Conv2D(8, 3, padding="same", activation="relu")(inputs)
+    x = keras.layers.DepthwiseConv2D(3, strides=2, padding="same", activation="relu")(x)
+    x = keras.layers.AveragePooling2D(2)(x)
+    x = keras.layers.Flatten()(x)
+    outputs = keras.layers.Dense(5, activation="softmax")(x)
+    rng = np.random.default_rng(0)
+    return quantize.convert(keras.Model(inputs, outputs), "int8",
+                            representative=rng.normal(size=(50, 20, 12, 1)),
+                            per_channel_dense=False)
+
+
+def test_conv_and_pooling_are_bit_exact_and_the_counter_is_exact(
+        board_ready, conv_pool_int8: bytes, tmp_path: Path) -> None:
+    from tinyml_edu import profile
+
+    ops = {op.name for op in profile.op_list(conv_pool_int8)}
+    assert {"CONV_2D", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D", "SOFTMAX"} <= ops
+    board = emulator.CortexM4Board(work_dir=tmp_path)
+    board.load(conv_pool_int8)
+    rng = np.random.default_rng(1)
+    inputs = rng.integers(-128, 128, size=(24, 20 * 12), dtype=np.int8)
+    outputs = board.invoke(inputs)
+    np.testing.assert_array_equal(outputs, _host(conv_pool_int8, inputs))
+    assert len(np.unique(outputs, axis=0)) > 1  # the inputs really drive the outputs
+    assert board.stats.calibration_ok  # two loops of known length differ by exactly 4000
+    macs = sum(op.macs for op in profile.op_list(conv_pool_int8))
+    assert min(board.stats.instructions) > macs / 4  # CMSIS-NN: at best ~2 MACs per SMLAD
+
+
+def test_the_conftest_ds_cnn_differs_only_where_explained(board_ready, conv_int8: bytes,
+                                                          tmp_path: Path) -> None:
+    """conftest's DS-CNN quantizes its dense layer per channel: the difference is found and
+    attributed to FULLY_CONNECTED's per-channel scales, or the model is bit-exact."""
+    from tinyml_edu.emulator.projects import check_model
+
+    rng = np.random.default_rng(2)
+    inputs = rng.integers(-128, 128, size=(12, 49 * 40), dtype=np.int8)
+    result = check_model(emulator.CortexM4Board(work_dir=tmp_path), conv_int8, inputs)
+    if not result["bit_exact"]:
+        assert result["explained"], result
+
+
+def test_a_corrupted_model_array_is_refused(board_ready, sine_models: dict[str, bytes],
+                                             tmp_path: Path) -> None:
+    from tinyml_edu import export
+
+    export.write_sketch_sources(tmp_path / "export", sine_models["float32"], [], 4096)
+    board = emulator.CortexM4Board(work_dir=tmp_path)
+    with pytest.raises(emulator.EmulatorError, match="does not hold this model"):
+        board.load(sine_models["int8"], export_dir=tmp_path / "export")
+
+
+@pytest.mark.parametrize("project", ["sine", "gestures", "wingbeats", "ecg", "water_quality",
+                                     "kws", "elephant_rumbles"])
+def test_every_project_model_is_bit_exact_or_its_difference_is_explained(
+        board_ready, project: str, tmp_path: Path) -> None:
+    """Each shipped project's network (untrained: same ops and shapes as a run exports) on the
+    board against the host. A difference must start at an op whose difference is understood
+    (verify.KNOWN_DIFFERENCES); anything else fails."""
+    from tinyml_edu.emulator.projects import check_project
+
+    result = check_project(project, tmp_path)
+    assert result["calibration_ok"]
+    assert result["instructions_per_inference"] > 0
+    if not result["bit_exact"]:
+        assert result["explained"], result
+
+
+def test_per_tensor_dense_layers_make_the_board_bit_exact(board_ready, tmp_path: Path) -> None:
+    """The explained FULLY_CONNECTED difference is the per-channel scales: with one scale per
+    dense layer the same network is bit-exact."""
+    from tinyml_edu.emulator.projects import check_project, project_model
+    from tinyml_edu.emulator.verify import per_channel_fully_connected
+
+    assert per_channel_fully_connected(project_model("ecg").model)
+    assert not per_channel_fully_connected(project_model("ecg", per_channel_dense=False).model)
+    per_channel = check_project("ecg", tmp_path / "a")
+    assert not per_channel["bit_exact"]
+    assert per_channel["first_differing_op"]["known_as"] == "FULLY_CONNECTED per-channel"
+    per_tensor = check_project("ecg", tmp_path / "b", per_channel_dense=False)
+    assert per_tensor["bit_exact"], per_tensor

@@ -1,0 +1,206 @@
+"""`tinyml-edu verify RUN_DIR --on cortex-m4`: does the board compute what the host computes?
+
+The run's int8 model, built from its ``export/`` folder for the emulated Cortex-M4, runs the
+run's test inputs; every int8 output is compared with the host's TFLM runtime (the
+``tflite-micro`` package, reference kernels) on the same inputs. Inputs are the test split's
+features computed on the host and quantized as the sketch does: the sketch's own feature code
+is not run on the emulated core.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tinyml_edu.emulator.board import (
+    CLOCK_HZ,
+    CPI_ASSUMPTION,
+    CYCLES_PER_INSTRUCTION,
+    CortexM4Board,
+    EmulatorError,
+)
+
+DEFAULT_INPUTS = 100
+DIAGNOSE_INPUTS = 20  # differing inputs re-run op by op to find where the difference starts
+# Differences between Chirale 2.0's TFLM (on the board) and the host's newer tflite-micro that
+# are understood: op -> why. Found with `diagnose` on the shipped projects.
+KNOWN_DIFFERENCES = {
+    "FULLY_CONNECTED per-channel": (
+        "a board bug, not a rounding detail: Chirale 2.0's FULLY_CONNECTED (CMSIS-NN) applies "
+        "one output multiplier, from the first weight scale, to every output unit, so a dense "
+        "layer quantized per channel (one scale per unit) computes wrong values on the Nano. "
+        "The host's newer TFLM uses each unit's scale. Quantize dense layers per tensor "
+        "(quantize.convert(..., per_channel_dense=False), as the sine project does) and the "
+        "board is bit-exact."),
+    "MEAN": ("TFLM version, not the board: Chirale 2.0's MEAN (int8, different input and output "
+             "scales) computes the mean in float and rounds it, which gives the exactly rounded "
+             "mean; the host's newer tflite-micro computes it in fixed point and is off by one "
+             "on some values. The ops after it inherit the difference."),
+}
+M4_CPU = "Arm Cortex-M4F"
+WHAT_IS_VERIFIED = ("the int8 model (TFLM + CMSIS-NN, the deployed op resolver, arena and C "
+                    "array) on the test split's features computed on the host; the sketch's "
+                    "feature code is not run on the emulated core")
+
+
+def test_inputs(run_dir: Path, report: dict[str, Any], model_bytes: bytes,
+                count: int = DEFAULT_INPUTS) -> np.ndarray:
+    """The first ``count`` test-split inputs of the run's project, quantized to int8 exactly as
+    the evaluation and the sketch do."""
+    from tinyml_edu import pipeline, quantize
+    from tinyml_edu.projects import get_project
+
+    project = get_project(report["project"])
+    dataset = report.get("dataset")
+    own_data = dataset if dataset and dataset != project.dataset and Path(dataset).is_dir() \
+        else None
+    prep = project.prepare(pipeline.load_data(project.name, own_data))
+    x = np.asarray(prep.x["test"], np.float32)[:count]
+    details = quantize.interpreter(model_bytes).get_input_details()[0]
+    if details["dtype"] != np.int8:
+        raise EmulatorError("verify compares int8 models; this model's input is "
+                            f"{np.dtype(details['dtype']).name}")
+    scale, zero_point = details["quantization"]
+    return quantize.quantize_input(x, scale, zero_point).reshape(len(x), -1)
+
+
+def host_outputs(model_bytes: bytes, inputs: np.ndarray) -> np.ndarray:
+    """The host TFLM runtime's int8 outputs for each row of ``inputs``."""
+    from tinyml_edu import profile
+
+    if not profile.tflm_available():
+        raise EmulatorError("the host TFLM runtime (pip package tflite-micro) is not installed; "
+                            "it has wheels for Linux only")
+    from tflite_micro import runtime
+
+    arena = 2 * profile.tflm_arena_bytes(model_bytes) + 4096
+    interp = runtime.Interpreter.from_bytes(model_bytes, arena_size=arena)
+    shape = interp.get_input_details(0)["shape"]
+    results = []
+    for row in inputs:
+        interp.set_input(row.reshape(shape).astype(np.int8), 0)
+        interp.invoke()
+        results.append(np.asarray(interp.get_output(0), np.int8).reshape(-1))
+    return np.stack(results)
+
+
+def compare(board: np.ndarray, host: np.ndarray) -> dict[str, Any]:
+    diff = np.abs(board.astype(np.int16) - host.astype(np.int16))
+    differing = np.flatnonzero(diff.max(axis=1) > 0)
+    return {"bit_exact": bool(len(differing) == 0), "inputs": int(len(board)),
+            "inputs_differing": int(len(differing)),
+            "outputs_differing": int((diff > 0).sum()),
+            "max_abs_difference": int(diff.max(initial=0)),
+            "first_differing_input": int(differing[0]) if len(differing) else None}
+
+
+def verify_run(run_dir: Path | str, kit: Path | str | None = None,
+               inputs: int = DEFAULT_INPUTS, jobs: int = 2,
+               update_report: bool = True) -> dict[str, Any]:
+    """Build, run and compare; return the figures (and add them to the run's report)."""
+    run_dir = Path(run_dir)
+    report_path, model_path = run_dir / "report.json", run_dir / "model_int8.tflite"
+    if not report_path.is_file() or not model_path.is_file():
+        raise EmulatorError(f"{run_dir} is not a tinyml-edu run folder (report.json and "
+                            "model_int8.tflite); make one with: tinyml-edu run sine --out "
+                            f"{run_dir}")
+    report = json.loads(report_path.read_text(encoding="utf-8"))
+    model = model_path.read_bytes()
+    x = test_inputs(run_dir, report, model, inputs)
+    board = CortexM4Board(kit=kit, jobs=jobs)
+    program = board.load(model, export_dir=run_dir / "export")
+    on_board = board.invoke(x)
+    stats = board.stats
+    if not stats.calibration_ok:
+        raise EmulatorError("the instruction counter failed its check on loops of known length;"
+                            " the counts cannot be trusted on this QEMU")
+    host = host_outputs(model, x)
+    result = compare(on_board, host)
+    per_inference = int(np.median(stats.instructions))
+    macs = report.get("macs") or 0
+    result.update({
+        "instructions_per_inference": per_inference,
+        "instructions_min": int(min(stats.instructions)),
+        "instructions_max": int(max(stats.instructions)),
+        "latency_ms_at_64mhz": round(board.latency_ms(per_inference), 4),
+        "cycles_per_instruction": CYCLES_PER_INSTRUCTION,
+        "cycles_per_instruction_note": CPI_ASSUMPTION,
+        "clock_hz": CLOCK_HZ,
+        "macs": macs,
+        "instructions_per_mac": round(per_inference / macs, 3) if macs else None,
+        "arena_used_bytes_on_m4": stats.arena_used_bytes,
+        "ops": program.ops,
+        "verified": WHAT_IS_VERIFIED,
+        "latency_source": board.latency_source,
+        "build_seconds": program.seconds,
+        "objects_compiled": program.objects_compiled,
+        "objects_cached": program.objects_cached,
+        "kit": str(board.kit),
+    })
+    # Wrong on this library whatever the first differing op is (a MEAN difference can come first).
+    result["per_channel_fully_connected_ops"] = per_channel_fully_connected(model)
+    if not result["bit_exact"]:
+        result.update(explain_difference(board, model, x, on_board, host))
+    if update_report:
+        add_to_report(run_dir, report, result)
+    return result
+
+
+def explain_difference(board: CortexM4Board, model: bytes, x: np.ndarray,
+                       on_board: np.ndarray, host: np.ndarray) -> dict[str, Any]:
+    """Re-run some differing inputs op by op: which op's output differs first, and why."""
+    from tinyml_edu.emulator.diagnose import diagnose
+
+    differing = np.flatnonzero((on_board != host).any(axis=1))[:DIAGNOSE_INPUTS]
+    first = next((d for d in diagnose(board, model, x[differing]) if d.differing), None)
+    if first is None:
+        return {"first_differing_op": None, "explained": False,
+                "explanation": "no op output differs when every op's output is exposed"}
+    key = first.op
+    if first.op == "FULLY_CONNECTED" and _per_channel_weights(model, first.op_index):
+        key = "FULLY_CONNECTED per-channel"
+    return {"first_differing_op": {**first.to_dict(), "known_as": key},
+            "explained": key in KNOWN_DIFFERENCES,
+            "explanation": KNOWN_DIFFERENCES.get(key, "not understood yet")}
+
+
+def per_channel_fully_connected(model: bytes) -> list[int]:
+    """Execution indices of the FULLY_CONNECTED ops whose weights have per-channel scales."""
+    from tinyml_edu.quantize import interpreter
+
+    ops = interpreter(model)._get_ops_details()
+    return [i for i, op in enumerate(ops)
+            if op["op_name"] == "FULLY_CONNECTED" and _per_channel_weights(model, i)]
+
+
+def _per_channel_weights(model: bytes, op_index: int) -> bool:
+    """Are the weights of op ``op_index`` (execution order) quantized with one scale per
+    output channel?"""
+    from tinyml_edu.quantize import interpreter
+
+    interp = interpreter(model)
+    op = interp._get_ops_details()[op_index]
+    weights = {t["index"]: t for t in interp.get_tensor_details()}[int(op["inputs"][1])]
+    return len(weights["quantization_parameters"]["scales"]) > 1
+
+
+def add_to_report(run_dir: Path, report: dict[str, Any], result: dict[str, Any]) -> None:
+    """Record the figures in ``report.json`` (key ``cortex_m4``), give the Cortex-M4F boards
+    the emulated latency, and rewrite ``report.md``'s fit table."""
+    from tinyml_edu.boards import BOARDS
+    from tinyml_edu.report import write_markdown
+
+    report["cortex_m4"] = {k: v for k, v in result.items() if k != "kit"}
+    for board_id, fit in report.get("boards", {}).items():
+        board = BOARDS.get(board_id)
+        if board is not None and board.cpu == M4_CPU:
+            fit["latency_ms"] = round(result["instructions_per_inference"]
+                                      * result["cycles_per_instruction"]
+                                      / board.clock_hz * 1000, 4)
+            fit["latency_source"] = result["latency_source"]
+    (run_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    if (run_dir / "report.md").is_file():
+        write_markdown(report, run_dir / "report.md")
