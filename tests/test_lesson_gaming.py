@@ -93,6 +93,21 @@ CHEATS: dict[str, list[tuple[str, list[str], set[str]]]] = {
                          "my_accuracy = float(np.mean(my_pred == my_y_test))"],
          {"test_retrain"}),
     ],
+    "09-listening-for-mosquitoes": [
+        # the project's f0 instead of the student's spectrum peak; f0_train and species_mean
+        # (exercise 2) are then computed from it too
+        ("ans_f0", ["f0 = float(wingbeats.raw_features(clip[None])[0, 0])"],
+         {"test_f0", "test_hist"}),
+    ],
+    "10-heart-rhythm-and-water-quality": [
+        ("ans_cv", ["return float(ecg.raw_features(window_uv[None])[0, 1])",
+                    "cv_val = np.array([rr_cv(w) for w in x_val])"], {"test_cv"}),
+    ],
+    "11-responsible-tinyml": [
+        # the profile's latency, printed above the exercise, instead of MACs x cycles / clock
+        ("ans_energy", ['latency_s = prof.boards["nano33ble_sense_rev2"].latency_ms / 1000\n'
+                        "energy_per_inference_j = latency_s * ACTIVE_POWER_W"], {"test_energy"}),
+    ],
     "08-magic-wand": [
         ("ans_features", ["amag = gestures.imu_features(x_train)[..., 6]\n"
                           "n_windows = len(features.imu_windows(x_test.reshape(-1, 6), "
