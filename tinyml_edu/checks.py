@@ -164,20 +164,24 @@ def _history_cells() -> list[str]:
     return cells[:-1]  # In[-1] is the cell running this check
 
 
-_OWN_FUNCTIONS = "<def>"  # key in the taint map: names the student bound with their own ``def``
+_COPIES = "<copies>"  # key of the taint map: the notebook variables that hold the answer
+
+
+def _bind(taint: dict[str, set[str]], name: str, used: set[str]) -> None:
+    taint[name] = used | ({name} & taint.get(_COPIES, set()))
 
 
 def _used(node: ast.AST, avoid: set[str], taint: dict[str, set[str]]) -> set[str]:
-    """Names in ``avoid`` that ``node`` uses: directly, as ``module.name``, or through a variable
-    that was itself computed from one of them."""
+    """Names in ``avoid`` that ``node`` uses: as ``module.name``, imported, or through a variable
+    computed from one of them. The taint map holds every name the notebook bound, each with the
+    avoided names it came from; a name in ``avoid`` that the notebook never bound is the library's
+    (a star import), one it bound itself (``def hz_to_mel``) is the student's."""
     found: set[str] = set()
     for sub in ast.walk(node):
         if isinstance(sub, ast.Attribute) and sub.attr in avoid:
             found.add(sub.attr)
         elif isinstance(sub, ast.Name):
-            found |= taint.get(sub.id, set())
-            if sub.id in avoid and sub.id not in taint.get(_OWN_FUNCTIONS, ()):
-                found.add(sub.id)
+            found |= taint.get(sub.id, {sub.id} & avoid)
         elif isinstance(sub, ast.Constant) and isinstance(sub.value, str) and sub.value in avoid:
             found.add(sub.value)  # getattr(module, "name")
     return found
@@ -203,11 +207,9 @@ def _follow(body: list[ast.stmt], avoid: set[str], taint: dict[str, set[str]]) -
                 replaces = isinstance(target, ast.Name | ast.Tuple | ast.List) and not isinstance(
                     stmt, ast.AugAssign)
                 for name in _targets(target):
-                    taint[name] = set(used) if replaces else taint.get(name, set()) | used
-                    taint.get(_OWN_FUNCTIONS, set()).discard(name)
+                    _bind(taint, name, set(used) if replaces else taint.get(name, set()) | used)
         elif isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-            taint[stmt.name] = _used(stmt, avoid, taint)
-            taint.setdefault(_OWN_FUNCTIONS, set()).add(stmt.name)
+            _bind(taint, stmt.name, _used(stmt, avoid, taint))
         elif isinstance(stmt, ast.Import | ast.ImportFrom):
             for alias in stmt.names:
                 if alias.name == "*" or alias.name.rsplit(".", 1)[-1] in avoid:
@@ -219,20 +221,20 @@ def _follow(body: list[ast.stmt], avoid: set[str], taint: dict[str, set[str]]) -
             args = [*stmt.value.args, *(k.value for k in stmt.value.keywords)]
             used = set().union(*(_used(a, avoid, taint) for a in args)) if args else set()
             if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name):
-                taint[func.value.id] = taint.get(func.value.id, set()) | used
+                _bind(taint, func.value.id, taint.get(func.value.id, set()) | used)
             for arg in stmt.value.args[:1]:
                 if isinstance(arg, ast.Name):
-                    taint[arg.id] = taint.get(arg.id, set()) | used
+                    _bind(taint, arg.id, taint.get(arg.id, set()) | used)
         elif isinstance(stmt, ast.For | ast.AsyncFor | ast.With | ast.AsyncWith):
             source = stmt.iter if isinstance(stmt, ast.For | ast.AsyncFor) else stmt
             if isinstance(stmt, ast.For | ast.AsyncFor):
                 for name in _targets(stmt.target):
-                    taint[name] = _used(source, avoid, taint)
+                    _bind(taint, name, _used(source, avoid, taint))
             else:
                 for item in stmt.items:
                     if item.optional_vars is not None:
                         for name in _targets(item.optional_vars):
-                            taint[name] = _used(item.context_expr, avoid, taint)
+                            _bind(taint, name, _used(item.context_expr, avoid, taint))
         for field in ("body", "orelse", "finalbody", "handlers"):
             inner = getattr(stmt, field, None)
             if isinstance(inner, list) and not isinstance(
@@ -242,11 +244,15 @@ def _follow(body: list[ast.stmt], avoid: set[str], taint: dict[str, set[str]]) -
                         avoid, taint)
 
 
-def copied_from(name: str, avoid: Iterable[str], cells: Sequence[str] | None = None) -> set[str]:
-    """The names in ``avoid`` (library functions or notebook variables) that the notebook's
-    ``name`` was computed from, reading ``cells`` (default: the cells run so far in this kernel)."""
-    avoid = set(avoid)
-    taint: dict[str, set[str]] = {}
+def copied_from(name: str, avoid: Iterable[str] = (), copies: Iterable[str] = (),
+                cells: Sequence[str] | None = None) -> set[str]:
+    """The names the notebook's ``name`` was computed from among ``avoid`` (library functions)
+    and ``copies`` (notebook variables that hold the answer), reading ``cells`` (default: the
+    cells run so far in this kernel)."""
+    avoid = set(avoid) | set(copies)
+    # a variable in copies carries its own name wherever the notebook binds it
+    taint: dict[str, set[str]] = {_COPIES: set(copies)}
+    taint.update({copy: {copy} for copy in copies})
     for source in _history_cells() if cells is None else cells:
         try:
             tree = ast.parse(source)
@@ -256,12 +262,14 @@ def copied_from(name: str, avoid: Iterable[str], cells: Sequence[str] | None = N
     return taint.get(name, set())
 
 
-def check_own_work(name: str, avoid: Iterable[str], hint: str | None = None,
-                   cells: Sequence[str] | None = None, quiet: bool = False) -> None:
+def check_own_work(name: str, avoid: Iterable[str] = (), copies: Iterable[str] = (),
+                   hint: str | None = None, cells: Sequence[str] | None = None,
+                   quiet: bool = False) -> None:
     """The notebook's ``name`` (a variable or a function) is the student's own computation: it
-    does not come from any name in ``avoid``, the library function the test compares it with or
-    a variable that already holds the answer. Reads the code of the cells run so far."""
-    used = copied_from(name, avoid, cells)
+    does not come from a library function in ``avoid`` (the one the test compares it with) nor
+    from a notebook variable in ``copies`` (one that already holds the answer). Reads the code of
+    the cells run so far."""
+    used = copied_from(name, avoid, copies, cells)
     if used:
         listed = ", ".join(sorted(used))
         raise _fail(name, f"is computed from {listed}, which this exercise asks you to do "
