@@ -72,6 +72,17 @@ CHEATS: dict[str, list[tuple[str, list[str], set[str]]]] = {
     "06-fitting-the-board": [
         ("ans_arena", ["arena = profile.tflm_arena_bytes(tflite_int8)\nsmallest = arena"],
          {"test_arena"}),
+        # the library's fit and latency (used later in the lesson) instead of the rules
+        ("ans_fit", ["for board_id, board in boards.BOARDS.items():\n"
+                     "    fit = profile.fit_on_board(board, len(tflite_int8), arena, 0, None)\n"
+                     "    fit_table[board_id] = (fit.flash_bytes, fit.ram_bytes, fit.fits)"],
+         {"test_fit"}),
+        ("ans_latency", ["for board_id, board in boards.BOARDS.items():\n"
+                         "    if board.clock_hz > 0:\n"
+                         "        fit = profile.fit_on_board(\n"
+                         "            board, len(tflite_int8), arena, total_macs, None)\n"
+                         "        latency_ms[board_id] = fit.latency_ms"],
+         {"test_latency"}),
     ],
     "07-deployment": [
         ("ans_build", ['result = deploy.build_sketch(run / "model_int8.tflite", '
