@@ -3,7 +3,7 @@
 Each cheat is one a student could write after reading the visible tests (issue 17, item 6): a
 copy of another variable that holds the same value (`host_labels = board_labels`), the output of
 the library function the exercise asks them to write (`frames = features.frame_signal(...)`), or a
-constant (`smallest = arena`). The hand-in is the solution notebook with only the cheated answers
+constant. The hand-in is the solution notebook with only the cheated answers
 changed. Real nbgrader grades it, and every cheated test must score 0 while every other autograded
 test keeps its points, so the points are lost to the cheat and to nothing else.
 """
@@ -73,8 +73,6 @@ CHEATS: dict[str, list[tuple[str, list[str], set[str]]]] = {
          {"test_modes"}),
     ],
     "06-fitting-the-board": [
-        ("ans_arena", ["arena = profile.tflm_arena_bytes(tflite_int8)\nsmallest = arena"],
-         {"test_arena"}),
         # the library's fit and latency (used later in the lesson) instead of the rules
         ("ans_fit", ["for board_id, board in boards.BOARDS.items():\n"
                      "    fit = profile.fit_on_board(board, len(tflite_int8), arena, 0, None)\n"
