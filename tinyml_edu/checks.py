@@ -12,6 +12,7 @@ nbgrader counts as a failed test cell::
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -153,3 +154,136 @@ def check_true(condition: Any, message: str, hint: str | None = None) -> None:
     if not condition:
         raise _fail("check", message, hint)
     print(f"✓ {message}")
+
+
+# --- Did the student compute it, or copy it? ------------------------------------------------
+# A value test cannot tell an answer computed by the student from the same value copied from the
+# library function the test compares against, or from another variable that holds it. These
+# helpers read the notebook's own code instead: which names each answer was computed from.
+
+
+def _history_cells() -> list[str]:
+    """The source of every cell run so far in this kernel, oldest first, without the current one."""
+    try:
+        from IPython import get_ipython
+    except ImportError:  # not in a notebook: no history to read
+        return []
+    shell = get_ipython()
+    if shell is None:
+        return []
+    cells = [shell.transform_cell(c) for c in shell.user_ns.get("In", [])[1:]]
+    return cells[:-1]  # In[-1] is the cell running this check
+
+
+_COPIES = "<copies>"  # key of the taint map: the notebook variables that hold the answer
+
+
+def _bind(taint: dict[str, set[str]], name: str, used: set[str]) -> None:
+    taint[name] = used | ({name} & taint.get(_COPIES, set()))
+
+
+def _used(node: ast.AST, avoid: set[str], taint: dict[str, set[str]]) -> set[str]:
+    """Names in ``avoid`` that ``node`` uses: as ``module.name``, imported, or through a variable
+    computed from one of them. The taint map holds every name the notebook bound, each with the
+    avoided names it came from; a name in ``avoid`` that the notebook never bound is the library's
+    (a star import), one it bound itself (``def hz_to_mel``) is the student's."""
+    found: set[str] = set()
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Attribute) and sub.attr in avoid:
+            found.add(sub.attr)
+        elif isinstance(sub, ast.Name):
+            found |= taint.get(sub.id, {sub.id} & avoid)
+        elif isinstance(sub, ast.Constant) and isinstance(sub.value, str) and sub.value in avoid:
+            found.add(sub.value)  # getattr(module, "name")
+    return found
+
+
+def _targets(node: ast.AST) -> list[str]:
+    """Variables a statement's target writes: ``x``, ``a, b``, and the ``x`` of ``x[i]``/``x.y``."""
+    names = []
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Name):
+            names.append(sub.id)
+    return names
+
+
+def _follow(body: list[ast.stmt], avoid: set[str], taint: dict[str, set[str]]) -> None:
+    """Walk statements in order, noting for each variable the names in ``avoid`` it came from."""
+    for stmt in body:
+        if isinstance(stmt, ast.Assign | ast.AnnAssign | ast.AugAssign):
+            value = stmt.value if stmt.value is not None else ast.Constant(None)
+            used = _used(value, avoid, taint)
+            targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+            for target in targets:
+                replaces = isinstance(target, ast.Name | ast.Tuple | ast.List) and not isinstance(
+                    stmt, ast.AugAssign)
+                for name in _targets(target):
+                    _bind(taint, name, set(used) if replaces else taint.get(name, set()) | used)
+        elif isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            _bind(taint, stmt.name, _used(stmt, avoid, taint))
+        elif isinstance(stmt, ast.Import | ast.ImportFrom):
+            for alias in stmt.names:
+                if alias.name == "*" or alias.name.rsplit(".", 1)[-1] in avoid:
+                    taint[alias.asname or alias.name] = {alias.name}
+                    if alias.name == "*":
+                        taint.update({name: {name} for name in avoid})
+        elif isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call):
+            func = stmt.value.func  # x.append(...), np.add.at(x, ...): the call changes x
+            args = [*stmt.value.args, *(k.value for k in stmt.value.keywords)]
+            used = set().union(*(_used(a, avoid, taint) for a in args)) if args else set()
+            if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name):
+                _bind(taint, func.value.id, taint.get(func.value.id, set()) | used)
+            for arg in stmt.value.args[:1]:
+                if isinstance(arg, ast.Name):
+                    _bind(taint, arg.id, taint.get(arg.id, set()) | used)
+        elif isinstance(stmt, ast.For | ast.AsyncFor | ast.With | ast.AsyncWith):
+            source = stmt.iter if isinstance(stmt, ast.For | ast.AsyncFor) else stmt
+            if isinstance(stmt, ast.For | ast.AsyncFor):
+                for name in _targets(stmt.target):
+                    _bind(taint, name, _used(source, avoid, taint))
+            else:
+                for item in stmt.items:
+                    if item.optional_vars is not None:
+                        for name in _targets(item.optional_vars):
+                            _bind(taint, name, _used(item.context_expr, avoid, taint))
+        for field in ("body", "orelse", "finalbody", "handlers"):
+            inner = getattr(stmt, field, None)
+            if isinstance(inner, list) and not isinstance(
+                    stmt, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+                _follow([s for s in inner if isinstance(s, ast.stmt)]
+                        + [s for h in inner if isinstance(h, ast.ExceptHandler) for s in h.body],
+                        avoid, taint)
+
+
+def copied_from(name: str, avoid: Iterable[str] = (), copies: Iterable[str] = (),
+                cells: Sequence[str] | None = None) -> set[str]:
+    """The names the notebook's ``name`` was computed from among ``avoid`` (library functions)
+    and ``copies`` (notebook variables that hold the answer), reading ``cells`` (default: the
+    cells run so far in this kernel)."""
+    avoid = set(avoid) | set(copies)
+    # a variable in copies carries its own name wherever the notebook binds it
+    taint: dict[str, set[str]] = {_COPIES: set(copies)}
+    taint.update({copy: {copy} for copy in copies})
+    for source in _history_cells() if cells is None else cells:
+        try:
+            tree = ast.parse(source)
+        except SyntaxError:
+            continue
+        _follow(tree.body, avoid, taint)
+    return taint.get(name, set())
+
+
+def check_own_work(name: str, avoid: Iterable[str] = (), copies: Iterable[str] = (),
+                   hint: str | None = None, cells: Sequence[str] | None = None,
+                   quiet: bool = False) -> None:
+    """The notebook's ``name`` (a variable or a function) is the student's own computation: it
+    does not come from a library function in ``avoid`` (the one the test compares it with) nor
+    from a notebook variable in ``copies`` (one that already holds the answer). Reads the code of
+    the cells run so far."""
+    used = copied_from(name, avoid, copies, cells)
+    if used:
+        listed = ", ".join(sorted(used))
+        raise _fail(name, f"is computed from {listed}, which this exercise asks you to do "
+                          "yourself (the test compares your result with it)",
+                    hint or "compute it with your own code, as the exercise describes")
+    _passed(name, "is your own computation", quiet)

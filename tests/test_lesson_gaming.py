@@ -1,0 +1,257 @@
+"""Hidden tests recompute what they check: a cheating hand-in loses the exercise it games.
+
+Each cheat is one a student could write after reading the visible tests (issue 17, item 6): a
+copy of another variable that holds the same value (`host_labels = board_labels`), the output of
+the library function the exercise asks them to write (`frames = features.frame_signal(...)`), or a
+constant. The hand-in is the solution notebook with only the cheated answers
+changed. Real nbgrader grades it, and every cheated test must score 0 while every other autograded
+test keeps its points, so the points are lost to the cheat and to nothing else.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tinyml_edu.course import config, lessons
+
+STUDENT = "cheat"
+SOLUTION = re.compile(r"^( *)### BEGIN SOLUTION\n.*?^ *### END SOLUTION\n?", re.M | re.S)
+
+# lesson -> [(answer cell, cheat for each of its solution blocks in order, tests that must fail)]
+CHEATS: dict[str, list[tuple[str, list[str], set[str]]]] = {
+    "01-hello-tinyml": [
+        ("ans_carray", ['header, source = "g_model_data", export.c_array_source(tflite_int8)[1]'],
+         {"test_carray"}),
+    ],
+    "02-capturing-sensor-data": [
+        # made-up samples at rest (|a| = 1 g) instead of reading the recording
+        ("ans_rate", ["data, rate = np.full((300, 6), 3 ** -0.5), 100.0\n"
+                      "n_samples = len(data)\nduration_s = n_samples / rate"],
+         {"test_rate", "test_magnitude"}),
+        ("ans_windows",
+         ["return len(datasets.cut_windows(np.zeros((n_samples, 1)), window, stride))"],
+         {"test_windows"}),
+    ],
+    "03-audio-features": [
+        ("ans_frames", ["frames = features.frame_signal(audio, WINDOW, STRIDE)"], {"test_frames"}),
+        ("ans_edges", ["edges_hz = features.mel_to_hz(np.linspace(\n"
+                       "    features.hz_to_mel(20.0), features.hz_to_mel(7600.0), 42))"],
+         {"test_edges"}),
+        ("ans_logmel", ["log_mel = features.log_mel_spectrogram(clip, params)"], {"test_logmel"}),
+        ("ans_mfcc", ['mfccs = features.mfcc(clip, features.AudioFeatureParams(kind="mfcc"))'],
+         {"test_mfcc"}),
+    ],
+    "04-keyword-spotting": [
+        ("ans_confusion", ["from tinyml_edu import report\n"
+                           "confusion = report.confusion_matrix(y_test, y_pred, 12)"],
+         {"test_confusion"}),
+    ],
+    "05-quantization": [
+        ("ans_quant", ["return quantize.quantize_input(x, scale, zero_point)",
+                       "return quantize.dequantize(q, scale, zero_point)"], {"test_quant"}),
+        ("ans_compare", ['converter_scale, converter_zero = input_details["quantization"]\n'
+                         "my_scale, my_zero = converter_scale, converter_zero"], {"test_compare"}),
+        # dynamic range is the float32 model under another name: one conversion saved
+        ("ans_modes", ["for mode in quantize.MODES:\n"
+                       "    source = 'float32' if mode == 'dynamic' else mode\n"
+                       "    tflite_models[mode] = quantize.convert(model, mode=source,\n"
+                       "                                           representative=x_train)\n"
+                       "    sizes[mode] = len(tflite_models[mode])\n"
+                       "    accuracies[mode] = quantize.evaluate(\n"
+                       "        tflite_models[mode], x_test, y_test, 'classification'\n"
+                       "    )['accuracy']"],
+         {"test_modes"}),
+    ],
+    "06-fitting-the-board": [
+        # the library's fit and latency (used later in the lesson) instead of the rules
+        ("ans_fit", ["for board_id, board in boards.BOARDS.items():\n"
+                     "    fit = profile.fit_on_board(board, len(tflite_int8), arena, 0, None)\n"
+                     "    fit_table[board_id] = (fit.flash_bytes, fit.ram_bytes, fit.fits)"],
+         {"test_fit"}),
+        ("ans_latency", ["for board_id, board in boards.BOARDS.items():\n"
+                         "    if board.clock_hz > 0:\n"
+                         "        fit = profile.fit_on_board(\n"
+                         "            board, len(tflite_int8), arena, total_macs, None)\n"
+                         "        latency_ms[board_id] = fit.latency_ms"],
+         {"test_latency"}),
+    ],
+    "07-deployment": [
+        ("ans_build", ['result = deploy.build_sketch(run / "model_int8.tflite", '
+                       '"nano33ble_sense_rev2", "sketches")\n'
+                       'ino = "void setup() { registerOps(); }"'],
+         {"test_build", "test_ops"}),  # exercise 2 reads the sketch's ops from ino
+        # the board's labels as the host's, scores made up from them (issue 17 item 6)
+        ("ans_compare", ['board = capture.predictions("virtual", 12, source="gestures", speed=20, '
+                         "flash_dir=FLASH)\n"
+                         "board_labels = [p.label for p in board]\n"
+                         "host_labels = board_labels\n"
+                         "host_scores = np.eye(len(labels))[\n"
+                         "    [labels.index(b) for b in board_labels]]"],
+         {"test_compare"}),
+        # the lesson's first model, trained on the shipped data, instead of my_model
+        ("ans_retrain", ["my_model_int8 = model_int8\n"
+                         "my_pred = quantize.predict(my_model_int8, "
+                         "gestures.imu_features(my_x_test)).argmax(axis=1)\n"
+                         "my_accuracy = float(np.mean(my_pred == my_y_test))"],
+         {"test_retrain"}),
+    ],
+    "09-listening-for-mosquitoes": [
+        # the project's f0 instead of the student's spectrum peak; f0_train and species_mean
+        # (exercise 2) are then computed from it too
+        ("ans_f0", ["f0 = float(wingbeats.raw_features(clip[None])[0, 0])"],
+         {"test_f0", "test_hist"}),
+    ],
+    "10-heart-rhythm-and-water-quality": [
+        ("ans_cv", ["return float(ecg.raw_features(window_uv[None])[0, 1])",
+                    "cv_val = np.array([rr_cv(w) for w in x_val])"], {"test_cv"}),
+    ],
+    "11-responsible-tinyml": [
+        # the profile's latency, printed above the exercise, instead of MACs x cycles / clock
+        ("ans_energy", ['latency_s = prof.boards["nano33ble_sense_rev2"].latency_ms / 1000\n'
+                        "energy_per_inference_j = latency_s * ACTIVE_POWER_W"], {"test_energy"}),
+    ],
+    "08-magic-wand": [
+        ("ans_features", ["amag = gestures.imu_features(x_train)[..., 6]\n"
+                          "n_windows = len(features.imu_windows(x_test.reshape(-1, 6), "
+                          "gestures.FEATURES))"],
+         {"test_features"}),
+    ],
+}
+
+
+def _meta(cell: dict) -> dict:
+    return cell["metadata"].get("nbgrader", {})
+
+
+def _indented(blocks: Iterator[str]) -> Callable[[re.Match[str]], str]:
+    """A ``re.sub`` replacement: the next cheat, at the indentation of the block it replaces."""
+    def replace(match: re.Match[str]) -> str:
+        return "".join(match.group(1) + line + "\n" for line in next(blocks).splitlines())
+    return replace
+
+
+def cheat_notebook(solution: dict, cheats: list[tuple[str, list[str], set[str]]]) -> dict:
+    """The solution notebook with each cheated answer cell's solution blocks replaced."""
+    nb = json.loads(json.dumps(solution))
+    for grade_id, blocks, _ in cheats:
+        cell = next(c for c in nb["cells"] if _meta(c).get("grade_id") == grade_id)
+        source = "".join(cell["source"])
+        found = SOLUTION.findall(source)
+        assert len(found) == len(blocks), f"{grade_id} has {len(found)} solution blocks"
+        cell["source"] = SOLUTION.sub(_indented(iter(blocks)), source).splitlines(keepends=True)
+    return nb
+
+
+def test_cheat_notebook_replaces_only_the_solution_blocks() -> None:
+    lesson = lessons.get_lesson("05")
+    solution = lessons.read_notebook(lesson.notebook)
+    cheated = cheat_notebook(solution, CHEATS[lesson.id])
+    changed = [_meta(c).get("grade_id") for c, s in zip(cheated["cells"], solution["cells"],
+                                                        strict=True) if c != s]
+    assert changed == ["ans_quant", "ans_compare", "ans_modes"]
+    quant = "".join(next(c for c in cheated["cells"]
+                         if _meta(c).get("grade_id") == "ans_quant")["source"])
+    assert "    return quantize.quantize_input(x, scale, zero_point)\n" in quant
+    assert "BEGIN SOLUTION" not in quant and "def dequantize_tensor" in quant
+
+
+def _test_scores(root: Path, source: Path, lesson: str) -> dict[str, float]:
+    from nbgrader.api import Gradebook
+
+    db_url = config.load_config(root, source).CourseDirectory.db_url
+    with Gradebook(db_url) as gb:
+        submitted = gb.find_submission_notebook(lesson, lesson, STUDENT)
+        return {g.name: float(g.auto_score) for g in submitted.grades if g.auto_score is not None}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("lesson_id", sorted(CHEATS))
+def test_cheat_loses_the_gamed_exercise(lesson_id: str) -> None:
+    from nbgrader.apps import NbGraderAPI
+
+    lesson = lessons.get_lesson(lesson_id)
+    solution = lessons.read_notebook(lesson.notebook)
+    points = {_meta(c)["grade_id"]: float(_meta(c)["points"]) for c in solution["cells"]
+              if _meta(c).get("grade") and not _meta(c).get("solution")}
+    must_fail = set().union(*(fails for _, _, fails in CHEATS[lesson_id]))
+    assert must_fail <= set(points), must_fail - set(points)
+
+    source = lesson.folder.parent
+    root = Path(tempfile.mkdtemp(prefix=f"gaming-{lesson_id}-"))
+    try:
+        api = NbGraderAPI(config=config.load_config(root, source))
+        assert api.generate_assignment(lesson_id, force=True, create=True)["success"]
+        hand_in = root / "submitted" / STUDENT / lesson_id
+        shutil.copytree(lesson.folder, hand_in,
+                        ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
+        (hand_in / lesson.notebook.name).write_text(
+            json.dumps(cheat_notebook(solution, CHEATS[lesson_id])))
+        # the grader's own child process (as `course check`), with TensorFlow's C++ log off: a
+        # late "E0000 ..." line on stderr would fail an unrelated test cell under a busy CPU
+        run = subprocess.run(
+            [sys.executable, "-m", "tinyml_edu.course.check", "--autograde-one", str(root),
+             str(source), lesson_id, STUDENT], capture_output=True, text=True, check=False,
+            env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", MPLBACKEND="Agg"))
+        assert run.returncode == 0, (run.stdout + run.stderr)[-3000:]
+        scores = _test_scores(root, source, lesson_id)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    expected = {gid: 0.0 if gid in must_fail else pts for gid, pts in points.items()}
+    assert {gid: scores.get(gid) for gid in points} == expected
+
+
+# The helper the hidden tests use to tell a student's computation from a copy, on plain cells.
+NOTEBOOK = [
+    "import numpy as np\nfrom tinyml_edu import features",
+    "library = features.log_mel_spectrogram(clip, params)  # a comparison is fine",
+    "log_mel = np.log(np.maximum(power @ fb, 1e-6))",
+    "def hz_to_mel(f):\n    return 2595 * np.log10(1 + f / 700)\nedges = hz_to_mel(np.arange(3))",
+    "mel_to_hz = lambda m: 700 * (10 ** (m / 2595) - 1)\nback = mel_to_hz(edges)",
+    "from tinyml_edu.features import *\nstarred = mfcc(clip, p)",
+    "tmp = features.mfcc(clip, p)",
+    "mfccs = tmp.copy()",
+    "alias = features.frame_signal\ndef cut(a):\n    return alias(a, 480, 320)\n"
+    "frames = cut(audio)",
+    "from tinyml_edu.features import dct_matrix as d\nD = np.zeros((13, 40))\n"
+    "D[1:] = d(13, 40)[1:]",
+    "board_labels = [p.label for p in board]\nhost_labels = list(board_labels)",
+    "confusion = np.zeros((12, 12), int)\nnp.add.at(confusion, (y_test, y_pred), 1)",
+]
+AVOID = ["log_mel_spectrogram", "mfcc", "frame_signal", "dct_matrix", "hz_to_mel",
+         "confusion_matrix"]
+COPIES = ["board_labels"]
+
+
+@pytest.mark.parametrize(("name", "found"), [
+    ("log_mel", set()), ("library", {"log_mel_spectrogram"}), ("edges", set()),
+    ("mfccs", {"mfcc"}), ("frames", {"frame_signal"}), ("D", {"dct_matrix"}),
+    ("host_labels", {"board_labels"}), ("confusion", set()), ("back", set()),
+    ("starred", {"mfcc"}),
+])
+def test_copied_from_follows_each_name_to_its_sources(name: str, found: set[str]) -> None:
+    from tinyml_edu import checks
+
+    assert checks.copied_from(name, AVOID + ["mel_to_hz"], COPIES, NOTEBOOK) == found
+
+
+def test_check_own_work_names_the_copy_without_the_answer() -> None:
+    from tinyml_edu import checks
+
+    checks.check_own_work("log_mel", AVOID, cells=NOTEBOOK)
+    with pytest.raises(checks.CheckFailed, match="computed from mfcc, which this exercise asks"):
+        checks.check_own_work("mfccs", AVOID, cells=NOTEBOOK)
+    # a later, honest computation replaces the copy
+    checks.check_own_work("mfccs", AVOID, cells=[*NOTEBOOK, "mfccs = log_mel[:, :13] * 2"])
+    # a copy stays a copy however the copied variable itself was computed
+    with pytest.raises(checks.CheckFailed, match="computed from board_labels"):
+        checks.check_own_work("host_labels", copies=COPIES, cells=NOTEBOOK)
