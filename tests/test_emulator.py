@@ -161,15 +161,15 @@ def test_every_project_model_is_bit_exact_or_its_difference_is_explained(
 
 
 def test_per_tensor_dense_layers_make_the_board_bit_exact(board_ready, tmp_path: Path) -> None:
-    """The explained FULLY_CONNECTED difference is the per-channel scales: with one scale per
-    dense layer the same network is bit-exact."""
+    """The explained FULLY_CONNECTED difference is the per-channel scales: the projects ship one
+    scale per dense layer, and the same network with per-channel scales differs on the board."""
     from tinyml_edu.emulator.projects import check_project, project_model
     from tinyml_edu.emulator.verify import per_channel_fully_connected
 
-    assert per_channel_fully_connected(project_model("ecg").model)
-    assert not per_channel_fully_connected(project_model("ecg", per_channel_dense=False).model)
-    per_channel = check_project("ecg", tmp_path / "a")
+    assert not per_channel_fully_connected(project_model("ecg").model)  # what the projects ship
+    assert per_channel_fully_connected(project_model("ecg", per_channel_dense=True).model)
+    per_channel = check_project("ecg", tmp_path / "a", per_channel_dense=True)
     assert not per_channel["bit_exact"]
     assert per_channel["first_differing_op"]["known_as"] == "FULLY_CONNECTED per-channel"
-    per_tensor = check_project("ecg", tmp_path / "b", per_channel_dense=False)
-    assert per_tensor["bit_exact"], per_tensor
+    shipped = check_project("ecg", tmp_path / "b")
+    assert shipped["bit_exact"], shipped

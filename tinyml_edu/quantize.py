@@ -46,14 +46,17 @@ def _quiet_converter() -> Iterator[None]:
 
 
 def convert(model: keras.Model, mode: str = "int8", representative: np.ndarray | None = None,
-            per_channel_dense: bool = True, calibration_samples: int = 300) -> bytes:
+            per_channel_dense: bool = False, calibration_samples: int = 300) -> bytes:
     """Convert ``model`` to a ``.tflite`` flatbuffer.
 
     mode: ``int8`` (full integer, int8 in and out; needs ``representative`` inputs),
     ``float16`` (weights stored as float16), ``dynamic`` (int8 weights, float activations) or
     ``float32`` (no quantization, the baseline).
-    per_channel_dense: one scale per output unit of a Dense layer. More accurate, but each unit
-    costs 12 bytes of scales and zero points: a tiny model like sine turns it off.
+    per_channel_dense: one scale per output unit of a Dense layer. Off by default: the TFLM
+    library the sketches build with (Chirale_TensorFlowLite 2.0, CMSIS-NN kernels) applies the
+    first unit's scale to every unit, so such a model computes wrong outputs on the board
+    (found by ``tinyml-edu verify --on cortex-m4``); each unit would also cost 12 bytes.
+    Convolutions stay per channel: the board's kernels handle those.
     """
     tf = import_tensorflow()
     if mode not in MODES:

@@ -34,7 +34,8 @@ class Project:
     batch_size: int
     learning_rate: float
     patience: int
-    per_channel_dense: bool = True
+    # Per-channel Dense scales compute wrong outputs on the board's TFLM (see quantize.convert).
+    per_channel_dense: bool = False
     # Which board sensor feeds the model: "imu", "audio" or "none" (the sketch's data path).
     sensor: str = "none"
     # Anomaly projects: (inputs, reconstructions) -> one score per example, higher = stranger.
