@@ -104,7 +104,7 @@ def worker_env(home: Path) -> dict[str, str]:
                IPYTHONDIR=str(home / ".ipython"), MPLCONFIGDIR=str(home / ".matplotlib"),
                MPLBACKEND="Agg", JUPYTER_RUNTIME_DIR=str(home / ".jupyter-runtime"),
                JUPYTER_DATA_DIR=str(home / ".jupyter-data"), XDG_CACHE_HOME=str(home / ".cache"),
-               TF_CPP_MIN_LOG_LEVEL="2", MALLOC_ARENA_MAX="2", PYTHONDONTWRITEBYTECODE="1",
+               TF_CPP_MIN_LOG_LEVEL="3", MALLOC_ARENA_MAX="2", PYTHONDONTWRITEBYTECODE="1",
                PYDEVD_DISABLE_FILE_VALIDATION="1", NBGRADER_EXECUTION="autograde")
     # The package itself must stay importable when it is not installed (a source checkout).
     package_root = str(Path(__file__).resolve().parents[2])
