@@ -21,7 +21,8 @@
  *           MFCC) features of features.py (tinyml_edu_dsp.h) and runs the model.
  *   none  - the hello-world sine demo: feeds x sweeping 0..2*pi and reports y = model(x).
  *   other - a model whose features the board does not compute yet (e.g. wingbeats, ecg):
- *           the model is loaded and checked, and the board reports an E line saying so.
+ *           the model is loaded, run once on zeros (its Invoke() time is reported) and the
+ *           board reports an E line saying that its features are missing.
  * Every inference prints "P <seq> <label> <score> <ms> *CRC": the top label, its score (the
  * dequantized output) and the time Invoke() took. The sine demo reports the same way with
  * the label "y" and the predicted value as the score (so it can be negative).
@@ -60,6 +61,9 @@
 #define TINYML_EDU_SENSOR_NAME "other"
 #else
 #error "the sensor must be imu, audio, none or other"
+#endif
+#if defined(TINYML_EDU_SENSOR_imu) || defined(TINYML_EDU_SENSOR_audio)
+#define TINYML_EDU_CLASSIFIER 1  // streams raw sensor data and reports the top label
 #endif
 
 #include <math.h>
@@ -113,12 +117,16 @@ static TfLiteTensor* g_input = nullptr;
 static TfLiteTensor* g_output = nullptr;
 static bool g_model_ok = false;
 static bool g_infer = true;  // an inference sketch starts with inference on
+#if !defined(TINYML_EDU_SENSOR_other)
 static uint32_t g_prediction_seq = 0;
+#endif
 
 static char g_line[TME_LINE_MAX];
 static tme_command_reader_t g_reader;
 static bool g_streaming = false;
+#if defined(TINYML_EDU_CLASSIFIER)
 static uint32_t g_data_seq = 0;
+#endif
 static const char* g_board = TINYML_EDU_BOARD_ID;
 
 static void sendLine(size_t n) {
@@ -154,16 +162,14 @@ static size_t inputCount() {
   return g_input->type == kTfLiteInt8 ? g_input->bytes : g_input->bytes / sizeof(float);
 }
 
-static size_t outputCount() {
-  return g_output->type == kTfLiteInt8 ? g_output->bytes : g_output->bytes / sizeof(float);
-}
-
+#if !defined(TINYML_EDU_SENSOR_other)
 static float outputValue(size_t i) {
   if (g_output->type == kTfLiteInt8) {
     return (g_output->data.int8[i] - g_output->params.zero_point) * g_output->params.scale;
   }
   return g_output->data.f[i];
 }
+#endif
 
 static const size_t kAnyInputCount = 0;  // expectedInputs() when the sketch cannot know
 
@@ -248,7 +254,11 @@ static float invokeTimed() {
   return (float)(t1 - t0) / 1000.0f;
 }
 
-#if defined(TINYML_EDU_SENSOR_imu) || defined(TINYML_EDU_SENSOR_audio)
+#if defined(TINYML_EDU_CLASSIFIER)
+static size_t outputCount() {
+  return g_output->type == kTfLiteInt8 ? g_output->bytes : g_output->bytes / sizeof(float);
+}
+
 // Classifiers: the top label and its dequantized score.
 static void reportTopLabel(float ms) {
   size_t count = outputCount();
@@ -688,7 +698,20 @@ static void startStreaming() {
   sendComment("no sensor to stream for this model");
 }
 
-static void pollSensor() {}
+// Once, after start-up: the model on all-zero input, to show that it runs and how fast.
+static void pollSensor() {
+  static bool timed = false;
+  if (timed || !g_model_ok) return;
+  timed = true;
+  for (size_t i = 0; i < inputCount(); ++i) setInput(i, 0.0f);
+  const float ms = invokeTimed();
+  if (ms < 0.0f) return;
+  sendComment(tme::Text()
+                  .add("Invoke() on all-zero input took ")
+                  .add((uint32_t)(ms * 1000.0f))
+                  .add(" us")
+                  .c_str());
+}
 
 #endif  // TINYML_EDU_SENSOR_other
 
