@@ -55,6 +55,10 @@ NANO_CORE = "arduino:mbed_nano@4.6.0"
 TFLM_LIBRARY = {"arduino:mbed_nano": "Chirale_TensorFlowLite@2.0.0",
                 "esp32:esp32": "TensorFlowLite_ESP32", "rp2040:rp2040": "Chirale_TensorFlowLite"}
 IMU_LIBRARY = "Arduino_BMI270_BMM150@1.2.3"
+# The Arduino IDE's names: Boards Manager entry and Tools > Board item, per core.
+IDE_NAMES = {"arduino:mbed_nano": ("Arduino Mbed OS Nano Boards", "Arduino Nano 33 BLE"),
+             "esp32:esp32": ("esp32 by Espressif Systems, 3.x", "XIAO_ESP32S3"),
+             "rp2040:rp2040": ("Raspberry Pi Pico/RP2040", "Raspberry Pi Pico")}
 
 ARDUINO_CLI_HELP = (
     "arduino-cli is not on PATH, so nothing was compiled or uploaded. Install it from "
@@ -205,37 +209,48 @@ def sketch_readme(name: str, board: Board, sensor: str) -> str:
     imu_note = (" (used on Rev2; a Rev1's IMU is read directly, so `Arduino_LSM9DS1` is not "
                 "needed)" if sensor == "imu" else "")
     lib_lines = "\n".join(f"arduino-cli lib install {lib}" for lib in libraries)
-    esp32_note = ("\nThe ESP32 core needs Espressif's board index: add "
-                  "`https://espressif.github.io/arduino-esp32/package_esp32_index.json` to "
-                  "`board_manager.additional_urls` (`arduino-cli config add ...`, or the IDE's "
-                  "Preferences) first. These sketches are compile-checked for the Nano 33 BLE "
-                  "only; the XIAO build has not been compiled in CI.\n"
-                  if board.arduino_core == "esp32:esp32" else "")
+    ide_core, ide_board = IDE_NAMES.get(board.arduino_core, (board.arduino_core, board.name))
+    if board.arduino_core == "arduino:mbed_nano":
+        ide_core += " " + NANO_CORE.split("@")[1]
+    if board.arduino_core == "arduino:mbed_nano":
+        versions = ("These are the versions tinyml-edu's tests compile the sketches against; "
+                    "newer ones usually work too.\n")
+    else:
+        versions = ("This board's build has not been compiled in tinyml-edu's tests (only the "
+                    "Nano 33 BLE's is).\n")
+    core_shown = f"`{core}`"
+    if board.arduino_core == "esp32:esp32":
+        core_shown += " (version 3.x)"
+        versions += ("\nThe ESP32 core needs Espressif's board index first: `arduino-cli config "
+                     "add board_manager.additional_urls https://espressif.github.io/arduino-esp32/"
+                     "package_esp32_index.json` (IDE: File > Preferences > Additional boards "
+                     "manager URLs).\n")
     return f"""# {name}
 
 Made by `tinyml-edu deploy` for **{board.name}** (`{board.fqbn}`); sensor: {sensor}.
 The folder is complete: `{name}.ino`, the model (`model_data.cpp`, `model_data.h`), its
 settings (`model_settings.h`) and the tinyml-edu protocol library in `src/`, which the sketch
-includes with quotes. Do not install the `tinyml_edu_protocol` library for this sketch: it is
-already here.
+includes with quotes: the `tinyml_edu_protocol` library need not be installed (an installed
+copy is not used).
 
 ## What to install (once per computer)
 
-- board core: `{core}`
+- board core: {core_shown}
 - libraries: {ide_libraries}{imu_note}
-{esp32_note}
-These are the versions the sketches are compiled against; newer ones usually work too.
 
+{versions}
 ## Arduino IDE (2.x or 1.8)
 
-1. Tools > Board > Boards Manager: install the core above.
-2. Tools > Manage Libraries: install each library above.
+1. Tools > Board > Boards Manager: install "{ide_core}".
+2. Tools > Manage Libraries: install each library above, at that version.
 3. File > Open: `{name}/{name}.ino` (keep every file of the folder together).
-4. Tools > Board: choose {board.name}; Tools > Port: the board's port.
+4. Tools > Board: "{ide_board}"; Tools > Port: the board's port.
 5. Upload (the arrow). Then Tools > Serial Monitor at 115200 baud, or
    `tinyml-edu monitor --port PORT`.
 
 ## arduino-cli
+
+In the folder that holds `{name}/`:
 
 ```sh
 arduino-cli core update-index
