@@ -179,3 +179,23 @@ def test_a_failed_compile_is_reported_with_a_hint(sine_run, tmp_path, monkeypatc
     with pytest.raises(deploy.DeployError, match="core install rp2040:rp2040"):
         deploy.upload(sketch, "pico", "/dev/ttyACM0")
     assert len((fake / "calls.txt").read_text().splitlines()) == 1  # no upload after a failure
+
+
+def test_the_pinned_versions_are_the_kits_and_the_readme_says_them():
+    """deploy's README lines, firmware/README.md and the compile kit name the same versions."""
+    pins = [deploy.NANO_CORE, deploy.TFLM_LIBRARY["arduino:mbed_nano"], deploy.IMU_LIBRARY]
+    readme = (deploy.firmware_dir() / "README.md").read_text()
+    assert f"arduino-cli core install {pins[0]}" in readme
+    for library in pins[1:]:
+        assert f"arduino-cli lib install {library}" in readme
+    kit = deploy.find_kit(os.environ.get(deploy.KIT_ENV_VAR)
+                          or Path(__file__).resolve().parents[2] / "shared" / "third_party"
+                          / "arduino-nano33ble")
+    if kit is None:
+        pytest.skip("the compile kit is not here to compare versions with")
+    platform = (kit / "core" / "platform.txt").read_text()
+    assert f"version={pins[0].split('@')[1]}" in platform.splitlines()
+    for library in pins[1:]:
+        name, version = library.split("@")
+        properties = (kit / "libraries" / name / "library.properties").read_text()
+        assert f"version={version}" in properties.splitlines(), library
