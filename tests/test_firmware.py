@@ -22,6 +22,7 @@ import shutil
 import struct
 import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -599,7 +600,7 @@ def _kit_cache(kit: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def kit_compiler() -> KitCompiler:
+def kit_compiler() -> Iterator[KitCompiler]:
     named = os.environ.get(deploy.KIT_ENV_VAR)
     kit = deploy.find_kit(named or DEFAULT_KIT)
     if ARM_GXX is None:
