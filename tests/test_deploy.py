@@ -6,10 +6,12 @@ import os
 import re
 import shutil
 import stat
+from pathlib import Path
 
 import pytest
 
 from tinyml_edu import deploy, export, profile
+from tinyml_edu.boards import get_board
 
 
 @pytest.fixture()
@@ -32,14 +34,51 @@ def test_sketch_folder_is_complete_and_filled(sine_run, tmp_path, sine_models):
     assert "MicroMutableOpResolver<1>" in ino and "op_resolver.AddFullyConnected();" in ino
     assert '"sine"' in ino and "TINYML_EDU_SENSOR_none" in ino
     assert result.ops == ["FULLY_CONNECTED"]
-    assert export.read_c_array((sketch / "model_data.cc").read_text()) == sine_models["int8"]
+    assert export.read_c_array((sketch / "model_data.cpp").read_text()) == sine_models["int8"]
     arena = profile.tflm_arena_bytes(sine_models["int8"]) if profile.tflm_available() else None
     settings = (sketch / "model_settings.h").read_text()
     if arena:
         assert f"kTensorArenaSize = {(int(arena * 1.1) + 15) // 16 * 16};" in settings
-    assert (sketch / "tinyml_edu_protocol.h").is_file()  # the sketch compiles on its own
+    # The protocol library once, in src/, included with quotes (tests/test_firmware.py
+    # compiles deployed sketches against the real core).
+    assert sorted(p.name for p in (sketch / "src").iterdir()) == sorted(
+        p.name for p in (deploy.firmware_dir() / "libraries" / "tinyml_edu_protocol" / "src")
+        .iterdir())
+    assert not list(sketch.glob("tinyml_edu_*")) and not (sketch / "model_data.cc").exists()
+    assert '#include "src/tinyml_edu_protocol.h"' in ino and "<tinyml_edu_" not in ino
     meta = json.loads((sketch / "deploy.json").read_text())
     assert meta["fqbn"] == "arduino:mbed_nano:nano33ble" and meta["ops"] == ["FULLY_CONNECTED"]
+    assert meta["sketch_sensor"] == "none"
+
+
+def test_the_sketch_folder_says_what_to_install_and_how_to_upload(sine_run, tmp_path):
+    sketch = deploy.build_sketch(sine_run / "model_int8.tflite", "nano33ble_sense_rev2",
+                                 tmp_path / "s").sketch_dir
+    readme = (sketch / "README.md").read_text()
+    name = sketch.name
+    for step in ("arduino-cli core install arduino:mbed_nano@4.6.0",
+                 "arduino-cli lib install Chirale_TensorFlowLite@2.0.0",
+                 f"arduino-cli compile --fqbn arduino:mbed_nano:nano33ble {name}",
+                 f"arduino-cli upload -p PORT --fqbn arduino:mbed_nano:nano33ble {name}",
+                 "Boards Manager", "Manage Libraries", f"{name}/{name}.ino"):
+        assert step in readme, step
+    assert "BMI270" not in readme  # the sine demo needs no IMU library
+    imu = deploy.sketch_readme("g", get_board("nano33ble_sense_rev1"), "imu")
+    assert "arduino-cli lib install Arduino_BMI270_BMM150@1.2.3" in imu
+    xiao = deploy.sketch_readme("k", get_board("xiao_esp32s3_sense"), "audio")
+    assert "arduino-cli lib install TensorFlowLite_ESP32" in xiao
+    assert "core install esp32:esp32" in xiao and "additional_urls" in xiao
+
+
+@pytest.mark.parametrize(("sensor", "params", "inputs", "expected"), [
+    ("imu", {"channels": ["ax"]}, 300, "imu"),
+    ("audio", {"kind": "logmel"}, 1960, "audio"),
+    ("none", {}, 1, "none"),
+    ("audio", {"feature_mean": [0.0]}, 7, "other"),  # wingbeats: hand-made features
+    ("none", {"feature_mean": [0.0]}, 12, "other"),  # ecg, water quality
+])
+def test_the_sketch_runs_only_features_it_can_compute(sensor, params, inputs, expected):
+    assert deploy.sketch_sensor_of(sensor, params, inputs) == expected
 
 
 def test_resolver_registers_exactly_the_ops_of_a_conv_model(tmp_path, conv_int8):
@@ -52,6 +91,8 @@ def test_resolver_registers_exactly_the_ops_of_a_conv_model(tmp_path, conv_int8)
     assert {"AddConv2D", "AddDepthwiseConv2D", "AddFullyConnected"} <= set(adds)
     assert f"MicroMutableOpResolver<{len(result.ops)}>" in ino
     assert result.model_flash_bytes is None and "not an Arm CPU" in result.flash_note
+    assert json.loads((result.sketch_dir / "deploy.json").read_text())["sketch_sensor"] == "other"
+    assert result.messages and "does not compute" in result.messages[0]
 
 
 @pytest.mark.skipif(not shutil.which("arm-none-eabi-g++"), reason="no arm-none-eabi-gcc")
@@ -59,7 +100,22 @@ def test_flash_of_the_model_is_measured_for_the_cortex_m4(sine_run, tmp_path, si
     result = deploy.build_sketch(sine_run / "model_int8.tflite", "nano33ble_sense_rev1",
                                  tmp_path / "s")
     assert len(sine_models["int8"]) <= result.model_flash_bytes < len(sine_models["int8"]) + 64
-    assert "cortex-m4" in result.flash_note
+    assert "-mcpu=cortex-m4" in result.flash_note
+    assert "-mfloat-abi=softfp" in result.flash_note  # the core's ABI, not "hard"
+
+
+def test_the_flash_check_takes_the_cpu_flags_from_the_kit(tmp_path):
+    fake_kit = tmp_path / "kit"
+    (fake_kit / deploy.KIT_CXXFLAGS).parent.mkdir(parents=True)
+    (fake_kit / deploy.KIT_CXXFLAGS).write_text("-c\n-Os\n-mcpu=cortex-m4\n-mfloat-abi=soft\n"
+                                                "-mthumb\n")
+    assert deploy.kit_cpu_flags(fake_kit) == ["-mcpu=cortex-m4", "-mfloat-abi=soft", "-mthumb"]
+    assert deploy.kit_cpu_flags(None) == deploy.ARM_FLAGS["Arm Cortex-M4F"]
+    real_kit = deploy.find_kit(Path(__file__).resolve().parents[2] / "shared" / "third_party"
+                               / "arduino-nano33ble")
+    if real_kit:  # the documented constant is what the core really uses
+        assert sorted(deploy.kit_cpu_flags(real_kit)) == sorted(
+            deploy.ARM_FLAGS["Arm Cortex-M4F"])
 
 
 def test_a_foreign_folder_is_never_overwritten(sine_run, tmp_path):
@@ -123,3 +179,23 @@ def test_a_failed_compile_is_reported_with_a_hint(sine_run, tmp_path, monkeypatc
     with pytest.raises(deploy.DeployError, match="core install rp2040:rp2040"):
         deploy.upload(sketch, "pico", "/dev/ttyACM0")
     assert len((fake / "calls.txt").read_text().splitlines()) == 1  # no upload after a failure
+
+
+def test_the_pinned_versions_are_the_kits_and_the_readme_says_them():
+    """deploy's README lines, firmware/README.md and the compile kit name the same versions."""
+    pins = [deploy.NANO_CORE, deploy.TFLM_LIBRARY["arduino:mbed_nano"], deploy.IMU_LIBRARY]
+    readme = (deploy.firmware_dir() / "README.md").read_text()
+    assert f"arduino-cli core install {pins[0]}" in readme
+    for library in pins[1:]:
+        assert f"arduino-cli lib install {library}" in readme
+    kit = deploy.find_kit(os.environ.get(deploy.KIT_ENV_VAR)
+                          or Path(__file__).resolve().parents[2] / "shared" / "third_party"
+                          / "arduino-nano33ble")
+    if kit is None:
+        pytest.skip("the compile kit is not here to compare versions with")
+    platform = (kit / "core" / "platform.txt").read_text()
+    assert f"version={pins[0].split('@')[1]}" in platform.splitlines()
+    for library in pins[1:]:
+        name, version = library.split("@")
+        properties = (kit / "libraries" / name / "library.properties").read_text()
+        assert f"version={version}" in properties.splitlines(), library

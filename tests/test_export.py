@@ -9,8 +9,8 @@ def test_c_array_round_trips_aligned_with_length_and_guard(tmp_path):
                                         {"sample_rate": 16000, "window_ms": 30.0,
                                          "kind": "log_mel", "shape": [49, 40]},
                                         input_scale=0.5, input_zero_point=-3)
-    assert [f.name for f in files] == ["model_data.h", "model_data.cc", "model_settings.h"]
-    source = (tmp_path / "model_data.cc").read_text()
+    assert [f.name for f in files] == ["model_data.h", "model_data.cpp", "model_settings.h"]
+    source = (tmp_path / "model_data.cpp").read_text()
     assert export.read_c_array(source) == blob
     assert "alignas(16) const unsigned char g_model_data[]" in source
     assert f"g_model_data_len = {len(blob)};" in source
@@ -47,6 +47,6 @@ def test_c_array_compiles_with_the_host_compiler(tmp_path):
         '  std::printf("%u %u %d", g_model_data_len, sum, kTensorArenaSize);\n}\n')
     exe = tmp_path / "check"
     subprocess.run([cxx, "-std=c++17", "-o", str(exe), str(tmp_path / "main.cc"),
-                    str(tmp_path / "model_data.cc")], check=True)
+                    str(tmp_path / "model_data.cpp")], check=True)
     out = subprocess.run([str(exe)], capture_output=True, text=True, check=True).stdout
     assert out == f"{len(blob)} {sum(blob)} 112"

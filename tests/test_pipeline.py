@@ -48,7 +48,7 @@ def test_int8_accuracy_close_to_float_and_better_than_a_constant(sine_run):
 @pytest.mark.slow
 def test_exported_c_array_is_the_int8_model(sine_run):
     out, report, _ = sine_run
-    source = (out / "export" / "model_data.cc").read_text()
+    source = (out / "export" / "model_data.cpp").read_text()
     assert export.read_c_array(source) == (out / "model_int8.tflite").read_bytes()
     settings = (out / "export" / "model_settings.h").read_text()
     assert f"kTensorArenaSize = {(int(report['arena_bytes'] * 1.1) + 15) // 16 * 16};" in settings

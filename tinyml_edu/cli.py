@@ -169,7 +169,8 @@ def _cmd_deploy(args: argparse.Namespace) -> int:
 
     labels = args.labels.split(",") if args.labels else None
     try:
-        result = deploy.build_sketch(args.model, args.board, args.out, labels=labels)
+        result = deploy.build_sketch(args.model, args.board, args.out, labels=labels,
+                                     kit=args.kit)
         sketch = result.sketch_dir
         print(f"sketch: {sketch / (sketch.name + '.ino')}")
         print(f"  ops: {', '.join(result.ops)}; arena reserved: {result.arena_bytes:,} bytes "
@@ -179,6 +180,8 @@ def _cmd_deploy(args: argparse.Namespace) -> int:
                   f"({result.flash_note})")
         else:
             print(f"  {result.flash_note}")
+        for message in result.messages:
+            print(f"  note: {message}")
         if args.port == "virtual" or args.board == "virtual":  # nothing to upload: flash it
             folder = deploy.flash_virtual(sketch)
             print(f"deployed to the virtual board ({folder}); watch it with "
@@ -499,6 +502,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--upload", action="store_true", help="compile and upload with arduino-cli")
     p.add_argument("--port", help="serial port for --upload, or 'virtual' for the virtual board "
                    "(as --board virtual)")
+    p.add_argument("--kit", help="the compile-only Arduino kit (default: $TINYML_EDU_ARDUINO_KIT); "
+                   "the flash check then uses its core's compiler flags")
     p.set_defaults(func=_cmd_deploy)
 
     p = sub.add_parser("predict", help="label your own recordings with a run's int8 model",

@@ -3,7 +3,10 @@
 ``build_sketch`` fills ``firmware/inference_template`` with the model's facts: an op resolver
 that registers exactly the model's ops (each unused kernel costs flash), the arena measured with
 TFLM plus a margin, the labels and feature parameters (from the run's ``report.json`` when the
-model sits in a run folder), and the protocol library, so the folder compiles on its own.
+model sits in a run folder). The protocol library's sources go into the sketch's ``src/`` folder,
+included with quotes: the folder compiles on its own, and an installed ``tinyml_edu_protocol``
+library is neither needed nor compiled twice. A ``README.md`` in the folder says which core and
+libraries to install (the versions the sketches are compiled against) and how to upload.
 
 Then, depending on what is there: ``arm-none-eabi-gcc`` measures the flash the model data takes
 on the board's CPU; ``arduino-cli`` compiles and uploads; the virtual board takes the model
@@ -13,6 +16,7 @@ directly. Whatever is missing is explained, never fatal.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -20,6 +24,8 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from tinyml_edu import export, profile
 from tinyml_edu.boards import Board, get_board
@@ -30,11 +36,29 @@ PLACEHOLDERS = ("{{PROJECT}}", "{{BOARD_ID}}", "{{SENSOR}}", "{{OP_COUNT}}",
 TEMPLATE_NAME = "inference_template"
 PROTOCOL_LIBRARY = "tinyml_edu_protocol"
 
-# The CPU flags of each board family for arm-none-eabi-gcc (None: not an Arm CPU).
+# The CPU flags of each board family for arm-none-eabi-gcc (None: not an Arm CPU). The Nano's
+# core (arduino:mbed_nano 4.6.0, variants/ARDUINO_NANO33BLE/cxxflags.txt) builds with the
+# softfp float ABI: objects built "hard" could not even be linked with it.
 ARM_FLAGS = {
-    "Arm Cortex-M4F": ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"],
+    "Arm Cortex-M4F": ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=softfp", "-mfpu=fpv4-sp-d16"],
     "dual-core Arm Cortex-M0+": ["-mcpu=cortex-m0plus", "-mthumb"],
 }
+CORE_CXX_FLAGS = ["-Os", "-std=gnu++14", "-fno-rtti", "-fno-exceptions"]
+
+# The compile-only kit of the Nano's real core and libraries (see firmware/README.md): where
+# tinyml-edu finds it, and the file of C++ flags its variant builds with.
+KIT_ENV_VAR = "TINYML_EDU_ARDUINO_KIT"
+KIT_CXXFLAGS = Path("core/variants/ARDUINO_NANO33BLE/cxxflags.txt")
+
+# What the sketches are built against (the kit's versions; arduino-cli `name@version`).
+NANO_CORE = "arduino:mbed_nano@4.6.0"
+TFLM_LIBRARY = {"arduino:mbed_nano": "Chirale_TensorFlowLite@2.0.0",
+                "esp32:esp32": "TensorFlowLite_ESP32", "rp2040:rp2040": "Chirale_TensorFlowLite"}
+IMU_LIBRARY = "Arduino_BMI270_BMM150@1.2.3"
+# The Arduino IDE's names: Boards Manager entry and Tools > Board item, per core.
+IDE_NAMES = {"arduino:mbed_nano": ("Arduino Mbed OS Nano Boards", "Arduino Nano 33 BLE"),
+             "esp32:esp32": ("esp32 by Espressif Systems, 3.x", "XIAO_ESP32S3"),
+             "rp2040:rp2040": ("Raspberry Pi Pico/RP2040", "Raspberry Pi Pico")}
 
 ARDUINO_CLI_HELP = (
     "arduino-cli is not on PATH, so nothing was compiled or uploaded. Install it from "
@@ -100,8 +124,10 @@ def sensor_of(feature_params: dict[str, Any]) -> str:
 
 
 def build_sketch(model_path: Path | str, board_id: str, out_dir: Path | str,
-                 labels: list[str] | None = None, project: str | None = None) -> DeployResult:
-    """Write a complete sketch folder ``out_dir/<name>/<name>.ino`` for ``board_id``."""
+                 labels: list[str] | None = None, project: str | None = None,
+                 kit: Path | str | None = None) -> DeployResult:
+    """Write a complete sketch folder ``out_dir/<name>/<name>.ino`` for ``board_id``. ``kit``:
+    the compile-only Arduino kit, whose flags the flash measurement then uses."""
     model_path, out_dir = Path(model_path), Path(out_dir)
     if not model_path.is_file():
         raise DeployError(f"{model_path} not found; give the .tflite file of a run, e.g. "
@@ -120,6 +146,7 @@ def build_sketch(model_path: Path | str, board_id: str, out_dir: Path | str,
         ops = sorted({op.name for op in profile.op_list(model)})
     except ValueError as err:
         raise DeployError(f"{model_path} is not a valid .tflite model: {err}") from err
+    sketch_sensor = sketch_sensor_of(sensor, feature_params, _input_count(model))
     prof = profile.profile(model, boards={board.id: board}, search_smallest=False)
     arena = int(prof.arena_bytes * (1 + profile.ARENA_MARGIN))
 
@@ -131,7 +158,7 @@ def build_sketch(model_path: Path | str, board_id: str, out_dir: Path | str,
     template = (firmware_dir() / TEMPLATE_NAME / f"{TEMPLATE_NAME}.ino").read_text()
     adds = "\n".join(f"  op_resolver.{resolver_method(op)}();" for op in ops)
     filled = (template.replace("{{PROJECT}}", project).replace("{{BOARD_ID}}", board.id)
-              .replace("{{SENSOR}}", sensor).replace("{{OP_COUNT}}", str(len(ops)))
+              .replace("{{SENSOR}}", sketch_sensor).replace("{{OP_COUNT}}", str(len(ops)))
               .replace("{{OP_RESOLVER_ADDS}}", adds))
     left = [p for p in PLACEHOLDERS if p in filled]
     if left:
@@ -145,11 +172,12 @@ def build_sketch(model_path: Path | str, board_id: str, out_dir: Path | str,
         interp_in = _input_quantization(model)
         export.write_sketch_sources(staging, model, labels, arena, feature_params, *interp_in)
         library_src = firmware_dir() / "libraries" / PROTOCOL_LIBRARY / "src"
-        for path in sorted(library_src.glob("*")):
-            if path.is_file():
-                shutil.copy(path, staging / path.name)
+        shutil.copytree(library_src, staging / "src")
+        (staging / "README.md").write_text(sketch_readme(name, board, sketch_sensor),
+                                           encoding="utf-8")
         (staging / "deploy.json").write_text(json.dumps({
             "project": project, "board": board.id, "fqbn": board.fqbn, "sensor": sensor,
+            "sketch_sensor": sketch_sensor,
             "labels": labels, "ops": ops, "arena_bytes": arena,
             "arena_source": prof.arena_source, "model_bytes": len(model),
             "feature_params": feature_params, "model": str(model_path), **stream,
@@ -162,8 +190,101 @@ def build_sketch(model_path: Path | str, board_id: str, out_dir: Path | str,
         raise
 
     result = DeployResult(sketch, ops, arena, prof.arena_source)
-    result.model_flash_bytes, result.flash_note = measure_model_flash(sketch, board)
+    if sketch_sensor == "other":
+        result.messages.append(
+            f"the sketch does not compute {project}'s features on the board yet: it loads the "
+            "model and reports that; the virtual board runs it (--port virtual)")
+    result.model_flash_bytes, result.flash_note = measure_model_flash(sketch, board, kit)
     return result
+
+
+def sketch_readme(name: str, board: Board, sensor: str) -> str:
+    """The README.md of a deployed sketch folder: what to install, and how to upload."""
+    core = NANO_CORE if board.arduino_core == "arduino:mbed_nano" else board.arduino_core
+    libraries = [TFLM_LIBRARY.get(board.arduino_core, TFLM_LIBRARY["arduino:mbed_nano"])]
+    if sensor == "imu":
+        libraries.append(IMU_LIBRARY)
+    ide_libraries = ", ".join(f"`{lib.split('@')[0]}`" + (f" {lib.split('@')[1]}" if "@" in lib
+                                                           else "") for lib in libraries)
+    imu_note = (" (used on Rev2; a Rev1's IMU is read directly, so `Arduino_LSM9DS1` is not "
+                "needed)" if sensor == "imu" else "")
+    lib_lines = "\n".join(f"arduino-cli lib install {lib}" for lib in libraries)
+    ide_core, ide_board = IDE_NAMES.get(board.arduino_core, (board.arduino_core, board.name))
+    if board.arduino_core == "arduino:mbed_nano":
+        ide_core += " " + NANO_CORE.split("@")[1]
+    if board.arduino_core == "arduino:mbed_nano":
+        versions = ("These are the versions tinyml-edu's tests compile the sketches against; "
+                    "newer ones usually work too.\n")
+    else:
+        versions = ("This board's build has not been compiled in tinyml-edu's tests (only the "
+                    "Nano 33 BLE's is).\n")
+    core_shown = f"`{core}`"
+    if board.arduino_core == "esp32:esp32":
+        core_shown += " (version 3.x)"
+        versions += ("\nThe ESP32 core needs Espressif's board index first: `arduino-cli config "
+                     "add board_manager.additional_urls https://espressif.github.io/arduino-esp32/"
+                     "package_esp32_index.json` (IDE: File > Preferences > Additional boards "
+                     "manager URLs).\n")
+    return f"""# {name}
+
+Made by `tinyml-edu deploy` for **{board.name}** (`{board.fqbn}`); sensor: {sensor}.
+The folder is complete: `{name}.ino`, the model (`model_data.cpp`, `model_data.h`), its
+settings (`model_settings.h`) and the tinyml-edu protocol library in `src/`, which the sketch
+includes with quotes: the `tinyml_edu_protocol` library need not be installed (an installed
+copy is not used).
+
+## What to install (once per computer)
+
+- board core: {core_shown}
+- libraries: {ide_libraries}{imu_note}
+
+{versions}
+## Arduino IDE (2.x or 1.8)
+
+1. Tools > Board > Boards Manager: install "{ide_core}".
+2. Tools > Manage Libraries: install each library above, at that version.
+3. File > Open: `{name}/{name}.ino` (keep every file of the folder together).
+4. Tools > Board: "{ide_board}"; Tools > Port: the board's port.
+5. Upload (the arrow). Then Tools > Serial Monitor at 115200 baud, or
+   `tinyml-edu monitor --port PORT`.
+
+## arduino-cli
+
+In the folder that holds `{name}/`:
+
+```sh
+arduino-cli core update-index
+arduino-cli core install {core}
+{lib_lines}
+arduino-cli compile --fqbn {board.fqbn} {name}
+arduino-cli upload -p PORT --fqbn {board.fqbn} {name}
+```
+
+PORT is e.g. `/dev/ttyACM0` (Linux), `/dev/cu.usbmodem...` (macOS) or `COM3` (Windows);
+`arduino-cli board list` shows it. A Nano that does not show up: press reset twice quickly.
+Close the Serial Monitor (and `tinyml-edu monitor`) before uploading.
+"""
+
+
+def find_kit(kit: Path | str | None = None) -> Path | None:
+    """The compile-only Arduino kit: ``kit`` if given, else ``$TINYML_EDU_ARDUINO_KIT``; None
+    when neither names a folder with the kit's ``compile.sh``."""
+    candidate = kit or os.environ.get(KIT_ENV_VAR)
+    if not candidate:
+        return None
+    folder = Path(candidate)
+    return folder if (folder / "compile.sh").is_file() else None
+
+
+def kit_cpu_flags(kit: Path | None) -> list[str]:
+    """The Nano's CPU flags as the core builds them: read from the kit's cxxflags.txt when the
+    kit is there, else the documented constant (the same values)."""
+    flags_file = kit / KIT_CXXFLAGS if kit else None
+    if flags_file is None or not flags_file.is_file():
+        return ARM_FLAGS["Arm Cortex-M4F"]
+    words = flags_file.read_text(encoding="utf-8").split()
+    return [w for w in words
+            if w.startswith(("-mcpu=", "-mfloat-abi=", "-mfpu=")) or w == "-mthumb"]
 
 
 def _stream_window(project, feature_params: dict[str, Any], sensor: str) -> dict[str, Any]:
@@ -180,6 +301,25 @@ def _stream_window(project, feature_params: dict[str, Any], sensor: str) -> dict
             "rate": rate}
 
 
+def sketch_sensor_of(sensor: str, feature_params: dict[str, Any], input_count: int) -> str:
+    """The template's data path: ``imu`` and ``audio`` when the sketch computes the model's
+    features (IMU windows; log-mel or MFCC), ``none`` for a one-input model (the sine demo),
+    ``other`` for features the board does not compute yet (hand-made feature vectors)."""
+    if sensor == "imu" and "channels" in feature_params:
+        return "imu"
+    if sensor == "audio" and "kind" in feature_params:
+        return "audio"
+    if sensor == "none" and input_count == 1:
+        return "none"
+    return "other"
+
+
+def _input_count(model: bytes) -> int:
+    from tinyml_edu.quantize import interpreter
+
+    return int(np.prod(interpreter(model).get_input_details()[0]["shape"][1:]))
+
+
 def _input_quantization(model: bytes) -> tuple[float | None, int | None]:
     from tinyml_edu.quantize import interpreter
 
@@ -187,18 +327,22 @@ def _input_quantization(model: bytes) -> tuple[float | None, int | None]:
     return (float(scale), int(zero_point)) if scale else (None, None)
 
 
-def measure_model_flash(sketch: Path, board: Board) -> tuple[int | None, str]:
-    """Compile ``model_data.cc`` for the board's CPU and read its size (text + data)."""
+def measure_model_flash(sketch: Path, board: Board,
+                        kit: Path | str | None = None) -> tuple[int | None, str]:
+    """Compile ``model_data.cpp`` for the board's CPU, with the core's flags, and read its size
+    (text + data)."""
     flags = ARM_FLAGS.get(board.cpu)
     if flags is None:
         return None, f"{board.cpu} is not an Arm CPU: flash not measured with arm-none-eabi-gcc"
+    if board.arduino_core == "arduino:mbed_nano":
+        flags = kit_cpu_flags(find_kit(kit))
     gxx, size = shutil.which("arm-none-eabi-g++"), shutil.which("arm-none-eabi-size")
     if not gxx or not size:
         return None, ("arm-none-eabi-gcc not found: flash not measured (Debian/Ubuntu: "
                       "apt install gcc-arm-none-eabi)")
     with tempfile.TemporaryDirectory() as tmp:
         obj = Path(tmp) / "model_data.o"
-        subprocess.run([gxx, *flags, "-Os", "-std=c++17", "-c", str(sketch / "model_data.cc"),
+        subprocess.run([gxx, *flags, *CORE_CXX_FLAGS, "-c", str(sketch / export.MODEL_SOURCE),
                         "-o", str(obj)], check=True, capture_output=True, text=True)
         out = subprocess.run([size, str(obj)], check=True, capture_output=True, text=True).stdout
     text, data = (int(v) for v in out.splitlines()[1].split()[:2])
@@ -211,7 +355,7 @@ def flash_virtual(sketch: Path, flash_dir: Path | None = None) -> Path:
     from tinyml_edu import virtual_board
 
     meta = json.loads((sketch / "deploy.json").read_text(encoding="utf-8"))
-    model = export.read_c_array((sketch / "model_data.cc").read_text(encoding="utf-8"))
+    model = export.read_c_array((sketch / export.MODEL_SOURCE).read_text(encoding="utf-8"))
     return virtual_board.flash(model, meta, flash_dir)
 
 

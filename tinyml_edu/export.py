@@ -2,12 +2,14 @@
 
 Writes three files into a folder:
 
-- ``model_data.h`` / ``model_data.cc``: the model bytes as a 16-byte aligned C array (TFLM reads
+- ``model_data.h`` / ``model_data.cpp``: the model bytes as a 16-byte aligned C array (TFLM reads
   tensors in place, so misaligned data can fault on a Cortex-M) and its length;
 - ``model_settings.h``: the class labels, the feature parameters the sketch must reproduce
   (so board features match training features) and the tensor arena size to reserve.
 
-This replaces the `xxd -i` step of older courses.
+This replaces the `xxd -i` step of older courses. The source is ``.cpp``, not ``.cc``: older
+arduino-cli versions and the Arduino IDE 1.8 compile only ``.c``/``.cpp`` files of a sketch, and
+a model array left out of the build only shows up as a link error.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 BYTES_PER_LINE = 12
+MODEL_SOURCE = "model_data.cpp"
 
 
 def _c_identifier(text: str) -> str:
@@ -89,12 +92,12 @@ def write_sketch_sources(out_dir: Path, model_bytes: bytes, labels: list[str], a
                          features: dict[str, Any] | None = None,
                          input_scale: float | None = None,
                          input_zero_point: int | None = None) -> list[Path]:
-    """Write ``model_data.h``, ``model_data.cc`` and ``model_settings.h`` into ``out_dir``."""
+    """Write ``model_data.h``, ``model_data.cpp`` and ``model_settings.h`` into ``out_dir``."""
     out_dir.mkdir(parents=True, exist_ok=True)
     header, source = c_array_source(model_bytes)
     files = {
         "model_data.h": header,
-        "model_data.cc": source,
+        MODEL_SOURCE: source,
         "model_settings.h": settings_header(labels, arena_bytes, features, input_scale,
                                             input_zero_point),
     }
@@ -107,6 +110,6 @@ def write_sketch_sources(out_dir: Path, model_bytes: bytes, labels: list[str], a
 
 
 def read_c_array(source: str) -> bytes:
-    """Parse the bytes back out of a generated ``.cc`` file (for checks and tests)."""
+    """Parse the bytes back out of a generated ``model_data.cpp`` (for checks and tests)."""
     body = source[source.index("{") + 1:source.index("};")]
     return bytes(int(tok, 16) for tok in re.findall(r"0x([0-9a-fA-F]{2})", body))

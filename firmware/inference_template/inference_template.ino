@@ -1,8 +1,10 @@
 /*
  * tinyml-edu inference sketch - the template that `tinyml-edu deploy` fills in.
  *
- * deploy copies this file into a sketch folder next to the model_data.h, model_data.cc and
- * model_settings.h that the export stage wrote, and replaces five placeholders (each written
+ * deploy copies this file into a sketch folder next to the model_data.h, model_data.cpp and
+ * model_settings.h that the export stage wrote, with the tinyml_edu_protocol sources in the
+ * sketch's src/ folder (included with quotes, so the folder compiles on its own and cannot
+ * clash with an installed copy of the library), and replaces five placeholders (each written
  * as its NAME in double curly braces): PROJECT, BOARD_ID and SENSOR in the three defines just
  * below, OP_COUNT in the op resolver's type and OP_RESOLVER_ADDS, on its own line inside
  * registerOps(). firmware/README.md lists them.
@@ -18,6 +20,9 @@
  *           FEATURE_CLIP_SAMPLES samples and about every 250 ms computes the log-mel (or
  *           MFCC) features of features.py (tinyml_edu_dsp.h) and runs the model.
  *   none  - the hello-world sine demo: feeds x sweeping 0..2*pi and reports y = model(x).
+ *   other - a model whose features the board does not compute yet (e.g. wingbeats, ecg):
+ *           the model is loaded, run once on zeros (its Invoke() time is reported) and the
+ *           board reports an E line saying that its features are missing.
  * Every inference prints "P <seq> <label> <score> <ms> *CRC": the top label, its score (the
  * dequantized output) and the time Invoke() took. The sine demo reports the same way with
  * the label "y" and the predicted value as the score (so it can be negative).
@@ -52,14 +57,19 @@
 #define TINYML_EDU_SENSOR_NAME "audio"
 #elif defined(TINYML_EDU_SENSOR_none)
 #define TINYML_EDU_SENSOR_NAME "none"
+#elif defined(TINYML_EDU_SENSOR_other)
+#define TINYML_EDU_SENSOR_NAME "other"
 #else
-#error "the sensor must be imu, audio or none"
+#error "the sensor must be imu, audio, none or other"
+#endif
+#if defined(TINYML_EDU_SENSOR_imu) || defined(TINYML_EDU_SENSOR_audio)
+#define TINYML_EDU_CLASSIFIER 1  // streams raw sensor data and reports the top label
 #endif
 
 #include <math.h>
 #include <string.h>
 
-#include <tinyml_edu_protocol.h>
+#include "src/tinyml_edu_protocol.h"
 
 #if defined(TINYML_EDU_SENSOR_imu)
 #if !defined(ARDUINO_ARCH_MBED)
@@ -67,15 +77,15 @@
 #endif
 #include <Wire.h>
 #include <Arduino_BMI270_BMM150.h>
-#include <tinyml_edu_imu.h>
+#include "src/tinyml_edu_imu.h"
 #elif defined(TINYML_EDU_SENSOR_audio)
-#include <tinyml_edu_dsp.h>
+#include "src/tinyml_edu_dsp.h"
 #if defined(ARDUINO_ARCH_ESP32)
 #include <ESP_I2S.h>  // ESP32 Arduino core 3.x; core 2.x had I2S.h, removed in 3.x
 #else
 #include <PDM.h>
 #include <Wire.h>
-#include <tinyml_edu_nano33.h>
+#include "src/tinyml_edu_nano33.h"
 #endif
 #endif
 
@@ -107,12 +117,16 @@ static TfLiteTensor* g_input = nullptr;
 static TfLiteTensor* g_output = nullptr;
 static bool g_model_ok = false;
 static bool g_infer = true;  // an inference sketch starts with inference on
+#if !defined(TINYML_EDU_SENSOR_other)
 static uint32_t g_prediction_seq = 0;
+#endif
 
 static char g_line[TME_LINE_MAX];
 static tme_command_reader_t g_reader;
 static bool g_streaming = false;
+#if defined(TINYML_EDU_CLASSIFIER)
 static uint32_t g_data_seq = 0;
+#endif
 static const char* g_board = TINYML_EDU_BOARD_ID;
 
 static void sendLine(size_t n) {
@@ -148,16 +162,16 @@ static size_t inputCount() {
   return g_input->type == kTfLiteInt8 ? g_input->bytes : g_input->bytes / sizeof(float);
 }
 
-static size_t outputCount() {
-  return g_output->type == kTfLiteInt8 ? g_output->bytes : g_output->bytes / sizeof(float);
-}
-
+#if !defined(TINYML_EDU_SENSOR_other)
 static float outputValue(size_t i) {
   if (g_output->type == kTfLiteInt8) {
     return (g_output->data.int8[i] - g_output->params.zero_point) * g_output->params.scale;
   }
   return g_output->data.f[i];
 }
+#endif
+
+static const size_t kAnyInputCount = 0;  // expectedInputs() when the sketch cannot know
 
 static bool setupModel(size_t expected_inputs) {
   registerOps();
@@ -201,7 +215,7 @@ static bool setupModel(size_t expected_inputs) {
     sendError("the model output is neither int8 nor float32");
     return false;
   }
-  if (inputCount() != expected_inputs) {
+  if (expected_inputs != kAnyInputCount && inputCount() != expected_inputs) {
     sendError(tme::Text()
                   .add("the model takes ")
                   .add((uint32_t)inputCount())
@@ -240,7 +254,11 @@ static float invokeTimed() {
   return (float)(t1 - t0) / 1000.0f;
 }
 
-#if !defined(TINYML_EDU_SENSOR_none)
+#if defined(TINYML_EDU_CLASSIFIER)
+static size_t outputCount() {
+  return g_output->type == kTfLiteInt8 ? g_output->bytes : g_output->bytes / sizeof(float);
+}
+
 // Classifiers: the top label and its dequantized score.
 static void reportTopLabel(float ms) {
   size_t count = outputCount();
@@ -648,6 +666,54 @@ static void pollSensor() {
 }
 
 #endif  // TINYML_EDU_SENSOR_none
+
+// ============================================================================================
+// Sensor: other - a model whose features this sketch does not compute yet (hand-made feature
+// vectors such as wingbeats' harmonic levels or ecg's beat intervals). The model is loaded
+// and checked, and the board says what is missing instead of running on wrong inputs.
+
+#if defined(TINYML_EDU_SENSOR_other)
+
+static void sendHeader() {
+  sendComment(tme::Text()
+                  .add("tinyml-edu inference ")
+                  .add(TINYML_EDU_PROJECT)
+                  .add(": no on-board features")
+                  .c_str());
+  sendLine(tme_format_header(g_line, sizeof g_line, g_board, "none", 0, "x", "none"));
+  sendError(tme::Text()
+                .add("this sketch does not compute the features of ")
+                .add(TINYML_EDU_PROJECT)
+                .add(" yet; run it on the virtual board: tinyml-edu deploy ... --port virtual")
+                .c_str());
+}
+
+static void setupSensor() {}
+
+static size_t expectedInputs() {
+  return kAnyInputCount;
+}
+
+static void startStreaming() {
+  sendComment("no sensor to stream for this model");
+}
+
+// Once, after start-up: the model on all-zero input, to show that it runs and how fast.
+static void pollSensor() {
+  static bool timed = false;
+  if (timed || !g_model_ok) return;
+  timed = true;
+  for (size_t i = 0; i < inputCount(); ++i) setInput(i, 0.0f);
+  const float ms = invokeTimed();
+  if (ms < 0.0f) return;
+  sendComment(tme::Text()
+                  .add("Invoke() on all-zero input took ")
+                  .add((uint32_t)(ms * 1000.0f))
+                  .add(" us")
+                  .c_str());
+}
+
+#endif  // TINYML_EDU_SENSOR_other
 
 // ============================================================================================
 // Commands, setup, loop
