@@ -10,7 +10,7 @@ counts the instructions per inference.
 - ``CortexM4Board``: ``load(model_bytes)``, ``invoke(inputs) -> outputs``, ``stats``;
 - ``verify_run(run_dir)``: the figures of `tinyml-edu verify RUN_DIR --on cortex-m4`.
 
-The kit (``arduino-nano33ble``, read-only) is found from ``--kit``, ``$TINYML_EDU_KIT`` or
+The kit (``arduino-nano33ble``, read-only) is found from ``--kit``, ``$TINYML_EDU_ARDUINO_KIT`` or
 ``../shared/third_party/arduino-nano33ble`` beside the source checkout. Nothing is downloaded.
 """
 

@@ -117,9 +117,10 @@ class CortexM4Board:
             scale, zero = _input_quantization(model_bytes)
             export.write_sketch_sources(export_dir, model_bytes, [], arena, None, scale, zero)
         export_dir = Path(export_dir)
-        array = export.read_c_array((export_dir / "model_data.cc").read_text(encoding="utf-8"))
+        source = export_dir / export.MODEL_SOURCE
+        array = export.read_c_array(source.read_text(encoding="utf-8"))
         if array != model_bytes:
-            raise EmulatorError(f"{export_dir / 'model_data.cc'} does not hold this model; "
+            raise EmulatorError(f"{source} does not hold this model; "
                                 "export it again (tinyml-edu run)")
         ops = sorted({op.name for op in profile.op_list(model_bytes)})
         try:

@@ -25,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-KIT_ENV = "TINYML_EDU_KIT"
+KIT_ENV = "TINYML_EDU_ARDUINO_KIT"  # the same variable deploy reads
 CACHE_ENV = "TINYML_EDU_M4_CACHE"
 LIBRARY = "libraries/Chirale_TensorFlowLite/src"
 VARIANT = "core/variants/ARDUINO_NANO33BLE"
@@ -106,7 +106,7 @@ def default_kit() -> Path:
 
 
 def find_kit(kit: Path | str | None = None) -> Path:
-    """The kit from ``kit``, else ``$TINYML_EDU_KIT``, else the default next to the checkout."""
+    """The kit from ``kit``, else ``$TINYML_EDU_ARDUINO_KIT``, else the default next to the checkout."""
     candidate = Path(kit or os.environ.get(KIT_ENV) or default_kit()).expanduser()
     if not (candidate / LIBRARY / "tensorflow/lite/micro/micro_interpreter.h").is_file():
         raise BuildError(
@@ -258,12 +258,12 @@ def ops_header(ops: list[str]) -> str:
 def build_program(export_dir: Path, ops: list[str], work_dir: Path, kit: Path | str | None = None,
                   jobs: int = 2) -> BuildResult:
     """Compile and link ``work_dir/harness.elf`` from a run's ``export/`` folder
-    (``model_data.cc``, ``model_data.h``, ``model_settings.h``)."""
+    (``export.MODEL_SOURCE``, ``model_data.h``, ``model_settings.h``)."""
     started = time.perf_counter()
     toolchain, kit = find_toolchain(), find_kit(kit)
     cache = ObjectCache(toolchain, kit, jobs)
     work_dir.mkdir(parents=True, exist_ok=True)
-    for name in ("model_data.cc", "model_data.h", "model_settings.h"):
+    for name in (export.MODEL_SOURCE, "model_data.h", "model_settings.h"):
         if not (export_dir / name).is_file():
             raise BuildError(f"{export_dir / name} is missing: export the model first "
                              "(tinyml-edu run writes export/)")
@@ -273,7 +273,7 @@ def build_program(export_dir: Path, ops: list[str], work_dir: Path, kit: Path | 
     library_objects = cache.objects(framework_sources(cache.library)
                                     + kernel_sources(cache.library, ops))
     archive = cache.cmsis_nn_archive()
-    local = [(work_dir / "model_data.cc", []), (HARNESS / "harness.cpp",
+    local = [(work_dir / export.MODEL_SOURCE, []), (HARNESS / "harness.cpp",
              ['-DTME_INPUT_FILE="inputs.bin"', '-DTME_OUTPUT_FILE="outputs.bin"']),
              (HARNESS / "startup.c", [])]
     local_objects = []

@@ -1,6 +1,6 @@
 // tinyml-edu emulated Cortex-M4 harness: runs the deployed model on test inputs under QEMU.
 //
-// Built with the exported model array (model_data.cc), its settings (model_settings.h: the
+// Built with the exported model array (model_data.cpp), its settings (model_settings.h: the
 // sketch's arena size) and a generated op resolver (ops.h, made the way deploy makes the
 // sketch's), against Chirale_TensorFlowLite with its CMSIS-NN kernels. Inputs come from the
 // host through semihosting: INPUT_FILE holds the int8 input tensors one after the other;
