@@ -25,6 +25,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tinyml_edu import export
+
 KIT_ENV = "TINYML_EDU_ARDUINO_KIT"  # the same variable deploy reads
 CACHE_ENV = "TINYML_EDU_M4_CACHE"
 LIBRARY = "libraries/Chirale_TensorFlowLite/src"
@@ -106,7 +108,8 @@ def default_kit() -> Path:
 
 
 def find_kit(kit: Path | str | None = None) -> Path:
-    """The kit from ``kit``, else ``$TINYML_EDU_ARDUINO_KIT``, else the default next to the checkout."""
+    """The kit from ``kit``, else ``$TINYML_EDU_ARDUINO_KIT``, else the default next to the
+    checkout."""
     candidate = Path(kit or os.environ.get(KIT_ENV) or default_kit()).expanduser()
     if not (candidate / LIBRARY / "tensorflow/lite/micro/micro_interpreter.h").is_file():
         raise BuildError(
