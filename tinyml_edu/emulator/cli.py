@@ -16,8 +16,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("run_dir", help="a `tinyml-edu run` output folder")
     p.add_argument("--on", choices=TARGETS, default="cortex-m4",
                    help="the emulated board: the Nano 33 BLE's Cortex-M4F on QEMU")
-    p.add_argument("--kit", help="the arduino-nano33ble kit folder (default: $TINYML_EDU_ARDUINO_KIT or "
-                   "../shared/third_party/arduino-nano33ble)")
+    p.add_argument("--kit", help="the arduino-nano33ble kit folder (default: "
+                   "$TINYML_EDU_ARDUINO_KIT or ../shared/third_party/arduino-nano33ble)")
     p.add_argument("--inputs", type=int, default=100, help="test inputs to run (default 100)")
     p.add_argument("--jobs", type=int, default=2, help="parallel compiles (default 2)")
     p.add_argument("--no-report", action="store_true",
