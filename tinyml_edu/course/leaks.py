@@ -70,8 +70,9 @@ def _library_code() -> str:
 
 def secrets(source_root: Path | str | None = None) -> list[str]:
     """The hidden test lines of every lesson under ``source_root`` (default: the lesson
-    sources) worth looking for: at least ``MIN_SECRET_CHARS`` long, and neither visible code of
-    a lesson nor a line of the library's own code."""
+    sources) worth looking for: at least ``MIN_SECRET_CHARS`` long, and found neither in the
+    visible code of a lesson nor in the library's own code (as a substring: the scan searches
+    substrings, and a hidden check may repeat part of a visible one, such as its hint)."""
     hidden: set[str] = set()
     visible: set[str] = set()
     root = Path(source_root) if source_root is not None else None
@@ -79,9 +80,8 @@ def secrets(source_root: Path | str | None = None) -> list[str]:
         h, v = _split_hidden(lessons.read_notebook(lesson.notebook))
         hidden |= h
         visible |= v
-    library = _library_code()
-    return sorted(t for t in hidden - visible
-                  if len(t) >= MIN_SECRET_CHARS and t not in library)
+    known = "\n".join(sorted(visible)) + "\n" + _library_code()
+    return sorted(t for t in hidden if len(t) >= MIN_SECRET_CHARS and t not in known)
 
 
 def _strings(value: Any) -> Iterator[str]:
