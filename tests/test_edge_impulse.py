@@ -179,7 +179,11 @@ def test_an_interpreter_path_with_a_space_still_starts(wingbeats_run, tmp_path):
     sdk_runner_module()
     spaced = tmp_path / "my python"
     spaced.mkdir()
-    (spaced / "python").symlink_to(sys.executable)
+    # A wrapper, not a symlink: a symlinked venv python outside its venv loses the venv's
+    # site-packages (Python finds pyvenv.cfg next to the path it was started by).
+    wrapper = spaced / "python"
+    wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
+    wrapper.chmod(0o755)
     eim = ei.export_eim(wingbeats_run, tmp_path / "m.eim", inputs="features",
                         python=str(spaced / "python"))
     assert eim.read_text().startswith("#!/bin/sh\n")
