@@ -360,16 +360,15 @@ def export_eim(source: Path | str, out_path: Path | str, inputs: str | None = No
     there, or pass the board's python.
     labels: class names for a bare ``.tflite`` without a ``report.json`` beside it.
     """
-    from tinyml_edu import quantize
+    from tinyml_edu import runtime
 
     source, out_path = Path(source), Path(out_path)
     model_path, report = _load_report(source)
     model = model_path.read_bytes()
-    interp = quantize.interpreter(model)
-    inp, out = interp.get_input_details()[0], interp.get_output_details()[0]
-    model_shape = [int(d) for d in inp["shape"][1:]]
+    interp = runtime.load(model, "LiteRT")
+    model_shape = list(interp.input.shape[1:])
     model_inputs = int(np.prod(model_shape))
-    outputs = int(np.prod(out["shape"][1:]))
+    outputs = int(np.prod(interp.output.shape[1:]))
 
     task = report.get("task", "classification")
     project = _project_of(report)

@@ -15,19 +15,18 @@ from __future__ import annotations
 
 import faulthandler
 import os
-import re
 import signal
 import sys
 import time
 import warnings
 from dataclasses import asdict, dataclass, field
-from typing import Any
 
 import numpy as np
 
-from tinyml_edu._fd import capture_fd2
+from tinyml_edu import runtime
 from tinyml_edu.boards import BOARDS, Board
 from tinyml_edu.quantize import interpreter
+from tinyml_edu.runtime import tflm_available as tflm_available  # tests stub it: keep the name
 
 ARENA_MARGIN = 0.10  # headroom on top of the measured arena for a sketch to reserve
 
@@ -76,53 +75,18 @@ class Profile:
 # TFLM measurements
 
 
-def tflm_available() -> bool:
-    try:
-        from tflite_micro import runtime  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-def _tflm_interpreter(model_bytes: bytes, arena_size: int):
-    from tflite_micro import runtime
-
-    return runtime.Interpreter.from_bytes(model_bytes, arena_size=arena_size)
-
-
-def tflm_arena_bytes(model_bytes: bytes, arena_size: int = 512 * 1024,
-                     max_arena_size: int = 16 * 1024 * 1024) -> int:
+def tflm_arena_bytes(model_bytes: bytes, arena_size: int = runtime.TFLM_START_ARENA,
+                     max_arena_size: int = runtime.TFLM_MAX_ARENA) -> int:
     """The arena TFLM allocates for this model ("Arena allocation total" of its recorder).
 
     Starts with ``arena_size`` and doubles it while allocation fails; a model TFLM cannot run
     at all (an unsupported op, say) raises RuntimeError with TFLM's own explanation."""
-    while True:
-        with capture_fd2() as out:
-            try:
-                interp = _tflm_interpreter(model_bytes, arena_size)
-                failure = None
-            except RuntimeError as err:
-                failure = err
-        if failure is None:
-            return tflm_arena_used(interp)
-        if arena_size >= max_arena_size or "allocate" not in out[0]:
-            reason = out[0].strip().splitlines()[-3:] or [str(failure)]
-            raise RuntimeError("TFLM cannot run this model: " + " | ".join(reason)) from failure
-        arena_size *= 2
+    return runtime.TFLMInterpreter(model_bytes, arena_size, max_arena_size).arena_used
 
 
-def tflm_arena_used(interp: Any) -> int:
-    """The arena bytes an allocated tflite-micro interpreter uses: the "Arena allocation total"
-    its recording allocator prints (to C stderr, hence the file-descriptor capture).
-
-    The same for any arena size that is a multiple of 16 (as the sketch's ``kTensorArenaSize``
-    is); other sizes move it by a few bytes, because TFLM aligns the arena's end."""
-    with capture_fd2() as out:
-        interp.print_allocations()
-    match = re.search(r"Arena allocation total (\d+) bytes", out[0])
-    if not match:
-        raise RuntimeError("tflite-micro printed no arena total; output was:\n" + out[0][-2000:])
-    return int(match.group(1))
+def _allocate_once(model_bytes: bytes, arena_size: int) -> None:
+    """Allocate with exactly ``arena_size`` bytes; RuntimeError when it is not enough."""
+    runtime.allocate_tflm(model_bytes, arena_size, max_arena_size=arena_size)
 
 
 PROBE_TIMEOUT_S = 30.0
@@ -134,11 +98,10 @@ def _allocates(model_bytes: bytes, arena_size: int) -> bool:
     Asked in a forked child where the OS allows it: for some too-small arenas the tflite-micro
     runtime crashes the process (a segmentation fault) instead of reporting the failure."""
     if not hasattr(os, "fork"):
-        with capture_fd2():
-            try:
-                _tflm_interpreter(model_bytes, arena_size)
-            except RuntimeError:
-                return False
+        try:
+            _allocate_once(model_bytes, arena_size)
+        except RuntimeError:
+            return False
         return True
     sys.stdout.flush()
     sys.stderr.flush()
@@ -151,7 +114,7 @@ def _allocates(model_bytes: bytes, arena_size: int) -> bool:
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, 1)
             os.dup2(devnull, 2)
-            _tflm_interpreter(model_bytes, arena_size)
+            _allocate_once(model_bytes, arena_size)
             os._exit(0)
         except BaseException:
             os._exit(1)
@@ -188,9 +151,8 @@ def smallest_arena_bytes(model_bytes: bytes, upper: int, step: int = 16) -> int:
 
 def tflm_latency_ms(model_bytes: bytes, arena_size: int, runs: int = 20) -> float:
     """Median time of one ``invoke`` with the TFLM reference kernels on this computer."""
-    interp = _tflm_interpreter(model_bytes, arena_size)
-    details = interp.get_input_details(0)
-    interp.set_input(np.zeros(details["shape"], dtype=details["dtype"]), 0)
+    interp = runtime.TFLMInterpreter(model_bytes, arena_size)
+    interp.set_input(np.zeros(interp.input.shape, dtype=interp.input.dtype))
     interp.invoke()  # warm up
     times = []
     for _ in range(runs):

@@ -1,5 +1,6 @@
 """Stage 5, quantize: convert a Keras model to ``.tflite`` (int8, float16, dynamic range or
-float32) and evaluate any ``.tflite`` on a data set with the LiteRT interpreter.
+float32) and evaluate any ``.tflite`` on a data set with the LiteRT interpreter
+(``tinyml_edu.runtime``).
 
 Full-integer int8 is what a microcontroller runs: weights *and* activations are int8, calibrated
 on a representative sample of the training data, and the model's input and output are int8 too,
@@ -18,7 +19,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from tinyml_edu import runtime
 from tinyml_edu._fd import capture_fd2, import_tensorflow
+
+# The board's float <-> int8 conversions live with the runtime; lessons call them from here.
+from tinyml_edu.runtime import dequantize as dequantize
+from tinyml_edu.runtime import quantize_input as quantize_input
 
 if TYPE_CHECKING:
     import keras
@@ -91,61 +97,18 @@ def convert(model: keras.Model, mode: str = "int8", representative: np.ndarray |
 
 
 def interpreter(model_bytes: bytes):
-    """A LiteRT interpreter for ``model_bytes`` with the plain built-in kernels.
-
-    The default XNNPACK delegate is left out on purpose: it fuses ops (so profiles would list
-    one DELEGATE op) and its rounding can differ from the kernels that run on the board.
-    TensorFlow's own interpreter is the fallback where ai-edge-litert has no wheel (Windows).
-    """
-    try:
-        from ai_edge_litert.interpreter import Interpreter, OpResolverType
-    except ImportError:
-        import tensorflow as tf
-
-        Interpreter = tf.lite.Interpreter
-        OpResolverType = tf.lite.experimental.OpResolverType
-    interp = Interpreter(model_content=model_bytes,
-                         experimental_op_resolver_type=(
-                             OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES))
-    interp.allocate_tensors()
-    return interp
-
-
-def quantize_input(x: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
-    """Float -> int8 the way the board does it: round(x / scale) + zero_point, saturated.
-
-    Halves round away from zero, like C's ``lroundf`` in the sketch and TFLite's own
-    quantize kernel (``np.round`` would round them to even)."""
-    v = np.asarray(x, np.float32) / np.float32(scale)
-    q = np.sign(v) * np.floor(np.abs(v) + 0.5) + zero_point
-    return np.clip(q, -128, 127).astype(np.int8)
-
-
-def dequantize(q: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
-    return (q.astype(np.float32) - zero_point) * scale
+    """LiteRT's own interpreter for ``model_bytes`` (allocated, plain built-in kernels), for
+    looking inside a model: its tensors, ops and quantization. To run one, see ``predict`` or
+    ``tinyml_edu.runtime``."""
+    return runtime.litert_interpreter(model_bytes)
 
 
 def predict(model_bytes: bytes, x: np.ndarray) -> np.ndarray:
-    """Run a ``.tflite`` model on every row of ``x`` and return float outputs.
+    """Run a ``.tflite`` model on every row of ``x`` with LiteRT and return float outputs.
 
     Quantized inputs and outputs are converted with the model's own scale and zero point, so
     int8 and float models can be compared on the same data."""
-    interp = interpreter(model_bytes)
-    inp = interp.get_input_details()[0]
-    out = interp.get_output_details()[0]
-    in_scale, in_zero = inp["quantization"]
-    out_scale, out_zero = out["quantization"]
-    x = np.asarray(x, np.float32)
-    results = []
-    for row in x:
-        value = row[np.newaxis]
-        if inp["dtype"] == np.int8:
-            value = quantize_input(value, in_scale, in_zero)
-        interp.set_tensor(inp["index"], value.astype(inp["dtype"]))
-        interp.invoke()
-        y = interp.get_tensor(out["index"])[0]
-        results.append(dequantize(y, out_scale, out_zero) if out["dtype"] == np.int8 else y)
-    return np.asarray(results, np.float32)
+    return runtime.predict(runtime.load(model_bytes, "LiteRT"), x)
 
 
 def evaluate(model_bytes: bytes, x: np.ndarray, y: np.ndarray, task: str) -> dict[str, float]:

@@ -1,0 +1,291 @@
+"""What the virtual board's sensor plays: a recording on a loop, one stream per sensor kind.
+
+A sensor kind (``imu``, ``audio``, ``none`` for the sine demo; a camera later) is registered in
+``SENSOR_KINDS`` by name with what the board needs to know about it: how many samples one data
+frame carries, how to encode that frame, how to load a stream, and the window a flashed model
+of that sensor reads. The board itself knows no sensor by name, except the sine demo's texts.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tinyml_edu import protocol
+from tinyml_edu.virtual_board.errors import VirtualBoardError
+
+AUDIO_FRAME_SAMPLES = 512
+AUDIO_STRIDE_S = 0.25  # an audio model runs on its clip-long window every 250 ms
+DEFAULT_SOURCES = {"imu": ("gestures",), "audio": ("kws", "wingbeats")}
+SINE_STEPS = 100  # the sketch's kInferencesPerCycle: x steps through 0..2*pi in 100 steps
+SINE_PERIOD_S = 0.020  # the sketch's kPeriodMs: one inference every 20 ms
+
+
+@dataclass
+class SensorStream:
+    """A recording played on a loop: IMU (n, channels) float or audio (n,) int16."""
+
+    sensor: str
+    rate: float
+    columns: tuple[str, ...]
+    units: tuple[str, ...]
+    data: np.ndarray
+    description: str
+    note: str = ""  # e.g. that the data has no class of the label asked for
+
+    @property
+    def kind(self) -> SensorKind:
+        return sensor_kind(self.sensor)
+
+    @property
+    def chunk(self) -> int:
+        """Samples per data frame."""
+        return self.kind.chunk
+
+    def take(self, start: int, n: int) -> np.ndarray:
+        """Samples ``start .. start+n`` of the endless loop."""
+        idx = (start + np.arange(n)) % len(self.data)
+        return self.data[idx]
+
+
+@dataclass(frozen=True)
+class SensorKind:
+    """What the board needs to know about one kind of sensor.
+
+    chunk: samples per data frame. encode(seq, chunk): that data frame (None: the sensor has no
+    data to stream, as the sine demo). noise_bytes: line noise worth one chunk at a wrong baud
+    rate. load(source, label): the stream. window(feature_params): ``window``, ``stride``
+    (in stream samples) and ``rate`` of a flashed model ({} when they do not say)."""
+
+    name: str
+    chunk: int
+    load: Callable[[str | Path | None, str | None], SensorStream]
+    window: Callable[[dict[str, Any]], dict[str, Any]]
+    encode: Callable[[int, np.ndarray], bytes] | None = None
+    noise_bytes: int = 8
+
+    def __post_init__(self) -> None:
+        if not self.name or not self.name.isidentifier():
+            raise ValueError(f"a sensor name is one word (it goes in the header), got "
+                             f"{self.name!r}")
+        if self.chunk < 1:
+            raise ValueError(f"chunk is samples per data frame, at least 1; got {self.chunk}")
+
+
+SENSOR_KINDS: dict[str, SensorKind] = {}
+
+
+def register_sensor(kind: SensorKind) -> None:
+    """Make a sensor kind available to ``load_stream`` and ``VirtualBoard(sensor=...)``."""
+    SENSOR_KINDS[kind.name] = kind
+
+
+def sensor_kind(name: str) -> SensorKind:
+    if name not in SENSOR_KINDS:
+        raise VirtualBoardError(f"unknown sensor {name!r}; use {sensor_choices()}")
+    return SENSOR_KINDS[name]
+
+
+def sensor_choices() -> str:
+    """The registered sensor names as a sentence: "imu, audio or none"."""
+    names = list(SENSOR_KINDS)
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
+
+
+def load_stream(sensor: str | None, source: str | Path | None,
+                label: str | None = None) -> SensorStream:
+    """The sensor data of a board: a shipped data set's test split or a recordings folder
+    (``none``: the sine demo's sweep of x, which takes no source). ``label``: play only that
+    class when the data has it (a "yes" capture hears "yes"); else all, and ``note`` says so.
+    Without a sensor, the data says which (IMU or audio)."""
+    if sensor is None:
+        return _recorded_stream(None, source, label)
+    return sensor_kind(sensor).load(source, label)
+
+
+def sensor_of(feature_params: dict[str, Any]) -> str | None:
+    """The sensor a project's ``feature_params`` read (None: no sensor, a demo or tabular)."""
+    if "kind" in feature_params:
+        return "audio"
+    if "channels" in feature_params:
+        return "imu"
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# The sine demo
+
+
+def sine_sweep() -> SensorStream:
+    """The sine demo's "sensor": the x values the sketch feeds, one every 20 ms."""
+    steps = np.arange(SINE_STEPS, dtype=np.float32)
+    x = np.float32(6.2831853) * steps / np.float32(SINE_STEPS)  # in float32, as the sketch
+    return SensorStream("none", 1 / SINE_PERIOD_S, ("x",), ("rad",), x.reshape(-1, 1),
+                        f"the sine demo (x sweeps 0..2pi in {SINE_STEPS} steps, one every "
+                        f"{SINE_PERIOD_S * 1000:g} ms)")
+
+
+def _sine_stream(source: str | Path | None, label: str | None) -> SensorStream:
+    if source is not None:
+        raise VirtualBoardError(f"the sine demo (sensor none) reads no sensor, so there is "
+                                f"nothing to play {source} into: leave out --source")
+    return sine_sweep()
+
+
+# ---------------------------------------------------------------------------------------------
+# Recorded IMU and audio: a shipped data set or a folder of recordings
+
+
+def _recorded_stream(sensor: str | None, source: str | Path | None,
+                     label: str | None) -> SensorStream:
+    if source is not None and Path(source).is_dir():
+        return _folder_stream(sensor, Path(source), label)
+    from tinyml_edu import datasets
+
+    known = datasets.registry()
+    if source is None:
+        name = next((n for n in DEFAULT_SOURCES[sensor or "imu"] if n in known), None)
+        if name is None:
+            raise VirtualBoardError(f"no {sensor} data set is installed for the virtual board; "
+                                    "give --source a folder of recordings")
+    else:
+        name = str(source)
+        if name not in known:
+            raise VirtualBoardError(
+                f"unknown source {name!r}: give a shipped data set ({', '.join(known)}) or a "
+                "folder with one sub-folder per label of .csv (IMU) or .wav (audio) recordings")
+    ds = datasets.load(name)
+    x, y = ds.split("test")
+    x, note = _only_label(x, y, ds.info.classes, label, f"data set {name!r}")
+    rate = float(ds.info.sample_rate or 0)
+    if x.ndim == 3:
+        kind = "imu"
+        columns = tuple(ds.info.extra.get("channels") or [f"c{i}" for i in range(x.shape[2])])
+        data = x.reshape(-1, x.shape[2]).astype(np.float32)
+        units = _imu_units(columns)
+    elif x.ndim == 2 and np.issubdtype(x.dtype, np.integer) and rate >= 1000:
+        kind, columns, units = "audio", ("audio",), ("int16",)
+        data = x.reshape(-1).astype(np.int16)
+    else:
+        raise VirtualBoardError(f"data set {name!r} is neither IMU windows nor audio clips")
+    if sensor is not None and sensor != kind:
+        raise VirtualBoardError(f"data set {name!r} is {kind} data, not {sensor}")
+    which = f"label {label!r} of the " if label and not note else ""
+    desc = f"{which}{name} test split ({len(x)} windows, {len(data)} samples at {rate:g} Hz)"
+    return SensorStream(kind, rate, columns, units, data, desc, note)
+
+
+def _imu_units(columns: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple("g" if c[:1].lower() == "a" else "dps" if c[:1].lower() == "g" else "-"
+                 for c in columns)
+
+
+def _only_label(x: np.ndarray, y: np.ndarray, classes: tuple[str, ...], label: str | None,
+                what: str) -> tuple[np.ndarray, str]:
+    """The windows of ``label`` when ``classes`` has it, else all with a note saying so."""
+    if not label:
+        return x, ""
+    if label in classes and np.any(y == classes.index(label)):
+        return x[y == classes.index(label)], ""
+    return x, (f"{what} has no {label!r} recordings (it has {', '.join(classes) or 'none'}): "
+               "the virtual board plays all of them")
+
+
+def _folder_stream(sensor: str | None, folder: Path, label: str | None = None) -> SensorStream:
+    note = ""
+    pattern = "*"
+    if label:
+        labels = sorted(p.name for p in folder.iterdir() if p.is_dir())
+        if label in labels:
+            pattern = label
+        else:
+            note = (f"{folder} has no {label}/ folder (it has {', '.join(labels) or 'none'}): "
+                    "the virtual board plays all of them")
+    csvs = sorted(p for p in folder.glob(f"{pattern}/*.csv"))
+    wavs = sorted(p for p in folder.glob(f"{pattern}/*")
+                  if p.suffix.lower() in (".wav", ".flac"))
+    kind = sensor or ("imu" if csvs else "audio")
+    files = csvs if kind == "imu" else wavs
+    if not files:
+        ext = ".csv" if kind == "imu" else ".wav"
+        raise VirtualBoardError(f"no {ext} recordings in {folder}/<label>/: record some with "
+                                "`tinyml-edu capture` or use a shipped data set")
+    if kind == "imu":
+        columns: tuple[str, ...] | None = None
+        parts, rate = [], 100.0
+        for path in files:
+            with open(path, encoding="utf-8") as f:
+                header = tuple(h.strip() for h in f.readline().strip().split(","))
+            if columns is None:
+                columns = header
+            elif header != columns:
+                raise VirtualBoardError(f"{path} has columns {header}, others {columns}")
+            values = np.loadtxt(path, delimiter=",", skiprows=1, dtype=np.float32, ndmin=2)
+            parts.append(values.reshape(-1, len(header)))
+            sidecar = path.with_suffix(".json")
+            if sidecar.is_file():
+                rate = float(json.loads(sidecar.read_text(encoding="utf-8")).get("rate", rate))
+        assert columns is not None
+        data = np.concatenate(parts)
+        units = _imu_units(columns)
+    else:
+        import soundfile
+
+        clips, rates = [], set()
+        for path in files:
+            clip, file_rate = soundfile.read(path, dtype="int16", always_2d=True)
+            clips.append(clip[:, 0])
+            rates.add(file_rate)
+        if len(rates) > 1:
+            raise VirtualBoardError(f"recordings in {folder} have different rates {sorted(rates)}")
+        data, rate = np.concatenate(clips), float(rates.pop())
+        columns, units = ("audio",), ("int16",)
+    if len(data) == 0:
+        raise VirtualBoardError(f"the recordings in {folder} are empty")
+    desc = f"{folder} ({len(files)} files, {len(data)} samples at {rate:g} Hz)"
+    return SensorStream(kind, rate, columns, units, data, desc, note)
+
+
+
+# ---------------------------------------------------------------------------------------------
+# The windows a flashed model reads, per sensor
+
+
+def _imu_window(fp: dict[str, Any]) -> dict[str, Any]:
+    if "window" not in fp:
+        return {}
+    return {"window": int(fp["window"]), "stride": int(fp.get("stride", fp["window"])),
+            "rate": float(fp.get("sample_rate", 100))}
+
+
+def _audio_window(fp: dict[str, Any]) -> dict[str, Any]:
+    if "kind" not in fp:
+        return {}
+    from tinyml_edu.features import AudioFeatureParams
+
+    # A project may add its own keys (e.g. kws's normalisation): keep the front end's.
+    known = {f.name for f in fields(AudioFeatureParams)}
+    params = AudioFeatureParams(**{k: v for k, v in fp.items() if k in known})
+    return {"window": params.clip_samples,
+            "stride": int(round(params.sample_rate * AUDIO_STRIDE_S)),
+            "rate": float(params.sample_rate)}
+
+
+def _encode_imu(seq: int, chunk: np.ndarray) -> bytes:
+    return protocol.encode_imu_sample(seq, [float(v) for v in chunk[0]])
+
+
+register_sensor(SensorKind("imu", 1, partial(_recorded_stream, "imu"), _imu_window,
+                           _encode_imu, noise_bytes=40))
+register_sensor(SensorKind("audio", AUDIO_FRAME_SAMPLES, partial(_recorded_stream, "audio"),
+                           _audio_window, protocol.encode_audio_frame,
+                           noise_bytes=2 * AUDIO_FRAME_SAMPLES))
+# The sine demo: one x per inference, no data frames.
+register_sensor(SensorKind("none", 1, _sine_stream, lambda fp: {"window": 1, "stride": 1}))
+SENSORS = tuple(SENSOR_KINDS)  # the sensors built in
