@@ -165,9 +165,9 @@ def tflm_available() -> bool:
 
 
 def allocate_tflm(model_bytes: bytes, arena_size: int = TFLM_START_ARENA,
-                  max_arena_size: int = TFLM_MAX_ARENA) -> Any:
-    """A tflite-micro interpreter for the model, with the arena doubled from ``arena_size``
-    until allocation succeeds (``max_arena_size == arena_size``: one attempt only).
+                  max_arena_size: int = TFLM_MAX_ARENA) -> tuple[Any, int]:
+    """A tflite-micro interpreter for the model and the arena size it got: ``arena_size``,
+    doubled until allocation succeeds (``max_arena_size == arena_size``: one attempt only).
 
     A model TFLM cannot run at all (an unsupported op, say), or one that needs more than
     ``max_arena_size``, raises RuntimeError with TFLM's own explanation."""
@@ -176,7 +176,8 @@ def allocate_tflm(model_bytes: bytes, arena_size: int = TFLM_START_ARENA,
     while True:
         with capture_fd2() as log:  # TFLM explains failures on the C stderr
             try:
-                return runtime.Interpreter.from_bytes(bytes(model_bytes), arena_size=arena_size)
+                raw = runtime.Interpreter.from_bytes(bytes(model_bytes), arena_size=arena_size)
+                return raw, arena_size
             except RuntimeError as err:
                 failure = err
         if arena_size >= max_arena_size or "allocate" not in log[0]:
@@ -208,11 +209,14 @@ def _tflm_tensor(details: dict[str, Any]) -> TensorInfo:
 
 
 class TFLMInterpreter:
+    """tflite-micro with an arena of ``arena_size`` bytes (grown until the model allocates)."""
+
     backend = "TFLM"
 
     def __init__(self, model_bytes: bytes, arena_size: int | None = None,
                  max_arena_size: int = TFLM_MAX_ARENA) -> None:
-        self.raw = allocate_tflm(model_bytes, arena_size or TFLM_START_ARENA, max_arena_size)
+        self.raw, self.arena_size = allocate_tflm(model_bytes, arena_size or TFLM_START_ARENA,
+                                                  max_arena_size)
         self.input = _tflm_tensor(self.raw.get_input_details(0))
         self.output = _tflm_tensor(self.raw.get_output_details(0))
 
