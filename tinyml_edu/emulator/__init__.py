@@ -22,7 +22,8 @@ from typing import Any
 # Imported on first use, so that registering `verify` in the CLI imports nothing heavy.
 _EXPORTS = {
     "CLOCK_HZ": "board", "CYCLES_PER_INSTRUCTION": "board", "CortexM4Board": "board",
-    "EmulatorError": "board", "RunStats": "board", "available": "board",
+    "EmulatorError": "board", "INSTALL_HINT": "board", "RunStats": "board",
+    "available": "board",
     "KIT_ENV": "build", "BuildError": "build", "find_kit": "build",
     "verify_run": "verify",
 }
