@@ -2,6 +2,11 @@
 
     python benchmarks/bench_emulator.py                       # our projects + reference models
     python benchmarks/bench_emulator.py --projects sine kws --no-anchors --json out.json
+    python benchmarks/bench_emulator.py --projects --no-anchors --write-measured
+
+``--write-measured`` also measures lesson 06's model (trained as the lesson trains it) on 20
+validation inputs and rewrites ``tinyml_edu/emulator/measured.json``, the figures the lesson
+shows students who have no emulator.
 
 For each of our projects (the untrained network: same ops and shapes as `tinyml-edu run`
 exports) and each int8 reference model in ``../shared/anchors/models`` (never part of this
@@ -49,6 +54,59 @@ def measure(board, model: bytes, inputs: np.ndarray) -> dict:
             "build_s": program.seconds, "total_s": round(time.perf_counter() - started, 1)}
 
 
+def lesson06_model(inputs: int = 20) -> tuple[bytes, np.ndarray]:
+    """Lesson 06's gesture CNN, trained and converted as the lesson does, and int8 inputs."""
+    from tinyml_edu import datasets, models, quantize, train
+    from tinyml_edu.projects import gestures
+
+    train.set_seed(0)
+    data = datasets.load("gestures")
+    (raw_train, y_train), (raw_val, y_val) = data.split("train"), data.split("val")
+    x_train, x_val = gestures.imu_features(raw_train), gestures.imu_features(raw_val)
+    model = models.cnn1d((128, 7), 4, filters=(8, 16), kernel_size=5)
+    train.fit(model, x_train, y_train, x_val, y_val, loss="sparse_categorical_crossentropy",
+              metrics=("accuracy",), epochs=15, batch_size=32, learning_rate=3e-3,
+              patience=15, monitor="val_accuracy")
+    tflite = quantize.convert(model, mode="int8", representative=x_train)
+    scale, zero_point = quantize.interpreter(tflite).get_input_details()[0]["quantization"]
+    x = quantize.quantize_input(x_val[:inputs].astype(np.float32), scale, zero_point)
+    return tflite, x.reshape(len(x), -1)
+
+
+def write_measured(board, path: Path) -> dict:
+    """Measure lesson 06's model and write the entry students see (with its provenance)."""
+    import platform
+    import subprocess
+
+    from tinyml_edu import profile
+    from tinyml_edu.emulator import CLOCK_HZ, CYCLES_PER_INSTRUCTION
+    from tinyml_edu.emulator.board import QEMU
+
+    model, inputs = lesson06_model()
+    board.load(model)
+    board.invoke(inputs)
+    counts = board.stats.instructions
+    tools = "; ".join(subprocess.run([tool, "--version"], capture_output=True, text=True)
+                      .stdout.splitlines()[0] for tool in (QEMU, "arm-none-eabi-gcc"))
+    entry = {
+        "description": "lesson 06: 1-D CNN (8 and 16 filters, kernel 5) on 128 x 7 IMU "
+                       "features, int8, trained as the lesson trains it (seed 0)",
+        "macs": sum(op.macs for op in profile.op_list(model)),
+        "instructions": int(np.median(counts)),
+        "instructions_min": int(min(counts)), "instructions_max": int(max(counts)),
+        "inputs": len(counts), "cycles_per_instruction": CYCLES_PER_INSTRUCTION,
+        "clock_hz": CLOCK_HZ,
+        "provenance": "python benchmarks/bench_emulator.py --write-measured on "
+                      f"{platform.machine()} {time.strftime('%Y-%m-%d')}: QEMU mps2-an386, "
+                      f"instruction-counting plugin, Chirale_TensorFlowLite (CMSIS-NN) from the "
+                      f"arduino-nano33ble kit; {tools}",
+    }
+    entries = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    entries["lesson06"] = entry
+    path.write_text(json.dumps(entries, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    return entry
+
+
 def anchor_inputs(model: bytes, count: int = 3) -> np.ndarray | None:
     """Zeros of the input's byte size, or None for a model the harness cannot feed."""
     from tinyml_edu.quantize import interpreter
@@ -78,6 +136,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cold", action="store_true",
                         help="also time a cold build (empties a private object cache)")
     parser.add_argument("--json", type=Path, help="also write the rows as JSON")
+    parser.add_argument("--write-measured", action="store_true",
+                        help="measure lesson 06's model and rewrite "
+                             "tinyml_edu/emulator/measured.json")
     args = parser.parse_args(argv)
 
     from tinyml_edu.emulator import CortexM4Board, EmulatorError, available
@@ -90,6 +151,10 @@ def main(argv: list[str] | None = None) -> int:
     rows: dict[str, dict] = {}
     with tempfile.TemporaryDirectory() as tmp:
         board = CortexM4Board(work_dir=tmp)
+        if args.write_measured:
+            from tinyml_edu.emulator.shipped import MEASURED_FILE
+
+            print("lesson06", write_measured(board, MEASURED_FILE), flush=True)
         for name in args.projects:
             project = project_model(name)
             rows[name] = measure(board, project.model, project.inputs[:3])

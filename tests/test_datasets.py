@@ -188,3 +188,31 @@ def test_bundle_refuses_a_wheel_without_the_data(tmp_path):
     with zipfile.ZipFile(wheel, "a") as zf:
         zf.writestr("tinyml_edu/_data/manifest.json", "{}")
     build.check_wheel_carries_data(wheel)
+
+
+def test_every_generator_keeps_the_documented_contract():
+    import pkgutil
+
+    import tinyml_edu.generators as generators
+
+    helpers = {"baseline", "clips"}  # shared code of the generators, not data sets
+    names = sorted(m.name for m in pkgutil.iter_modules(generators.__path__))
+    assert sorted(set(names) - helpers) == sorted(datasets.registry())
+    for name in datasets.registry():
+        module = datasets.generator_module(name)
+        assert datasets.writes_clips(module) == (name in {"kws", "wingbeats",
+                                                          "elephant_rumbles"}), name
+        assert module.TASK in {"classification", "regression", "anomaly"}, name
+        assert bool(module.CLASSES) == (module.TASK != "regression"), name
+
+
+def test_a_generator_that_breaks_the_contract_is_named(monkeypatch):
+    import sys
+    import types
+
+    broken = types.ModuleType("tinyml_edu.generators.broken")
+    broken.TASK, broken.CLASSES = "classification", ["a"]
+    monkeypatch.setitem(sys.modules, "tinyml_edu.generators.broken", broken)
+    with pytest.raises(datasets.DatasetError, match=r"broken\.py lacks DESCRIPTION, "
+                       r"SAMPLE_RATE, LICENSE, DEFAULT_SEED, write_files\(\) or generate\(\)"):
+        datasets.generator_module("broken")

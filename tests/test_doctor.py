@@ -98,3 +98,18 @@ def test_versions_line_names_what_differs_from_the_lock(tmp_path, monkeypatch):
     monkeypatch.setattr(locks, "installed_versions",
                         lambda: {"numpy": "1.0.0", "soundfile": "0.14.0"})
     assert "every package matches" in doctor._versions_check().detail
+
+
+def test_the_emulator_line_says_how_to_install_what_is_missing(monkeypatch, tmp_path):
+    from tinyml_edu.emulator import board
+
+    monkeypatch.setattr(board.shutil, "which", lambda tool: None)  # a laptop without the tools
+    check = doctor._emulator_check()
+    assert not check.ok and not check.required  # optional: nothing else depends on it
+    assert "qemu-system-arm" in check.detail and "apt install qemu-system-arm" in check.fix
+    assert "TINYML_EDU_ARDUINO_KIT" in check.fix
+    monkeypatch.undo()
+    monkeypatch.setenv("TINYML_EDU_ARDUINO_KIT", str(tmp_path))  # tools there, kit not
+    if not board.missing_tools():
+        check = doctor._emulator_check()
+        assert not check.ok and str(tmp_path) in check.detail

@@ -173,3 +173,41 @@ def test_per_tensor_dense_layers_make_the_board_bit_exact(board_ready, tmp_path:
     assert per_channel["first_differing_op"]["known_as"] == "FULLY_CONNECTED per-channel"
     shipped = check_project("ecg", tmp_path / "b")
     assert shipped["bit_exact"], shipped
+
+
+def _lesson06_untrained() -> bytes:
+    """Lesson 06's architecture with its first, untrained weights (no training: seconds)."""
+    from tinyml_edu import models, quantize, train
+
+    train.set_seed(1)
+    model = models.cnn1d((128, 7), 4, filters=(8, 16), kernel_size=5)
+    rng = np.random.default_rng(0)
+    return quantize.convert(model, "int8", representative=rng.normal(size=(32, 128, 7)))
+
+
+def test_the_shipped_lesson06_figure_is_this_architectures(board_ready, tmp_path: Path) -> None:
+    """Lesson 06 shows students a count measured once: the same layers with other weights
+    and inputs must count the same instructions (within 1 %), or the figure is stale."""
+    from tinyml_edu import profile, quantize
+
+    shipped = emulator.measured("lesson06")
+    model = _lesson06_untrained()
+    assert sum(op.macs for op in profile.op_list(model)) == shipped.macs
+    board = emulator.CortexM4Board(work_dir=tmp_path)
+    board.load(model)
+    scale, zero = quantize.interpreter(model).get_input_details()[0]["quantization"]
+    x = np.random.default_rng(2).normal(size=(5, 128, 7)).astype(np.float32)
+    board.invoke(quantize.quantize_input(x, scale, zero).reshape(5, -1))
+    assert abs(np.median(board.stats.instructions) - shipped.instructions) \
+        < 0.01 * shipped.instructions
+    assert 1 < shipped.latency_ms / (shipped.macs * 2 / 64e6 * 1000) < 20  # what lesson 06 says
+
+
+def test_a_missing_measurement_names_the_ones_there_are(tmp_path: Path) -> None:
+    with pytest.raises(emulator.EmulatorError, match="no shipped measurement named 'x'; "
+                                                     "there are: lesson06"):
+        emulator.measured("x")
+    broken = tmp_path / "measured.json"
+    broken.write_text("{")
+    with pytest.raises(emulator.EmulatorError, match="reinstall tinyml-edu"):
+        emulator.measured("lesson06", broken)

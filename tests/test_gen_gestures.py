@@ -5,6 +5,7 @@ import pytest
 
 from tinyml_edu import datasets
 from tinyml_edu.generators import gestures as g
+from tinyml_edu.generators.baseline import nearest_centroid_accuracy, softmax_regression_accuracy
 
 SMALL = 0.05
 SPLITS = ("train", "val", "test")
@@ -21,41 +22,12 @@ def full() -> dict[str, np.ndarray]:
 
 
 # ---------------------------------------------------------------------------------------------
-# Baseline helpers: summary features + softmax regression / nearest centroid, numpy only
+# Baselines: summary features for the library's softmax regression and nearest centroid
 
 
 def summary_features(x: np.ndarray) -> np.ndarray:
     """Per channel mean, std, min and max over the window: 24 features."""
     return np.concatenate([x.mean(1), x.std(1), x.min(1), x.max(1)], axis=1)
-
-
-def standardise(train: np.ndarray, *others: np.ndarray) -> list[np.ndarray]:
-    mu, sd = train.mean(0), train.std(0) + 1e-9
-    return [(a - mu) / sd for a in (train, *others)]
-
-
-def logistic_regression(f_train: np.ndarray, y_train: np.ndarray, f_test: np.ndarray,
-                        classes: int, steps: int = 2000, lr: float = 0.5,
-                        l2: float = 1e-3) -> np.ndarray:
-    """Full-batch gradient descent on the softmax cross-entropy; returns predicted classes."""
-    a, b = standardise(f_train, f_test)
-    w = np.zeros((a.shape[1], classes))
-    bias = np.zeros(classes)
-    onehot = np.eye(classes)[y_train]
-    for _ in range(steps):
-        z = a @ w + bias
-        p = np.exp(z - z.max(1, keepdims=True))
-        p /= p.sum(1, keepdims=True)
-        w -= lr * (a.T @ (p - onehot) / len(a) + l2 * w)
-        bias -= lr * (p - onehot).mean(0)
-    return (b @ w + bias).argmax(1)
-
-
-def nearest_centroid(f_train: np.ndarray, y_train: np.ndarray, f_test: np.ndarray,
-                     classes: int) -> np.ndarray:
-    a, b = standardise(f_train, f_test)
-    centroids = np.stack([a[y_train == c].mean(0) for c in range(classes)])
-    return ((b[:, None, :] - centroids[None]) ** 2).sum(-1).argmin(1)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -172,8 +144,8 @@ def test_simple_baseline_is_above_chance_but_not_perfect(full):
     f_train = summary_features(full["x_train"])
     f_test = summary_features(full["x_test"])
     y_train, y_test = full["y_train"], full["y_test"]
-    acc_lr = np.mean(logistic_regression(f_train, y_train, f_test, 4) == y_test)
-    acc_nc = np.mean(nearest_centroid(f_train, y_train, f_test, 4) == y_test)
+    acc_lr = softmax_regression_accuracy(f_train, y_train, f_test, y_test, 4, steps=2000)
+    acc_nc = nearest_centroid_accuracy(f_train, y_train, f_test, y_test)
     print(f"\ngestures test accuracy: logistic regression {acc_lr:.3f}, "
           f"nearest centroid {acc_nc:.3f} (chance 0.25)")
     assert 0.6 < acc_lr < 0.97

@@ -105,6 +105,18 @@ def _datasets_check() -> Check:
     return Check("shipped data sets", True, f"{names} (checksums verified)")
 
 
+def _emulator_check() -> Check:
+    """Optional: `tinyml-edu verify RUN_DIR --on cortex-m4` measures instructions per inference
+    on an emulated Cortex-M4 instead of estimating latency from MACs."""
+    from tinyml_edu import emulator
+
+    ok, detail = emulator.available()
+    fix = ("Optional: measures instructions per inference (`tinyml-edu verify RUN_DIR --on "
+           f"cortex-m4`). {emulator.INSTALL_HINT}; the Arduino kit is found through "
+           f"${emulator.KIT_ENV}.")
+    return Check("emulated Cortex-M4", ok, detail, "" if ok else fix, required=False)
+
+
 def _virtual_board_check() -> Check:
     from tinyml_edu import virtual_board
 
@@ -381,6 +393,7 @@ def run_checks(train_steps: bool = False) -> list[Check]:
                     "folder that `tinyml-edu deploy` writes."),
         _serial_ports(),
         _virtual_board_check(),
+        _emulator_check(),
         _cpu_check(),
     ]
     versions = _versions_check()

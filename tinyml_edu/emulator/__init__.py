@@ -8,7 +8,8 @@ counts the instructions per inference.
 
 - ``available()``: can this computer do it, and if not, how to install what is missing;
 - ``CortexM4Board``: ``load(model_bytes)``, ``invoke(inputs) -> outputs``, ``stats``;
-- ``verify_run(run_dir)``: the figures of `tinyml-edu verify RUN_DIR --on cortex-m4`.
+- ``verify_run(run_dir)``: the figures of `tinyml-edu verify RUN_DIR --on cortex-m4`;
+- ``measured(name)``: figures measured once and shipped, for computers without the tools.
 
 The kit (``arduino-nano33ble``, read-only) is found from ``--kit``, ``$TINYML_EDU_ARDUINO_KIT`` or
 ``../shared/third_party/arduino-nano33ble`` beside the source checkout. Nothing is downloaded.
@@ -22,9 +23,10 @@ from typing import Any
 # Imported on first use, so that registering `verify` in the CLI imports nothing heavy.
 _EXPORTS = {
     "CLOCK_HZ": "board", "CYCLES_PER_INSTRUCTION": "board", "CortexM4Board": "board",
-    "EmulatorError": "board", "RunStats": "board", "available": "board",
+    "EmulatorError": "board", "INSTALL_HINT": "board", "RunStats": "board",
+    "available": "board",
     "KIT_ENV": "build", "BuildError": "build", "find_kit": "build",
-    "verify_run": "verify",
+    "verify_run": "verify", "MeasuredModel": "shipped", "measured": "shipped",
 }
 __all__ = sorted(_EXPORTS)
 

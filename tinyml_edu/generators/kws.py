@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from tinyml_edu.generators.baseline import softmax_regression_accuracy
 from tinyml_edu.generators.clips import write_flac_clips
 
 TASK = "classification"
@@ -616,26 +617,9 @@ def _summary_features(x: np.ndarray) -> np.ndarray:
     return np.concatenate(feats, axis=1)
 
 
-def _fit_logistic(x: np.ndarray, y: np.ndarray, n_classes: int, l2: float = 1e-3,
-                  steps: int = 600, lr: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
-    """Softmax regression by full-batch gradient descent (features already standardised)."""
-    w, b = np.zeros((x.shape[1], n_classes)), np.zeros(n_classes)
-    onehot = np.eye(n_classes)[y]
-    for _ in range(steps):
-        z = x @ w + b
-        p = np.exp(z - z.max(axis=1, keepdims=True))
-        p /= p.sum(axis=1, keepdims=True)
-        g = (p - onehot) / len(x)
-        w -= lr * (x.T @ g + l2 * w)
-        b -= lr * g.sum(axis=0)
-    return w, b
-
-
 def _train_and_score(xtr: np.ndarray, ytr: np.ndarray, xte: np.ndarray, yte: np.ndarray
                      ) -> float:
-    mu, sd = xtr.mean(axis=0), xtr.std(axis=0) + 1e-9
-    w, b = _fit_logistic((xtr - mu) / sd, ytr, len(CLASSES))
-    return float(np.mean(np.argmax(((xte - mu) / sd) @ w + b, axis=1) == yte))
+    return softmax_regression_accuracy(xtr, ytr, xte, yte, len(CLASSES))
 
 
 def sanity_baseline(folder: Path) -> dict[str, float]:
