@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from tinyml_edu import protocol
+from tinyml_edu.errors import TinyMLEduError
 
 VIRTUAL = "virtual"
 HEADER_TIMEOUT_S = 4.0
@@ -45,7 +46,7 @@ LABEL_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 SENSORS = ("imu", "audio")
 
 
-class CaptureError(Exception):
+class CaptureError(TinyMLEduError):
     """Something the user must fix (port, permissions, sketch, cable); says what to do."""
 
 

@@ -35,6 +35,8 @@ from typing import Any
 
 import numpy as np
 
+from tinyml_edu.errors import TinyMLEduError, UnknownNameError
+
 SPLITS = ("train", "val", "test")
 MANIFEST_NAME = "manifest.json"
 CLIP_INDEX = "index.csv"
@@ -42,7 +44,7 @@ CLIP_ARCHIVE = "clips.zip"  # beside index.csv; its members are the index's ``fi
 DATA_ENV_VAR = "TINYML_EDU_DATA"
 
 
-class DatasetError(Exception):
+class DatasetError(TinyMLEduError):
     """A data set is unknown, missing or corrupted; the message says how to fix it."""
 
 
@@ -83,7 +85,7 @@ class Dataset:
 
     def split(self, name: str) -> tuple[np.ndarray, np.ndarray]:
         if name not in SPLITS:
-            raise KeyError(f"unknown split {name!r}; use one of {', '.join(SPLITS)}")
+            raise UnknownNameError(f"unknown split {name!r}; use one of {', '.join(SPLITS)}")
         return self.arrays[f"x_{name}"], self.arrays[f"y_{name}"]
 
     def groups(self, name: str) -> np.ndarray | None:

@@ -29,6 +29,7 @@ import numpy as np
 
 from tinyml_edu import export, profile
 from tinyml_edu.boards import Board, get_board
+from tinyml_edu.errors import TinyMLEduError
 from tinyml_edu.projects import PROJECTS
 
 PLACEHOLDERS = ("{{PROJECT}}", "{{BOARD_ID}}", "{{SENSOR}}", "{{OP_COUNT}}",
@@ -70,7 +71,7 @@ ARDUINO_CLI_HELP = (
     "Or open {ino} in the Arduino IDE, choose the board and press Upload.")
 
 
-class DeployError(Exception):
+class DeployError(TinyMLEduError):
     """Something the user must fix before a sketch can be built or uploaded."""
 
 

@@ -44,6 +44,7 @@ from typing import Any
 import numpy as np
 
 from tinyml_edu import __version__, datasets
+from tinyml_edu.errors import InputError, MissingFileError, OutDirError, TinyMLEduError
 from tinyml_edu.predict import MODEL_FILE, FilePrediction
 
 INPUTS = ("raw", "features")
@@ -62,7 +63,7 @@ INSTALL_HINT = ("install the `linux-board` extra: `sudo apt-get install portaudi
                 "edge_impulse_linux, pyaudio and opencv-python-headless)")
 
 
-class EdgeImpulseError(RuntimeError):
+class EdgeImpulseError(TinyMLEduError, RuntimeError):
     """An ``.eim`` could not be started or answered with an error; the message says why."""
 
 
@@ -324,14 +325,14 @@ def _load_report(source: Path) -> tuple[Path, dict[str, Any]]:
     if source.is_dir():
         model_path, report_path = source / MODEL_FILE, source / "report.json"
         if not model_path.is_file():
-            raise FileNotFoundError(f"{source} has no {MODEL_FILE}; make a run with "
-                                    f"`tinyml-edu run PROJECT --out {source}`")
+            raise MissingFileError(f"{source} has no {MODEL_FILE}; make a run with "
+                                   f"`tinyml-edu run PROJECT --out {source}`")
     elif source.is_file():
         if source.suffix != ".tflite":
-            raise ValueError(f"{source} is not a .tflite model or a run folder")
+            raise InputError(f"{source} is not a .tflite model or a run folder")
         model_path, report_path = source, source.parent / "report.json"
     else:
-        raise FileNotFoundError(f"{source} not found")
+        raise MissingFileError(f"{source} not found")
     report: dict[str, Any] = {}
     if report_path.is_file():
         report = json.loads(report_path.read_text(encoding="utf-8"))
@@ -377,18 +378,18 @@ def export_eim(source: Path | str, out_path: Path | str, inputs: str | None = No
     if inputs is None:
         inputs = "raw" if raw_ok else "features"
     if inputs not in INPUTS:
-        raise ValueError(f"unknown inputs {inputs!r}; use 'raw' or 'features'")
+        raise InputError(f"unknown inputs {inputs!r}; use 'raw' or 'features'")
     if inputs == "raw" and not raw_ok:
         what = (f"project {report['project']!r} cannot compute features for new recordings"
                 if report.get("project") else f"no report.json beside {model_path} names the "
                                               "project that computes the features")
-        raise ValueError(f"raw inputs need the project's features: {what}; export with "
+        raise InputError(f"raw inputs need the project's features: {what}; export with "
                          "inputs='features' (--inputs features)")
     if task == "classification":
         classes = [str(c) for c in (labels or report.get("classes") or
                                     [f"class_{i}" for i in range(outputs)])]
         if len(classes) != outputs:
-            raise ValueError(f"{len(classes)} labels for a model with {outputs} outputs")
+            raise InputError(f"{len(classes)} labels for a model with {outputs} outputs")
     else:
         classes = []
 
@@ -477,7 +478,7 @@ def features_for_eim(run_dir: Path | str, raw_windows: np.ndarray) -> list:
     model_path, report = _load_report(Path(run_dir))
     project = _project_of(report)
     if project is None or project.features is None:
-        raise ValueError(f"{run_dir}: the run's project cannot compute features for new "
+        raise InputError(f"{run_dir}: the run's project cannot compute features for new "
                          "recordings; pass model inputs yourself")
     shape = tuple(datasets.info(project.dataset).input_shape)
     x = np.asarray(raw_windows)
@@ -592,7 +593,7 @@ def open_runner(eim_path: Path | str, timeout: float = 60.0) -> Iterator[tuple[A
     impulse_runner = _import_runner()
     path = Path(eim_path).resolve()
     if not path.is_file():
-        raise FileNotFoundError(f"{eim_path} not found")
+        raise MissingFileError(f"{eim_path} not found")
     if not os.access(path, os.X_OK):
         raise EdgeImpulseError(f"{eim_path} is not executable; `chmod +x {eim_path}`")
     runner = impulse_runner(str(path))
@@ -638,13 +639,13 @@ def classify_recordings(eim_path: Path | str,
     with open_runner(eim_path) as (runner, info):
         params = info["model_parameters"]
         if params.get("model_type", "classification") != "classification":
-            raise ValueError(f"{eim_path} is a {params.get('model_type')} model; run labels "
+            raise InputError(f"{eim_path} is a {params.get('model_type')} model; run labels "
                              "recordings with a classification model")
         ours = info.get("tinyml_edu") or {}
         features = None
         if ours.get("inputs") == "features":
             if not ours.get("raw_shape"):
-                raise ValueError(f"{eim_path} takes model inputs and does not say how to compute "
+                raise InputError(f"{eim_path} takes model inputs and does not say how to compute "
                                  "them from recordings; use run_eim with your own features")
             window = int(ours["raw_shape"][0])
             project = get_project(ours["project"])
@@ -659,11 +660,11 @@ def classify_recordings(eim_path: Path | str,
         for path in found:
             data, file_rate = datasets.read_recording(path)
             if file_rate and rate and abs(file_rate - rate) > 0.05 * rate:
-                raise ValueError(f"{path} is {file_rate:g} Hz; this model was trained on "
+                raise InputError(f"{path} is {file_rate:g} Hz; this model was trained on "
                                  f"{rate:g} Hz recordings")
             windows = datasets.cut_windows(data, window, stride)
             if not windows:
-                raise ValueError(f"{path} is shorter than one window ({window} samples)")
+                raise InputError(f"{path} is shorter than one window ({window} samples)")
             scores = []
             for w in windows:
                 values = features(w) if features is not None else w
@@ -785,13 +786,13 @@ columns and units, payload.values one row per sample as recorded. Audio recordin
 
 def _check_out_dir(out_dir: Path) -> None:
     if out_dir.exists() and not out_dir.is_dir():
-        raise FileExistsError(f"{out_dir} is a file; give --out a folder name")
+        raise OutDirError(f"{out_dir} is a file; give --out a folder name")
     if out_dir.is_dir() and any(out_dir.iterdir()):
         readme = out_dir / "README.txt"
         if not (readme.is_file() and README_MARK in readme.read_text(encoding="utf-8",
                                                                      errors="replace")):
-            raise FileExistsError(f"{out_dir} already holds files that are not an export of "
-                                  "ours; to keep them safe, choose another --out folder")
+            raise OutDirError(f"{out_dir} already holds files that are not an export of "
+                              "ours; to keep them safe, choose another --out folder")
 
 
 def export_ei_dataset(folder: Path | str, out_dir: Path | str,
@@ -810,7 +811,7 @@ def export_ei_dataset(folder: Path | str, out_dir: Path | str,
         raise datasets.DatasetError(f"{folder} has no label folders (e.g. {folder}/W/)")
     bad = [p.name for p in label_dirs if not EI_LABEL.match(p.name)]
     if bad:
-        raise ValueError(f"label folder(s) {bad}: Edge Impulse labels may only use letters, "
+        raise InputError(f"label folder(s) {bad}: Edge Impulse labels may only use letters, "
                          "digits, spaces, '-' and '_'; rename the folders")
     _check_out_dir(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from tinyml_edu import __version__, datasets, report
+from tinyml_edu.errors import OutDirError
 from tinyml_edu.projects import PROJECTS, get_project
 from tinyml_edu.projects.base import Prepared, Project, mean_squared_error
 
@@ -54,9 +55,9 @@ def roc_auc(scores: np.ndarray, is_positive: np.ndarray) -> float:
 
 def _check_out_dir(out_dir: Path) -> None:
     if out_dir.exists() and not out_dir.is_dir():
-        raise FileExistsError(f"{out_dir} is a file; give --out a folder name")
+        raise OutDirError(f"{out_dir} is a file; give --out a folder name")
     if out_dir.is_dir() and any(out_dir.iterdir()) and not (out_dir / "report.json").exists():
-        raise FileExistsError(
+        raise OutDirError(
             f"{out_dir} already holds files that are not a tinyml-edu run; to keep them safe, "
             "choose another --out folder (an earlier run's folder is replaced)")
 

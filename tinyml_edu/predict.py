@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from tinyml_edu import datasets, quantize
+from tinyml_edu.errors import InputError, MissingFileError
 from tinyml_edu.projects import get_project
 
 MODEL_FILE = "model_int8.tflite"
@@ -52,7 +53,7 @@ def _at_model_rate(path: Path, data: np.ndarray, rate: float | None,
         return data, None
     if data.ndim == 1:
         return resample(data, rate, model_rate), rate
-    raise ValueError(f"{path} is {rate:g} Hz; this model was trained on {model_rate:g} Hz "
+    raise InputError(f"{path} is {rate:g} Hz; this model was trained on {model_rate:g} Hz "
                      f"recordings. Record again at {model_rate:g} Hz (the capture sketch's "
                      "rate), or resample the columns to it before predicting")
 
@@ -65,10 +66,10 @@ def _recordings(paths: list[Path]) -> list[Path]:
         elif path.is_file():
             found.append(path)
         else:
-            raise FileNotFoundError(f"{path} not found")
+            raise MissingFileError(f"{path} not found")
     if not found:
-        raise FileNotFoundError("no recordings (.wav, .flac or .csv) in "
-                                + ", ".join(map(str, paths)))
+        raise MissingFileError("no recordings (.wav, .flac or .csv) in "
+                               + ", ".join(map(str, paths)))
     return found
 
 
@@ -77,16 +78,16 @@ def predict_files(run_dir: Path | str, paths: list[Path | str]) -> list[FilePred
     run_dir = Path(run_dir)
     report_path, model_path = run_dir / "report.json", run_dir / MODEL_FILE
     if not report_path.is_file() or not model_path.is_file():
-        raise FileNotFoundError(f"{run_dir} is not a finished run (needs report.json and "
-                                f"{MODEL_FILE}); make one with `tinyml-edu run PROJECT --out "
-                                f"{run_dir}`")
+        raise MissingFileError(f"{run_dir} is not a finished run (needs report.json and "
+                               f"{MODEL_FILE}); make one with `tinyml-edu run PROJECT --out "
+                               f"{run_dir}`")
     report = json.loads(report_path.read_text(encoding="utf-8"))
     if report.get("task") != "classification":
-        raise ValueError(f"predict labels recordings; project {report['project']!r} is a "
+        raise InputError(f"predict labels recordings; project {report['project']!r} is a "
                          f"{report.get('task')} project")
     project = get_project(report["project"])
     if project.features is None:
-        raise ValueError(f"project {project.name!r} cannot compute features for new recordings")
+        raise InputError(f"project {project.name!r} cannot compute features for new recordings")
     info = datasets.info(project.dataset)
     window = int(info.input_shape[0])
     stride = int(report["feature_params"].get("stride", window))
@@ -99,7 +100,7 @@ def predict_files(run_dir: Path | str, paths: list[Path | str]) -> list[FilePred
         data, resampled_from = _at_model_rate(path, data, rate, info.sample_rate)
         windows = datasets.cut_windows(data, window, stride)
         if not windows:
-            raise ValueError(f"{path} is shorter than one window ({window} samples)")
+            raise InputError(f"{path} is shorter than one window ({window} samples)")
         scores = quantize.predict(model, project.features(np.stack(windows),
                                                           report["feature_params"]))
         mean = scores.mean(axis=0)

@@ -44,6 +44,7 @@ from typing import Any
 import numpy as np
 
 from tinyml_edu import protocol
+from tinyml_edu.errors import TinyMLEduError
 from tinyml_edu.quantize import dequantize, quantize_input
 
 FLASH_ENV_VAR = "TINYML_EDU_VIRTUAL_FLASH"
@@ -65,7 +66,7 @@ NO_PTY_MESSAGE = ("the virtual board needs a pseudo-terminal, which Windows does
                   "it on Linux or macOS, or inside WSL (Windows Subsystem for Linux)")
 
 
-class VirtualBoardError(Exception):
+class VirtualBoardError(TinyMLEduError):
     """The virtual board cannot start or cannot take a model; the message says why."""
 
 

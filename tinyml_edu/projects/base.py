@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from tinyml_edu import datasets
+from tinyml_edu.errors import InputError
 
 
 @dataclass
@@ -85,7 +86,7 @@ def check_settings(params: dict[str, Any], settings: dict[str, Any]) -> None:
     would get different features than the model was trained on."""
     changed = sorted(k for k, v in settings.items() if params.get(k) != v)
     if changed:
-        raise ValueError(f"this run's feature settings {changed} differ from what this "
+        raise InputError(f"this run's feature settings {changed} differ from what this "
                          "version of the project computes; train the run again")
 
 
