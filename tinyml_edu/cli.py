@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from tinyml_edu.errors import InputError, MissingFileError, TinyMLEduError
+from tinyml_edu.run_report import REPORT_FILE, RunReport
 
 # Every user error (a TinyMLEduError) exits with this code; any other exception is a bug and keeps
 # its traceback.
@@ -57,14 +58,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
         return USER_ERROR
     out = Path(args.out) if args.out else Path("runs") / args.project
     log = (lambda _msg: None) if args.quiet else print
-    report = pipeline.run(args.project, out, seed=args.seed, progress=not args.quiet, log=log,
-                          data=args.data)
+    pipeline.run(args.project, out, seed=args.seed, progress=not args.quiet, log=log,
+                 data=args.data)
     if args.quiet:
-        print(out / "report.json")
-    else:
-        metric = next(k for k in ("int8_accuracy", "int8_mae", "int8_auc") if k in report)
-        print(f"{metric} {report[metric]:.4f}; int8 model {report['model_bytes']:,} bytes; "
-              f"TFLM arena {report['arena_bytes']:,} bytes ({report['arena_source']})")
+        print(out / REPORT_FILE)
+        return 0
+    report = RunReport.load(out)
+    metric, value = next((k, v) for k, v in report.metrics.items() if k.startswith("int8_"))
+    print(f"{metric} {value:.4f}; int8 model {report.model_bytes:,} bytes; "
+          f"TFLM arena {report.arena_bytes:,} bytes ({report.arena_source})")
     return 0
 
 

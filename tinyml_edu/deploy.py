@@ -31,6 +31,7 @@ from tinyml_edu import export, profile
 from tinyml_edu.boards import Board, get_board
 from tinyml_edu.errors import TinyMLEduError
 from tinyml_edu.projects import PROJECTS
+from tinyml_edu.run_report import RunReport
 
 PLACEHOLDERS = ("{{PROJECT}}", "{{BOARD_ID}}", "{{SENSOR}}", "{{OP_COUNT}}",
                 "{{OP_RESOLVER_ADDS}}")
@@ -106,16 +107,6 @@ def resolver_method(op_name: str) -> str:
                            for part in op_name.split("_"))
 
 
-def run_metadata(model_path: Path) -> dict[str, Any]:
-    """What a `tinyml-edu run` folder knows about its model (empty if it is a lone file)."""
-    report_path = model_path.parent / "report.json"
-    if not report_path.is_file():
-        return {}
-    report = json.loads(report_path.read_text(encoding="utf-8"))
-    return {"project": report.get("project", ""), "labels": report.get("classes", []),
-            "feature_params": report.get("feature_params", {}), "task": report.get("task")}
-
-
 def sensor_of(feature_params: dict[str, Any]) -> str:
     if "kind" in feature_params:
         return "audio"
@@ -135,10 +126,10 @@ def build_sketch(model_path: Path | str, board_id: str, out_dir: Path | str,
                           "runs/sine/model_int8.tflite")
     model = model_path.read_bytes()
     board = get_board(board_id)
-    meta = run_metadata(model_path)
-    labels = labels if labels is not None else list(meta.get("labels", []))
-    project = project or meta.get("project") or model_path.stem
-    feature_params = meta.get("feature_params", {})
+    report = RunReport.beside(model_path)
+    labels = labels if labels is not None else report.labels
+    project = project or report.project or model_path.stem
+    feature_params = report.params
     known = PROJECTS.get(project)
     sensor = known.sensor if known and known.sensor != "none" else sensor_of(feature_params)
     stream = _stream_window(known, feature_params, sensor) if known else {}

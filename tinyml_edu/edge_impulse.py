@@ -45,7 +45,8 @@ import numpy as np
 
 from tinyml_edu import __version__, datasets
 from tinyml_edu.errors import InputError, MissingFileError, OutDirError, TinyMLEduError
-from tinyml_edu.predict import MODEL_FILE, FilePrediction
+from tinyml_edu.predict import FilePrediction
+from tinyml_edu.run_report import INT8_MODEL_FILE, REPORT_FILE, RunReport
 
 INPUTS = ("raw", "features")
 
@@ -320,34 +321,26 @@ def _shebang(python: str) -> str:
     return f'#!/bin/sh\n\'\'\'\'exec "{quoted}" "$0" "$@" # \'\'\''
 
 
-def _load_report(source: Path) -> tuple[Path, dict[str, Any]]:
-    """(model path, report or {}) for a run folder or a .tflite file."""
+def _load_report(source: Path) -> tuple[Path, RunReport]:
+    """(model path, report; an empty one for a lone .tflite) of a run folder or a .tflite file."""
     if source.is_dir():
-        model_path, report_path = source / MODEL_FILE, source / "report.json"
+        model_path = source / INT8_MODEL_FILE
         if not model_path.is_file():
-            raise MissingFileError(f"{source} has no {MODEL_FILE}; make a run with "
+            raise MissingFileError(f"{source} has no {INT8_MODEL_FILE}; make a run with "
                                    f"`tinyml-edu run PROJECT --out {source}`")
     elif source.is_file():
         if source.suffix != ".tflite":
             raise InputError(f"{source} is not a .tflite model or a run folder")
-        model_path, report_path = source, source.parent / "report.json"
+        model_path = source
     else:
         raise MissingFileError(f"{source} not found")
-    report: dict[str, Any] = {}
-    if report_path.is_file():
-        report = json.loads(report_path.read_text(encoding="utf-8"))
-    return model_path, report
+    return model_path, RunReport.beside(model_path)
 
 
-def _project_of(report: dict[str, Any]):
-    from tinyml_edu.projects import get_project
+def _project_of(report: RunReport):
+    from tinyml_edu.projects import PROJECTS
 
-    if not report.get("project"):
-        return None
-    try:
-        return get_project(report["project"])
-    except KeyError:
-        return None
+    return PROJECTS.get(report.project or "")
 
 
 def export_eim(source: Path | str, out_path: Path | str, inputs: str | None = None,
@@ -372,7 +365,7 @@ def export_eim(source: Path | str, out_path: Path | str, inputs: str | None = No
     model_inputs = int(np.prod(model_shape))
     outputs = int(np.prod(out["shape"][1:]))
 
-    task = report.get("task", "classification")
+    task = report.task or "classification"
     project = _project_of(report)
     raw_ok = project is not None and project.features is not None
     if inputs is None:
@@ -380,20 +373,20 @@ def export_eim(source: Path | str, out_path: Path | str, inputs: str | None = No
     if inputs not in INPUTS:
         raise InputError(f"unknown inputs {inputs!r}; use 'raw' or 'features'")
     if inputs == "raw" and not raw_ok:
-        what = (f"project {report['project']!r} cannot compute features for new recordings"
-                if report.get("project") else f"no report.json beside {model_path} names the "
-                                              "project that computes the features")
+        what = (f"project {report.project!r} cannot compute features for new recordings"
+                if report.project else f"no {REPORT_FILE} beside {model_path} names the "
+                                       "project that computes the features")
         raise InputError(f"raw inputs need the project's features: {what}; export with "
                          "inputs='features' (--inputs features)")
     if task == "classification":
-        classes = [str(c) for c in (labels or report.get("classes") or
+        classes = [str(c) for c in (labels or report.labels or
                                     [f"class_{i}" for i in range(outputs)])]
         if len(classes) != outputs:
             raise InputError(f"{len(classes)} labels for a model with {outputs} outputs")
     else:
         classes = []
 
-    feature_params = dict(report.get("feature_params") or {})
+    feature_params = report.params
     if inputs == "raw":
         info = datasets.info(project.dataset)
         raw_shape = [int(d) for d in info.input_shape]
@@ -416,7 +409,7 @@ def export_eim(source: Path | str, out_path: Path | str, inputs: str | None = No
             rate = float(info.sample_rate or 0)
             stride = int(feature_params.get("stride", raw_shape[0]))
 
-    name = report.get("project") or model_path.stem
+    name = report.project or model_path.stem
     hello = {
         "model_parameters": {
             "axis_count": axes,
@@ -445,12 +438,12 @@ def export_eim(source: Path | str, out_path: Path | str, inputs: str | None = No
         "inferencing_engine": {"inferencing_engine": ENGINE_TFLITE_FULL},
         # Ignored by the SDKs; what `tinyml-edu edge-impulse run` needs to cut recordings.
         "tinyml_edu": {
-            "version": __version__, "project": report.get("project"), "task": task,
+            "version": __version__, "project": report.project, "task": task,
             "inputs": inputs, "raw_shape": raw_shape, "sample_rate": rate, "stride": stride,
             "model_input_shape": model_shape, "feature_params": feature_params,
         },
     }
-    meta = {"inputs": inputs, "project": report.get("project"), "raw_shape": raw_shape,
+    meta = {"inputs": inputs, "project": report.project, "raw_shape": raw_shape,
             "feature_params": feature_params, "input_description": description,
             "hello": hello}
     encoded = base64.b64encode(model).decode("ascii")
@@ -485,7 +478,7 @@ def features_for_eim(run_dir: Path | str, raw_windows: np.ndarray) -> list:
     single = x.shape[:len(shape)] == shape and all(d == 1 for d in x.shape[len(shape):])
     if single:
         x = x.reshape((1, *shape))
-    computed = np.asarray(project.features(x, report.get("feature_params") or {}), np.float32)
+    computed = np.asarray(project.features(x, report.params), np.float32)
     rows = [row.ravel().astype(np.float64).tolist() for row in computed]
     return rows[0] if single else rows
 

@@ -10,7 +10,7 @@ of an earlier one.
 
 from __future__ import annotations
 
-import json
+import dataclasses
 import platform
 import shutil
 import tempfile
@@ -25,6 +25,16 @@ from tinyml_edu import __version__, datasets, report
 from tinyml_edu.errors import OutDirError
 from tinyml_edu.projects import PROJECTS, get_project
 from tinyml_edu.projects.base import Prepared, Project, mean_squared_error
+from tinyml_edu.run_report import (
+    CONFUSION_PLOT,
+    EXPORT_DIR,
+    FIT_PLOT,
+    REPORT_FILE,
+    REPORT_MD_FILE,
+    TRAINING_PLOT,
+    RunReport,
+    model_file,
+)
 
 if TYPE_CHECKING:  # keep importing this module free of TensorFlow
     import keras
@@ -56,7 +66,7 @@ def roc_auc(scores: np.ndarray, is_positive: np.ndarray) -> float:
 def _check_out_dir(out_dir: Path) -> None:
     if out_dir.exists() and not out_dir.is_dir():
         raise OutDirError(f"{out_dir} is a file; give --out a folder name")
-    if out_dir.is_dir() and any(out_dir.iterdir()) and not (out_dir / "report.json").exists():
+    if out_dir.is_dir() and any(out_dir.iterdir()) and not (out_dir / REPORT_FILE).exists():
         raise OutDirError(
             f"{out_dir} already holds files that are not a tinyml-edu run; to keep them safe, "
             "choose another --out folder (an earlier run's folder is replaced)")
@@ -159,8 +169,8 @@ def run(project_name: str, out_dir: Path | str, seed: int = 0, progress: bool = 
                     for mode in ("float32", "float16", "dynamic", "int8")}
         artifacts: dict[str, str] = {}
         for mode, blob in variants.items():
-            (stage / f"model_{mode}.tflite").write_bytes(blob)
-            artifacts[f"{mode} model"] = f"model_{mode}.tflite"
+            (stage / model_file(mode)).write_bytes(blob)
+            artifacts[f"{mode} model"] = model_file(mode)
 
         log("[4/6] evaluate: float32 and int8 on the test split")
         x_test, y_test = prep.x["test"], prep.y["test"]
@@ -169,8 +179,8 @@ def run(project_name: str, out_dir: Path | str, seed: int = 0, progress: bool = 
         if task == "regression":
             for mode, name in (("float32", "float"), ("int8", "int8")):
                 metrics[f"{name}_mae"] = float(np.mean(np.abs(preds[mode] - y_test)))
-            report.plot_regression_fit(x_test, y_test, preds, stage / "fit.png")
-            artifacts["fit plot"] = "fit.png"
+            report.plot_regression_fit(x_test, y_test, preds, stage / FIT_PLOT)
+            artifacts["fit plot"] = FIT_PLOT
         elif task == "classification":
             matrices = {}
             for mode, name in (("float32", "float"), ("int8", "int8")):
@@ -178,14 +188,14 @@ def run(project_name: str, out_dir: Path | str, seed: int = 0, progress: bool = 
                 metrics[f"{name}_accuracy"] = float(np.mean(predicted == y_test))
                 matrices[f"{name} ({metrics[f'{name}_accuracy']:.1%})"] = report.confusion_matrix(
                     y_test, predicted, len(prep.labels))
-            report.plot_confusion(matrices, prep.labels, stage / "confusion.png")
-            artifacts["confusion matrices"] = "confusion.png"
+            report.plot_confusion(matrices, prep.labels, stage / CONFUSION_PLOT)
+            artifacts["confusion matrices"] = CONFUSION_PLOT
         else:  # anomaly: how badly the autoencoder reproduces a window is its score
             score = project.anomaly_score or mean_squared_error
             for mode, name in (("float32", "float"), ("int8", "int8")):
                 metrics[f"{name}_auc"] = roc_auc(score(x_test, preds[mode]), y_test != 0)
-        report.plot_history(result.history, stage / "training.png")
-        artifacts["training curve"] = "training.png"
+        report.plot_history(result.history, stage / TRAINING_PLOT)
+        artifacts["training curve"] = TRAINING_PLOT
         log("      " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
 
         log("[5/6] profile: TFLM arena, ops, fit on each board")
@@ -195,38 +205,39 @@ def run(project_name: str, out_dir: Path | str, seed: int = 0, progress: bool = 
         interp = quantize.interpreter(variants["int8"])
         in_scale, in_zero = interp.get_input_details()[0]["quantization"]
         arena_for_sketch = int(prof.arena_bytes * (1 + profile.ARENA_MARGIN))
-        for path in export.write_sketch_sources(stage / "export", variants["int8"], prep.labels,
-                                                arena_for_sketch, prep.feature_params,
-                                                float(in_scale), int(in_zero)):
-            artifacts[path.name] = f"export/{path.name}"
+        for path in export.write_sketch_sources(stage / EXPORT_DIR, variants["int8"],
+                                                prep.labels, arena_for_sketch,
+                                                prep.feature_params, float(in_scale),
+                                                int(in_zero)):
+            artifacts[path.name] = f"{EXPORT_DIR}/{path.name}"
 
-        rep: dict[str, Any] = {
-            "project": project.name,
-            "dataset": str(data) if data else project.dataset,
-            "task": task,
-            "classes": prep.labels,
-            **metrics,
-            "model_bytes": len(variants["int8"]),
-            "arena_bytes": prof.arena_bytes,
-            "arena_source": prof.arena_source,
-            "min_arena_bytes": prof.min_arena_bytes,
-            "macs": prof.macs,
-            "ops": prof.op_counts(),
-            "train_seconds": round(result.seconds, 3),
-            "epochs": result.epochs_run,
-            "boards": {bid: {"fits": fit.fits, "flash_bytes": fit.flash_bytes,
-                             "ram_bytes": fit.ram_bytes, "latency_ms": fit.latency_ms,
-                             "latency_source": fit.latency_source}
-                       for bid, fit in prof.boards.items()},
-            "variants": {mode: len(blob) for mode, blob in variants.items()},
-            "feature_params": prep.feature_params,
-            "seed": seed,
-            "versions": _versions(),
-            "artifacts": {**artifacts, "report": "report.md"},
-        }
-        report.write_markdown(rep, stage / "report.md")
-        rep["total_seconds"] = round(time.perf_counter() - started, 3)
-        (stage / "report.json").write_text(json.dumps(rep, indent=2) + "\n", encoding="utf-8")
+        rep = RunReport(
+            project=project.name,
+            dataset=str(data) if data else project.dataset,
+            task=task,
+            classes=prep.labels,
+            metrics=metrics,
+            model_bytes=len(variants["int8"]),
+            arena_bytes=prof.arena_bytes,
+            arena_source=prof.arena_source,
+            min_arena_bytes=prof.min_arena_bytes,
+            macs=prof.macs,
+            ops=prof.op_counts(),
+            train_seconds=round(result.seconds, 3),
+            epochs=result.epochs_run,
+            boards={bid: {"fits": fit.fits, "flash_bytes": fit.flash_bytes,
+                          "ram_bytes": fit.ram_bytes, "latency_ms": fit.latency_ms,
+                          "latency_source": fit.latency_source}
+                    for bid, fit in prof.boards.items()},
+            variants={mode: len(blob) for mode, blob in variants.items()},
+            feature_params=prep.feature_params,
+            seed=seed,
+            versions=_versions(),
+            artifacts={**artifacts, "report": REPORT_MD_FILE},
+        )
+        report.write_markdown(rep.to_dict(), stage / REPORT_MD_FILE)
+        rep = dataclasses.replace(rep, total_seconds=round(time.perf_counter() - started, 3))
+        rep.write(stage)
 
         if out_dir.exists():  # an earlier run of ours (checked above): replace it
             shutil.rmtree(out_dir)
@@ -234,8 +245,8 @@ def run(project_name: str, out_dir: Path | str, seed: int = 0, progress: bool = 
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
         raise
-    log(f"done in {rep['total_seconds']:.1f} s: {out_dir / 'report.md'}")
-    return rep
+    log(f"done in {rep.total_seconds:.1f} s: {out_dir / REPORT_MD_FILE}")
+    return rep.to_dict()
 
 
 def _versions() -> dict[str, str]:

@@ -9,7 +9,6 @@ sample rate (a phone's 44.1 kHz, a 22.05 kHz WAV) is resampled to the model's ra
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,8 +17,7 @@ import numpy as np
 from tinyml_edu import datasets, quantize
 from tinyml_edu.errors import InputError, MissingFileError
 from tinyml_edu.projects import get_project
-
-MODEL_FILE = "model_int8.tflite"
+from tinyml_edu.run_report import INT8_MODEL_FILE, REPORT_FILE, RunReport
 
 
 @dataclass(frozen=True)
@@ -76,23 +74,23 @@ def _recordings(paths: list[Path]) -> list[Path]:
 def predict_files(run_dir: Path | str, paths: list[Path | str]) -> list[FilePrediction]:
     """Label each recording in ``paths`` (files or folders) with the int8 model of a run."""
     run_dir = Path(run_dir)
-    report_path, model_path = run_dir / "report.json", run_dir / MODEL_FILE
-    if not report_path.is_file() or not model_path.is_file():
-        raise MissingFileError(f"{run_dir} is not a finished run (needs report.json and "
-                               f"{MODEL_FILE}); make one with `tinyml-edu run PROJECT --out "
-                               f"{run_dir}`")
-    report = json.loads(report_path.read_text(encoding="utf-8"))
-    if report.get("task") != "classification":
-        raise InputError(f"predict labels recordings; project {report['project']!r} is a "
-                         f"{report.get('task')} project")
-    project = get_project(report["project"])
+    model_path = run_dir / INT8_MODEL_FILE
+    if not (run_dir / REPORT_FILE).is_file() or not model_path.is_file():
+        raise MissingFileError(f"{run_dir} is not a finished run (needs {REPORT_FILE} and "
+                               f"{INT8_MODEL_FILE}); make one with `tinyml-edu run PROJECT "
+                               f"--out {run_dir}`")
+    report = RunReport.load(run_dir)
+    if report.task != "classification":
+        raise InputError(f"predict labels recordings; project {report.project!r} is a "
+                         f"{report.task} project")
+    project = get_project(report.project or "")
     if project.features is None:
         raise InputError(f"project {project.name!r} cannot compute features for new recordings")
     info = datasets.info(project.dataset)
     window = int(info.input_shape[0])
-    stride = int(report["feature_params"].get("stride", window))
+    stride = int(report.params.get("stride", window))
     model = model_path.read_bytes()
-    labels = report["classes"]
+    labels = report.labels
 
     results = []
     for path in _recordings([Path(p) for p in paths]):
@@ -101,8 +99,7 @@ def predict_files(run_dir: Path | str, paths: list[Path | str]) -> list[FilePred
         windows = datasets.cut_windows(data, window, stride)
         if not windows:
             raise InputError(f"{path} is shorter than one window ({window} samples)")
-        scores = quantize.predict(model, project.features(np.stack(windows),
-                                                          report["feature_params"]))
+        scores = quantize.predict(model, project.features(np.stack(windows), report.params))
         mean = scores.mean(axis=0)
         best = int(np.argmax(mean))
         results.append(FilePrediction(str(path), labels[best], float(mean[best]), len(windows),
