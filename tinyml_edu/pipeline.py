@@ -23,8 +23,9 @@ import numpy as np
 
 from tinyml_edu import __version__, datasets, report
 from tinyml_edu.errors import OutDirError
+from tinyml_edu.metrics import confusion_matrix, mean_squared_error, roc_auc
 from tinyml_edu.projects import PROJECTS, get_project
-from tinyml_edu.projects.base import Prepared, Project, mean_squared_error
+from tinyml_edu.projects.base import Prepared, Project
 from tinyml_edu.run_report import (
     CONFUSION_PLOT,
     EXPORT_DIR,
@@ -42,25 +43,6 @@ if TYPE_CHECKING:  # keep importing this module free of TensorFlow
     from tinyml_edu.train import TrainResult
 
 Log = Callable[[str], None]
-
-
-def roc_auc(scores: np.ndarray, is_positive: np.ndarray) -> float:
-    """Area under the ROC curve via the rank-sum (Mann-Whitney) statistic, ties averaged."""
-    scores, is_positive = np.asarray(scores, float), np.asarray(is_positive, bool)
-    order = np.argsort(scores, kind="mergesort")
-    ranks = np.empty(len(scores))
-    sorted_scores = scores[order]
-    i = 0
-    while i < len(scores):  # average the ranks of tied scores
-        j = i
-        while j + 1 < len(scores) and sorted_scores[j + 1] == sorted_scores[i]:
-            j += 1
-        ranks[order[i:j + 1]] = (i + j) / 2 + 1
-        i = j + 1
-    n_pos, n_neg = is_positive.sum(), (~is_positive).sum()
-    if not n_pos or not n_neg:
-        raise ValueError("AUC needs both normal and anomalous examples")
-    return float((ranks[is_positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
 def _check_out_dir(out_dir: Path) -> None:
@@ -186,7 +168,7 @@ def run(project_name: str, out_dir: Path | str, seed: int = 0, progress: bool = 
             for mode, name in (("float32", "float"), ("int8", "int8")):
                 predicted = preds[mode].argmax(axis=-1)
                 metrics[f"{name}_accuracy"] = float(np.mean(predicted == y_test))
-                matrices[f"{name} ({metrics[f'{name}_accuracy']:.1%})"] = report.confusion_matrix(
+                matrices[f"{name} ({metrics[f'{name}_accuracy']:.1%})"] = confusion_matrix(
                     y_test, predicted, len(prep.labels))
             report.plot_confusion(matrices, prep.labels, stage / CONFUSION_PLOT)
             artifacts["confusion matrices"] = CONFUSION_PLOT
@@ -261,4 +243,6 @@ def _versions() -> dict[str, str]:
     return found
 
 
+# roc_auc stays importable from here: notebooks handed out before tinyml_edu.metrics call
+# pipeline.roc_auc.
 __all__ = ["PROJECTS", "get_project", "roc_auc", "run", "train_one_step"]

@@ -52,12 +52,6 @@ class Project:
     lr_schedule: str = "constant"
 
 
-def mean_squared_error(x: np.ndarray, reconstruction: np.ndarray) -> np.ndarray:
-    """The default anomaly score: mean squared reconstruction error per example."""
-    flat = x.reshape(len(x), -1)
-    return np.mean((reconstruction.reshape(len(flat), -1) - flat) ** 2, axis=1)
-
-
 def prepare_splits(ds: datasets.Dataset, transform: Callable[[np.ndarray], np.ndarray],
                    feature_params: dict[str, Any] | None = None) -> Prepared:
     """Apply ``transform`` to the inputs of every split (float32 out); labels pass through."""
