@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from tinyml_edu._fs import replacing, write_atomic
 from tinyml_edu.errors import TinyMLEduError, UnknownNameError
 
 SPLITS = ("train", "val", "test")
@@ -329,25 +330,20 @@ def _fixed_member(name: str, compress_type: int) -> zipfile.ZipInfo:
 def save_npz_deterministic(path: Path, arrays: dict[str, np.ndarray]) -> None:
     """Like ``np.savez_compressed`` but byte-for-byte reproducible (fixed zip timestamps), so a
     regenerated data set has the same checksum as the shipped one."""
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+    with replacing(path) as tmp, zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         for key in sorted(arrays):
             buffer = io.BytesIO()
             np.lib.format.write_array(buffer, np.ascontiguousarray(arrays[key]), allow_pickle=False)
             zf.writestr(_fixed_member(f"{key}.npy", zipfile.ZIP_DEFLATED), buffer.getvalue())
-    os.replace(tmp, path)  # never leave a half-written file under the real name
 
 
 def write_clip_archive(path: Path, members: Iterable[tuple[str, bytes]]) -> None:
     """Write ``(name, bytes)`` members, in order, into an uncompressed zip that is the same
     byte for byte on every machine. Uncompressed: FLAC is compressed already, and a stored
     member is read with one seek."""
-    path = Path(path)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as zf:
+    with replacing(path) as tmp, zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as zf:
         for name, blob in members:
             zf.writestr(_fixed_member(name, zipfile.ZIP_STORED), blob)
-    os.replace(tmp, path)
 
 
 def generator_module(name: str):
@@ -406,9 +402,7 @@ def generate(name: str, seed: int | None = None, scale: float = 1.0,
     }
     manifest = _read_manifest(root)
     manifest["datasets"][name] = entry
-    tmp = root / (MANIFEST_NAME + ".tmp")
-    tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(tmp, root / MANIFEST_NAME)
+    write_atomic(root / MANIFEST_NAME, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return _info_from_json(name, entry)
 
 

@@ -44,7 +44,8 @@ from typing import Any
 import numpy as np
 
 from tinyml_edu import __version__, datasets
-from tinyml_edu.errors import InputError, MissingFileError, OutDirError, TinyMLEduError
+from tinyml_edu._fs import check_out_dir, replacing, write_atomic
+from tinyml_edu.errors import InputError, MissingFileError, TinyMLEduError
 from tinyml_edu.predict import FilePrediction
 from tinyml_edu.run_report import INT8_MODEL_FILE, REPORT_FILE, RunReport
 
@@ -455,10 +456,9 @@ def export_eim(source: Path | str, out_path: Path | str, inputs: str | None = No
     script = re.sub(r"__(SHEBANG|VERSION|CONTRACT|META|MODEL)__", lambda m: fill[m.group(1)],
                     _EIM_TEMPLATE)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_path.with_name(out_path.name + ".tmp")
-    tmp.write_text(script, encoding="utf-8")
-    tmp.chmod(0o755)
-    os.replace(tmp, out_path)
+    with replacing(out_path) as tmp:
+        tmp.write_text(script, encoding="utf-8")
+        tmp.chmod(0o755)
     return out_path
 
 
@@ -777,15 +777,10 @@ columns and units, payload.values one row per sample as recorded. Audio recordin
 """
 
 
-def _check_out_dir(out_dir: Path) -> None:
-    if out_dir.exists() and not out_dir.is_dir():
-        raise OutDirError(f"{out_dir} is a file; give --out a folder name")
-    if out_dir.is_dir() and any(out_dir.iterdir()):
-        readme = out_dir / "README.txt"
-        if not (readme.is_file() and README_MARK in readme.read_text(encoding="utf-8",
-                                                                     errors="replace")):
-            raise OutDirError(f"{out_dir} already holds files that are not an export of "
-                              "ours; to keep them safe, choose another --out folder")
+def _is_our_export(out_dir: Path) -> bool:
+    readme = out_dir / "README.txt"
+    return readme.is_file() and README_MARK in readme.read_text(encoding="utf-8",
+                                                                errors="replace")
 
 
 def export_ei_dataset(folder: Path | str, out_dir: Path | str,
@@ -806,7 +801,7 @@ def export_ei_dataset(folder: Path | str, out_dir: Path | str,
     if bad:
         raise InputError(f"label folder(s) {bad}: Edge Impulse labels may only use letters, "
                          "digits, spaces, '-' and '_'; rename the folders")
-    _check_out_dir(out_dir)
+    check_out_dir(out_dir, _is_our_export, "an export of ours")
     out_dir.mkdir(parents=True, exist_ok=True)
     result = ExportedDataset(out_dir)
     for label_dir in label_dirs:
@@ -818,9 +813,7 @@ def export_ei_dataset(folder: Path | str, out_dir: Path | str,
             target = out_dir / f"{label_dir.name}.{path.stem}{kind}"
             if suffix == ".csv":
                 sample = acquisition_json(path, rate)
-                tmp = target.with_name(target.name + ".tmp")
-                tmp.write_text(json.dumps(sample) + "\n", encoding="utf-8")
-                os.replace(tmp, target)
+                write_atomic(target, json.dumps(sample) + "\n")
             elif suffix == ".wav":
                 shutil.copyfile(path, target)
             else:  # FLAC: Edge Impulse takes WAV

@@ -562,3 +562,14 @@ def scale_imu(windows: np.ndarray, params: ImuFeatureParams = ImuFeatureParams()
         ]
     )
     return np.clip(x / full_scale, -1.0, 1.0).astype(np.float32)
+
+
+def sensor_of(feature_params: dict[str, Any]) -> str:
+    """The sensor a run's feature parameters belong to: "audio" (they name a feature ``kind``),
+    "imu" (they name ``channels``) or "none" (raw numbers, as the sine demo's), the names
+    ``Project.sensor`` uses."""
+    if "kind" in feature_params:
+        return "audio"
+    if "channels" in feature_params:
+        return "imu"
+    return "none"

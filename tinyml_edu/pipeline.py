@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import platform
-import shutil
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -22,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from tinyml_edu import __version__, datasets, report
-from tinyml_edu.errors import OutDirError
+from tinyml_edu._fs import check_out_dir, staged_dir
 from tinyml_edu.metrics import confusion_matrix, mean_squared_error, roc_auc
 from tinyml_edu.projects import PROJECTS, get_project
 from tinyml_edu.projects.base import Prepared, Project
@@ -43,15 +41,6 @@ if TYPE_CHECKING:  # keep importing this module free of TensorFlow
     from tinyml_edu.train import TrainResult
 
 Log = Callable[[str], None]
-
-
-def _check_out_dir(out_dir: Path) -> None:
-    if out_dir.exists() and not out_dir.is_dir():
-        raise OutDirError(f"{out_dir} is a file; give --out a folder name")
-    if out_dir.is_dir() and any(out_dir.iterdir()) and not (out_dir / REPORT_FILE).exists():
-        raise OutDirError(
-            f"{out_dir} already holds files that are not a tinyml-edu run; to keep them safe, "
-            "choose another --out folder (an earlier run's folder is replaced)")
 
 
 def load_data(project_name: str, data: Path | str | None = None) -> datasets.Dataset:
@@ -130,11 +119,10 @@ def run(project_name: str, out_dir: Path | str, seed: int = 0, progress: bool = 
 
     project = get_project(project_name)
     out_dir = Path(out_dir)
-    _check_out_dir(out_dir)
+    check_out_dir(out_dir, lambda d: (d / REPORT_FILE).exists(), "a tinyml-edu run",
+                  " (an earlier run's folder is replaced)")
     started = time.perf_counter()
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
+    with staged_dir(out_dir) as stage:  # an earlier run of ours (checked above) is replaced
         log(f"[1/6] data: loading and checking {str(data or project.dataset)!r}")
         ds = load_data(project.name, data)
         prep = project.prepare(ds)
@@ -221,12 +209,6 @@ def run(project_name: str, out_dir: Path | str, seed: int = 0, progress: bool = 
         rep = dataclasses.replace(rep, total_seconds=round(time.perf_counter() - started, 3))
         rep.write(stage)
 
-        if out_dir.exists():  # an earlier run of ours (checked above): replace it
-            shutil.rmtree(out_dir)
-        stage.rename(out_dir)
-    except BaseException:
-        shutil.rmtree(stage, ignore_errors=True)
-        raise
     log(f"done in {rep.total_seconds:.1f} s: {out_dir / REPORT_MD_FILE}")
     return rep.to_dict()
 

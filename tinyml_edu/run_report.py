@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from tinyml_edu._fs import write_atomic
 from tinyml_edu.errors import TinyMLEduError
 
 # What a run folder holds. (``virtual_board.MODEL_FILE`` is another thing: the model file in
@@ -140,6 +141,5 @@ class RunReport:
         return cls.load(folder) if (folder / REPORT_FILE).is_file() else cls()
 
     def write(self, run_dir: Path | str) -> Path:
-        path = Path(run_dir) / REPORT_FILE
-        path.write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
-        return path
+        text = json.dumps(self.to_dict(), indent=2) + "\n"
+        return write_atomic(Path(run_dir) / REPORT_FILE, text)
