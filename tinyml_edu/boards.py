@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from tinyml_edu.errors import UnknownNameError
+
 
 @dataclass(frozen=True)
 class Board:
@@ -128,4 +130,5 @@ def get_board(board_id: str) -> Board:
     try:
         return BOARDS[board_id]
     except KeyError:
-        raise KeyError(f"unknown board {board_id!r}; known boards: {', '.join(BOARDS)}") from None
+        raise UnknownNameError(f"unknown board {board_id!r}; known boards: "
+                               f"{', '.join(BOARDS)}") from None

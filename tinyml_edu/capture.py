@@ -36,6 +36,8 @@ from typing import Any
 import numpy as np
 
 from tinyml_edu import protocol
+from tinyml_edu._fs import write_atomic
+from tinyml_edu.errors import TinyMLEduError
 
 VIRTUAL = "virtual"
 HEADER_TIMEOUT_S = 4.0
@@ -45,7 +47,7 @@ LABEL_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 SENSORS = ("imu", "audio")
 
 
-class CaptureError(Exception):
+class CaptureError(TinyMLEduError):
     """Something the user must fix (port, permissions, sketch, cable); says what to do."""
 
 
@@ -307,9 +309,7 @@ def _wait_for_header(ser: Any, parser: protocol.StreamParser, timeout: float,
 
 
 def _write_sidecar(path: Path, info: dict[str, Any]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    write_atomic(path, json.dumps(info, indent=2) + "\n")
 
 
 def capture(port: Any, sensor: str, label: str, seconds: float, out_dir: Path | str,

@@ -18,8 +18,10 @@ from typing import Any
 
 import numpy as np
 
+from tinyml_edu.errors import TinyMLEduError
 
-class CheckFailed(AssertionError):
+
+class CheckFailed(TinyMLEduError, AssertionError):
     """A graded check did not pass; the message says what is wrong and what to try."""
 
 

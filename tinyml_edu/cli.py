@@ -10,7 +10,13 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+
+from tinyml_edu.errors import InputError, MissingFileError, TinyMLEduError
+from tinyml_edu.run_report import REPORT_FILE, RunReport
+
+# Every user error (a TinyMLEduError) exits with this code; any other exception is a bug and keeps
+# its traceback.
+USER_ERROR = 2
 
 
 def _cmd_doctor(args: argparse.Namespace) -> int:
@@ -49,17 +55,18 @@ def _cmd_run(args: argparse.Namespace) -> int:
         width = max(map(len, pipeline.PROJECTS))  # names line up, however long
         for p in pipeline.PROJECTS.values():
             print(f"  {p.name:<{width}} {p.description}", file=sys.stderr)
-        return 2
+        return USER_ERROR
     out = Path(args.out) if args.out else Path("runs") / args.project
     log = (lambda _msg: None) if args.quiet else print
-    report = pipeline.run(args.project, out, seed=args.seed, progress=not args.quiet, log=log,
-                          data=args.data)
+    pipeline.run(args.project, out, seed=args.seed, progress=not args.quiet, log=log,
+                 data=args.data)
     if args.quiet:
-        print(out / "report.json")
-    else:
-        metric = next(k for k in ("int8_accuracy", "int8_mae", "int8_auc") if k in report)
-        print(f"{metric} {report[metric]:.4f}; int8 model {report['model_bytes']:,} bytes; "
-              f"TFLM arena {report['arena_bytes']:,} bytes ({report['arena_source']})")
+        print(out / REPORT_FILE)
+        return 0
+    report = RunReport.load(out)
+    metric, value = next((k, v) for k, v in report.metrics.items() if k.startswith("int8_"))
+    print(f"{metric} {value:.4f}; int8 model {report.model_bytes:,} bytes; "
+          f"TFLM arena {report.arena_bytes:,} bytes ({report.arena_source})")
     return 0
 
 
@@ -90,11 +97,10 @@ def _cmd_data(args: argparse.Namespace) -> int:
             return 1
         print("all files match the manifest")
         return 0
-    if args.data_command == "generate":
-        ds = datasets.generate(args.name, seed=args.seed, scale=args.scale)
-        print(f"wrote {len(ds.files)} file(s) for {ds.name}: {ds.splits}")
-        return 0
-    return 2
+    # what is left is "generate"
+    ds = datasets.generate(args.name, seed=args.seed, scale=args.scale)
+    print(f"wrote {len(ds.files)} file(s) for {ds.name}: {ds.splits}")
+    return 0
 
 
 def _cmd_profile(args: argparse.Namespace) -> int:
@@ -102,9 +108,11 @@ def _cmd_profile(args: argparse.Namespace) -> int:
 
     model = Path(args.model)
     if not model.is_file():
-        print(f"error: {model} not found; give the path of a .tflite file", file=sys.stderr)
-        return 2
-    prof = profile.profile(model.read_bytes())
+        raise MissingFileError(f"{model} not found; give the path of a .tflite file")
+    try:
+        prof = profile.profile(model.read_bytes())
+    except ValueError as err:  # not a flatbuffer: the file, not the code, is wrong
+        raise InputError(f"{model} is not a valid .tflite model: {err}") from err
     if args.json:
         print(json.dumps(prof.to_dict(), indent=2))
         return 0
@@ -116,39 +124,39 @@ def _cmd_profile(args: argparse.Namespace) -> int:
     return 0
 
 
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
 def _virtual_options(args: argparse.Namespace) -> dict:
     """--source/--speed go to the virtual board only."""
     options = {k: v for k, v in (("source", args.source), ("speed", args.speed)) if v is not None}
     if options and args.port != "virtual":
-        raise ValueError("--source and --speed only apply to --port virtual")
+        raise InputError("--source and --speed only apply to --port virtual")
     return options
 
 
 def _cmd_capture(args: argparse.Namespace) -> int:
     from tinyml_edu import capture
-    from tinyml_edu.virtual_board import VirtualBoardError
 
-    try:
-        result = capture.capture(args.port, args.sensor, args.label, args.seconds, args.out,
-                                 progress=not args.quiet, baud=args.baud,
-                                 **_virtual_options(args))
-    except (capture.CaptureError, VirtualBoardError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    result = capture.capture(args.port, args.sensor, args.label, args.seconds, args.out,
+                             progress=not args.quiet, baud=args.baud, **_virtual_options(args))
     lost = f"; {result.lost_frames} frame(s) lost, {result.corrupted} corrupted line(s)"
     if result.note:
         print(f"note: {result.note}", file=sys.stderr)
     if result.interrupted:
         print(f"{result.reason}; saved {result.samples} samples to {result.path}{lost}",
               file=sys.stderr)
-        return 130 if "Ctrl-C" in result.reason else 2
+        return 130 if "Ctrl-C" in result.reason else USER_ERROR
     print(f"saved {result.samples} samples ({result.seconds:.2f} s) to {result.path}{lost}")
     return 0
 
 
 def _cmd_monitor(args: argparse.Namespace) -> int:
     from tinyml_edu import capture
-    from tinyml_edu.virtual_board import VirtualBoardError
 
     try:
         for event in capture.monitor(args.port, seconds=args.seconds, baud=args.baud,
@@ -156,9 +164,6 @@ def _cmd_monitor(args: argparse.Namespace) -> int:
             line = capture.format_event(event)
             if line is not None:
                 print(line, flush=True)
-    except (capture.CaptureError, VirtualBoardError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         return 0  # Ctrl-C is how a live view ends
     return 0
@@ -168,30 +173,24 @@ def _cmd_deploy(args: argparse.Namespace) -> int:
     from tinyml_edu import deploy
 
     labels = args.labels.split(",") if args.labels else None
-    try:
-        result = deploy.build_sketch(args.model, args.board, args.out, labels=labels,
-                                     kit=args.kit)
-        sketch = result.sketch_dir
-        print(f"sketch: {sketch / (sketch.name + '.ino')}")
-        print(f"  ops: {', '.join(result.ops)}; arena reserved: {result.arena_bytes:,} bytes "
-              f"({result.arena_source} + margin)")
-        if result.model_flash_bytes is not None:
-            print(f"  model data in flash: {result.model_flash_bytes:,} bytes "
-                  f"({result.flash_note})")
-        else:
-            print(f"  {result.flash_note}")
-        for message in result.messages:
-            print(f"  note: {message}")
-        if args.port == "virtual" or args.board == "virtual":  # nothing to upload: flash it
-            folder = deploy.flash_virtual(sketch)
-            print(f"deployed to the virtual board ({folder}); watch it with "
-                  "`tinyml-edu monitor --port virtual`")
-        elif args.upload:
-            deploy.upload(sketch, args.board, args.port)
-            print(f"uploaded to {args.port}; watch it with `tinyml-edu monitor --port {args.port}`")
-    except deploy.DeployError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    result = deploy.build_sketch(args.model, args.board, args.out, labels=labels, kit=args.kit)
+    sketch = result.sketch_dir
+    print(f"sketch: {sketch / (sketch.name + '.ino')}")
+    print(f"  ops: {', '.join(result.ops)}; arena reserved: {result.arena_bytes:,} bytes "
+          f"({result.arena_source} + margin)")
+    if result.model_flash_bytes is not None:
+        print(f"  model data in flash: {result.model_flash_bytes:,} bytes ({result.flash_note})")
+    else:
+        print(f"  {result.flash_note}")
+    for message in result.messages:
+        print(f"  note: {message}")
+    if args.port == "virtual" or args.board == "virtual":  # nothing to upload: flash it
+        folder = deploy.flash_virtual(sketch)
+        print(f"deployed to the virtual board ({folder}); watch it with "
+              "`tinyml-edu monitor --port virtual`")
+    elif args.upload:
+        deploy.upload(sketch, args.board, args.port)
+        print(f"uploaded to {args.port}; watch it with `tinyml-edu monitor --port {args.port}`")
     return 0
 
 
@@ -208,11 +207,7 @@ def _print_labels(results: list, as_json: bool) -> None:
 def _cmd_predict(args: argparse.Namespace) -> int:
     from tinyml_edu import predict
 
-    try:
-        results = predict.predict_files(args.run_dir, args.files)
-    except FileNotFoundError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    results = predict.predict_files(args.run_dir, args.files)
     for r in results:
         if r.resampled_from:
             print(f"note: {r.file} is {r.resampled_from:g} Hz: resampled to the model's rate",
@@ -224,27 +219,22 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 def _cmd_edge_impulse(args: argparse.Namespace) -> int:
     from tinyml_edu import edge_impulse
 
-    try:
-        if args.ei_command == "export-eim":
-            path = edge_impulse.export_eim(args.run_dir, args.out, inputs=args.inputs,
-                                           python=args.python)
-            print(f"wrote {path}; try it with `tinyml-edu edge-impulse run {path} RECORDING` "
-                  "or edge_impulse_linux's ImpulseRunner")
-            return 0
-        if args.ei_command == "run":
-            results = edge_impulse.classify_recordings(args.eim, args.files)
-            _print_labels(results, args.json)
-            return 0
-        if args.ei_command == "export-data":
-            exported = edge_impulse.export_ei_dataset(args.folder, args.out, rate=args.rate)
-            counts = ", ".join(f"{label} {n}" for label, n in exported.per_label.items())
-            print(f"wrote {len(exported.files)} file(s) to {exported.out_dir} ({counts}); "
-                  f"upload them as {exported.readme} says")
-            return 0
-    except (edge_impulse.EdgeImpulseError, FileNotFoundError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    return 2
+    if args.ei_command == "export-eim":
+        path = edge_impulse.export_eim(args.run_dir, args.out, inputs=args.inputs,
+                                       python=args.python)
+        print(f"wrote {path}; try it with `tinyml-edu edge-impulse run {path} RECORDING` "
+              "or edge_impulse_linux's ImpulseRunner")
+        return 0
+    if args.ei_command == "run":
+        results = edge_impulse.classify_recordings(args.eim, args.files)
+        _print_labels(results, args.json)
+        return 0
+    # what is left is "export-data"
+    exported = edge_impulse.export_ei_dataset(args.folder, args.out, rate=args.rate)
+    counts = ", ".join(f"{label} {n}" for label, n in exported.per_label.items())
+    print(f"wrote {len(exported.files)} file(s) to {exported.out_dir} ({counts}); "
+          f"upload them as {exported.readme} says")
+    return 0
 
 
 # --- course (instructor) ---------------------------------------------------------------------
@@ -256,17 +246,6 @@ def _course_dir(args: argparse.Namespace) -> Path:
     return Path(args.course) if args.course else config.default_course_dir()
 
 
-def _course_errors(func: Any) -> Any:
-    """Course commands: missing files and nbgrader failures print what to do, not a traceback."""
-    def wrapper(args: argparse.Namespace) -> int:
-        try:
-            return func(args)
-        except (FileNotFoundError, RuntimeError) as err:
-            print(f"error: {err}", file=sys.stderr)
-            return 2
-    return wrapper
-
-
 def _lessons_root(args: argparse.Namespace) -> Path:
     """The lesson sources: those of --course when given, else the ones this install finds."""
     from tinyml_edu.course import config, lessons
@@ -274,7 +253,6 @@ def _lessons_root(args: argparse.Namespace) -> Path:
     return config.source_dir(args.course) if args.course else lessons.lessons_dir()
 
 
-@_course_errors
 def _cmd_course_list(args: argparse.Namespace) -> int:
     from tinyml_edu.course import lessons
 
@@ -284,7 +262,6 @@ def _cmd_course_list(args: argparse.Namespace) -> int:
     return 0
 
 
-@_course_errors
 def _cmd_course_init(args: argparse.Namespace) -> int:
     from tinyml_edu.course import config
 
@@ -294,7 +271,6 @@ def _cmd_course_init(args: argparse.Namespace) -> int:
     return 0
 
 
-@_course_errors
 def _cmd_course_check(args: argparse.Namespace) -> int:
     from tinyml_edu.course import check
 
@@ -312,19 +288,16 @@ def _source_dir(args: argparse.Namespace) -> Path:
     return release.source_dir(_course_dir(args))
 
 
-@_course_errors
 def _cmd_course_release(args: argparse.Namespace) -> int:
     from tinyml_edu.course import release
 
     if not args.lessons and not args.all:
-        print("error: name lessons to release, or pass --all", file=sys.stderr)
-        return 2
+        raise InputError("name lessons to release, or pass --all")
     for path in release.release(_course_dir(args), args.lessons):
         print(f"zip for the LMS or a USB stick: {path}")
     return 0
 
 
-@_course_errors
 def _cmd_course_collect(args: argparse.Namespace) -> int:
     from tinyml_edu.course import collect
 
@@ -333,7 +306,6 @@ def _cmd_course_collect(args: argparse.Namespace) -> int:
     return 1 if report.unmatched else 0
 
 
-@_course_errors
 def _cmd_course_autograde(args: argparse.Namespace) -> int:
     from tinyml_edu.course import autograde, lessons
 
@@ -348,7 +320,6 @@ def _cmd_course_autograde(args: argparse.Namespace) -> int:
     return 0
 
 
-@_course_errors
 def _cmd_course_feedback(args: argparse.Namespace) -> int:
     from tinyml_edu.course import lessons, release
 
@@ -357,7 +328,6 @@ def _cmd_course_feedback(args: argparse.Namespace) -> int:
     return 0
 
 
-@_course_errors
 def _cmd_course_export(args: argparse.Namespace) -> int:
     from tinyml_edu.course import export
 
@@ -369,7 +339,6 @@ def _cmd_course_export(args: argparse.Namespace) -> int:
     return 0
 
 
-@_course_errors
 def _cmd_course_report(args: argparse.Namespace) -> int:
     from tinyml_edu.course import export, lessons
 
@@ -385,37 +354,31 @@ def _cmd_course_report(args: argparse.Namespace) -> int:
 def _cmd_bundle(args: argparse.Namespace) -> int:
     from tinyml_edu import bundle
 
-    try:
-        if args.bundle_command == "build":
-            from tinyml_edu.bundle import build
+    if args.bundle_command == "build":
+        from tinyml_edu.bundle import build
 
-            python = args.python or f"{sys.version_info[0]}.{sys.version_info[1]}"
-            sizes = build.build(args.out, args.os, python, wheel=args.wheel)
-            print(f"bundle ready: {args.out} ({args.os}, Python {python}); copy it onto sticks "
-                  f"with `tinyml-edu bundle copy {args.out} STICK`")
-            print(build.format_sizes(sizes))
-            return 0
-        if args.bundle_command == "verify":
-            from tinyml_edu.bundle import checksums
+        python = args.python or f"{sys.version_info[0]}.{sys.version_info[1]}"
+        sizes = build.build(args.out, args.os, python, wheel=args.wheel)
+        print(f"bundle ready: {args.out} ({args.os}, Python {python}); copy it onto sticks "
+              f"with `tinyml-edu bundle copy {args.out} STICK`")
+        print(build.format_sizes(sizes))
+        return 0
+    if args.bundle_command == "verify":
+        from tinyml_edu.bundle import checksums
 
-            result = bundle.verify(args.dir)
-            for line in checksums.report(result, args.dir):
-                print(line, file=sys.stdout if result.ok else sys.stderr)
-            return 0 if result.ok else 1
-        if args.bundle_command == "copy":
-            from tinyml_edu.bundle import checksums
+        result = bundle.verify(args.dir)
+        for line in checksums.report(result, args.dir):
+            print(line, file=sys.stdout if result.ok else sys.stderr)
+        return 0 if result.ok else 1
+    from tinyml_edu.bundle import checksums  # what is left is "copy"
 
-            copied = bundle.copy(args.src, args.dest, log=None if args.quiet else print)
-            result = bundle.verify(args.dest)
-            for line in checksums.report(result, args.dest):
-                print(line, file=sys.stdout if result.ok else sys.stderr)
-            print(f"copied {len(copied.copied)} file(s) ({copied.bytes_copied / 1e6:.1f} MB), "
-                  f"{len(copied.resumed)} resumed, {len(copied.skipped)} already in place")
-            return 0 if result.ok else 1
-    except bundle.BundleError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    return 2
+    copied = bundle.copy(args.src, args.dest, log=None if args.quiet else print)
+    result = bundle.verify(args.dest)
+    for line in checksums.report(result, args.dest):
+        print(line, file=sys.stdout if result.ok else sys.stderr)
+    print(f"copied {len(copied.copied)} file(s) ({copied.bytes_copied / 1e6:.1f} MB), "
+          f"{len(copied.resumed)} resumed, {len(copied.skipped)} already in place")
+    return 0 if result.ok else 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -481,7 +444,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seconds", type=float, required=True, help="how long to record")
     p.add_argument("--out", required=True, help="data folder; files go to OUT/LABEL/")
     p.add_argument("--source", help="virtual board only: data set name or recordings folder")
-    p.add_argument("--speed", type=float, help="virtual board only: times real time")
+    p.add_argument("--speed", type=_positive_float, help="virtual board only: times real time")
     p.add_argument("--baud", type=int, default=115200, help="default 115200")
     p.add_argument("--quiet", action="store_true", help="no progress line")
     p.set_defaults(func=_cmd_capture)
@@ -490,7 +453,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", required=True, help="serial port or 'virtual'")
     p.add_argument("--seconds", type=float, help="stop after this long (default: Ctrl-C)")
     p.add_argument("--source", help="virtual board only: data set name or recordings folder")
-    p.add_argument("--speed", type=float, help="virtual board only: times real time")
+    p.add_argument("--speed", type=_positive_float, help="virtual board only: times real time")
     p.add_argument("--baud", type=int, default=115200, help="default 115200")
     p.set_defaults(func=_cmd_monitor)
 
@@ -623,14 +586,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from tinyml_edu.datasets import DatasetError
-
     try:
         return args.func(args)
-    except (DatasetError, FileExistsError, KeyError, ValueError) as err:
-        message = err.args[0] if isinstance(err, KeyError) and err.args else err
-        print(f"error: {message}", file=sys.stderr)
-        return 2
+    except TinyMLEduError as err:  # the message says what to do; a traceback would bury it
+        print(f"error: {err}", file=sys.stderr)
+        return USER_ERROR
     except KeyboardInterrupt:
         print("interrupted; files already written are kept", file=sys.stderr)
         return 130

@@ -36,6 +36,9 @@ from typing import Any
 
 import numpy as np
 
+from tinyml_edu._fs import replacing, write_atomic
+from tinyml_edu.errors import TinyMLEduError, UnknownNameError
+
 SPLITS = ("train", "val", "test")
 MANIFEST_NAME = "manifest.json"
 CLIP_INDEX = "index.csv"
@@ -43,7 +46,7 @@ CLIP_ARCHIVE = "clips.zip"  # beside index.csv; its members are the index's ``fi
 DATA_ENV_VAR = "TINYML_EDU_DATA"
 
 
-class DatasetError(Exception):
+class DatasetError(TinyMLEduError):
     """A data set is unknown, missing or corrupted; the message says how to fix it."""
 
 
@@ -84,7 +87,7 @@ class Dataset:
 
     def split(self, name: str) -> tuple[np.ndarray, np.ndarray]:
         if name not in SPLITS:
-            raise KeyError(f"unknown split {name!r}; use one of {', '.join(SPLITS)}")
+            raise UnknownNameError(f"unknown split {name!r}; use one of {', '.join(SPLITS)}")
         return self.arrays[f"x_{name}"], self.arrays[f"y_{name}"]
 
     def groups(self, name: str) -> np.ndarray | None:
@@ -328,25 +331,20 @@ def _fixed_member(name: str, compress_type: int) -> zipfile.ZipInfo:
 def save_npz_deterministic(path: Path, arrays: dict[str, np.ndarray]) -> None:
     """Like ``np.savez_compressed`` but byte-for-byte reproducible (fixed zip timestamps), so a
     regenerated data set has the same checksum as the shipped one."""
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+    with replacing(path) as tmp, zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         for key in sorted(arrays):
             buffer = io.BytesIO()
             np.lib.format.write_array(buffer, np.ascontiguousarray(arrays[key]), allow_pickle=False)
             zf.writestr(_fixed_member(f"{key}.npy", zipfile.ZIP_DEFLATED), buffer.getvalue())
-    os.replace(tmp, path)  # never leave a half-written file under the real name
 
 
 def write_clip_archive(path: Path, members: Iterable[tuple[str, bytes]]) -> None:
     """Write ``(name, bytes)`` members, in order, into an uncompressed zip that is the same
     byte for byte on every machine. Uncompressed: FLAC is compressed already, and a stored
     member is read with one seek."""
-    path = Path(path)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as zf:
+    with replacing(path) as tmp, zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as zf:
         for name, blob in members:
             zf.writestr(_fixed_member(name, zipfile.ZIP_STORED), blob)
-    os.replace(tmp, path)
 
 
 GENERATOR_CONSTANTS = ("TASK", "DESCRIPTION", "CLASSES", "SAMPLE_RATE", "LICENSE",
@@ -423,9 +421,7 @@ def generate(name: str, seed: int | None = None, scale: float = 1.0,
     }
     manifest = _read_manifest(root)
     manifest["datasets"][name] = entry
-    tmp = root / (MANIFEST_NAME + ".tmp")
-    tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(tmp, root / MANIFEST_NAME)
+    write_atomic(root / MANIFEST_NAME, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return _info_from_json(name, entry)
 
 

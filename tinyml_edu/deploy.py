@@ -28,8 +28,12 @@ from typing import Any
 import numpy as np
 
 from tinyml_edu import export, profile
+from tinyml_edu._fs import staged_dir
 from tinyml_edu.boards import Board, get_board
+from tinyml_edu.errors import TinyMLEduError
+from tinyml_edu.features import sensor_of
 from tinyml_edu.projects import PROJECTS
+from tinyml_edu.run_report import RunReport
 
 PLACEHOLDERS = ("{{PROJECT}}", "{{BOARD_ID}}", "{{SENSOR}}", "{{OP_COUNT}}",
                 "{{OP_RESOLVER_ADDS}}")
@@ -70,7 +74,7 @@ ARDUINO_CLI_HELP = (
     "Or open {ino} in the Arduino IDE, choose the board and press Upload.")
 
 
-class DeployError(Exception):
+class DeployError(TinyMLEduError):
     """Something the user must fix before a sketch can be built or uploaded."""
 
 
@@ -105,24 +109,6 @@ def resolver_method(op_name: str) -> str:
                            for part in op_name.split("_"))
 
 
-def run_metadata(model_path: Path) -> dict[str, Any]:
-    """What a `tinyml-edu run` folder knows about its model (empty if it is a lone file)."""
-    report_path = model_path.parent / "report.json"
-    if not report_path.is_file():
-        return {}
-    report = json.loads(report_path.read_text(encoding="utf-8"))
-    return {"project": report.get("project", ""), "labels": report.get("classes", []),
-            "feature_params": report.get("feature_params", {}), "task": report.get("task")}
-
-
-def sensor_of(feature_params: dict[str, Any]) -> str:
-    if "kind" in feature_params:
-        return "audio"
-    if "channels" in feature_params:
-        return "imu"
-    return "none"
-
-
 def build_sketch(model_path: Path | str, board_id: str, out_dir: Path | str,
                  labels: list[str] | None = None, project: str | None = None,
                  kit: Path | str | None = None) -> DeployResult:
@@ -134,10 +120,10 @@ def build_sketch(model_path: Path | str, board_id: str, out_dir: Path | str,
                           "runs/sine/model_int8.tflite")
     model = model_path.read_bytes()
     board = get_board(board_id)
-    meta = run_metadata(model_path)
-    labels = labels if labels is not None else list(meta.get("labels", []))
-    project = project or meta.get("project") or model_path.stem
-    feature_params = meta.get("feature_params", {})
+    report = RunReport.beside(model_path)
+    labels = labels if labels is not None else report.labels
+    project = project or report.project or model_path.stem
+    feature_params = report.params
     known = PROJECTS.get(project)
     sensor = known.sensor if known and known.sensor != "none" else sensor_of(feature_params)
     stream = _stream_window(known, feature_params, sensor) if known else {}
@@ -165,9 +151,7 @@ def build_sketch(model_path: Path | str, board_id: str, out_dir: Path | str,
         raise DeployError(f"template placeholders left unfilled: {left}")
 
     # Build in a temporary folder and swap it in, so a failure leaves the old sketch intact.
-    out_dir.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=out_dir))
-    try:
+    with staged_dir(sketch) as staging:
         (staging / f"{name}.ino").write_text(filled, encoding="utf-8")
         interp_in = _input_quantization(model)
         export.write_sketch_sources(staging, model, labels, arena, feature_params, *interp_in)
@@ -182,12 +166,6 @@ def build_sketch(model_path: Path | str, board_id: str, out_dir: Path | str,
             "arena_source": prof.arena_source, "model_bytes": len(model),
             "feature_params": feature_params, "model": str(model_path), **stream,
         }, indent=2) + "\n", encoding="utf-8")
-        if sketch.exists():
-            shutil.rmtree(sketch)
-        staging.rename(sketch)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
 
     result = DeployResult(sketch, ops, arena, prof.arena_source)
     if sketch_sensor == "other":

@@ -44,7 +44,10 @@ from typing import Any
 import numpy as np
 
 from tinyml_edu import __version__, datasets
-from tinyml_edu.predict import MODEL_FILE, FilePrediction
+from tinyml_edu._fs import check_out_dir, replacing, write_atomic
+from tinyml_edu.errors import InputError, MissingFileError, TinyMLEduError
+from tinyml_edu.predict import FilePrediction
+from tinyml_edu.run_report import INT8_MODEL_FILE, REPORT_FILE, RunReport
 
 INPUTS = ("raw", "features")
 
@@ -62,7 +65,7 @@ INSTALL_HINT = ("install the `linux-board` extra: `sudo apt-get install portaudi
                 "edge_impulse_linux, pyaudio and opencv-python-headless)")
 
 
-class EdgeImpulseError(RuntimeError):
+class EdgeImpulseError(TinyMLEduError, RuntimeError):
     """An ``.eim`` could not be started or answered with an error; the message says why."""
 
 
@@ -319,34 +322,26 @@ def _shebang(python: str) -> str:
     return f'#!/bin/sh\n\'\'\'\'exec "{quoted}" "$0" "$@" # \'\'\''
 
 
-def _load_report(source: Path) -> tuple[Path, dict[str, Any]]:
-    """(model path, report or {}) for a run folder or a .tflite file."""
+def _load_report(source: Path) -> tuple[Path, RunReport]:
+    """(model path, report; an empty one for a lone .tflite) of a run folder or a .tflite file."""
     if source.is_dir():
-        model_path, report_path = source / MODEL_FILE, source / "report.json"
+        model_path = source / INT8_MODEL_FILE
         if not model_path.is_file():
-            raise FileNotFoundError(f"{source} has no {MODEL_FILE}; make a run with "
-                                    f"`tinyml-edu run PROJECT --out {source}`")
+            raise MissingFileError(f"{source} has no {INT8_MODEL_FILE}; make a run with "
+                                   f"`tinyml-edu run PROJECT --out {source}`")
     elif source.is_file():
         if source.suffix != ".tflite":
-            raise ValueError(f"{source} is not a .tflite model or a run folder")
-        model_path, report_path = source, source.parent / "report.json"
+            raise InputError(f"{source} is not a .tflite model or a run folder")
+        model_path = source
     else:
-        raise FileNotFoundError(f"{source} not found")
-    report: dict[str, Any] = {}
-    if report_path.is_file():
-        report = json.loads(report_path.read_text(encoding="utf-8"))
-    return model_path, report
+        raise MissingFileError(f"{source} not found")
+    return model_path, RunReport.beside(model_path)
 
 
-def _project_of(report: dict[str, Any]):
-    from tinyml_edu.projects import get_project
+def _project_of(report: RunReport):
+    from tinyml_edu.projects import PROJECTS
 
-    if not report.get("project"):
-        return None
-    try:
-        return get_project(report["project"])
-    except KeyError:
-        return None
+    return PROJECTS.get(report.project or "")
 
 
 def export_eim(source: Path | str, out_path: Path | str, inputs: str | None = None,
@@ -370,28 +365,28 @@ def export_eim(source: Path | str, out_path: Path | str, inputs: str | None = No
     model_inputs = int(np.prod(model_shape))
     outputs = int(np.prod(interp.output.shape[1:]))
 
-    task = report.get("task", "classification")
+    task = report.task or "classification"
     project = _project_of(report)
     raw_ok = project is not None and project.features is not None
     if inputs is None:
         inputs = "raw" if raw_ok else "features"
     if inputs not in INPUTS:
-        raise ValueError(f"unknown inputs {inputs!r}; use 'raw' or 'features'")
+        raise InputError(f"unknown inputs {inputs!r}; use 'raw' or 'features'")
     if inputs == "raw" and not raw_ok:
-        what = (f"project {report['project']!r} cannot compute features for new recordings"
-                if report.get("project") else f"no report.json beside {model_path} names the "
-                                              "project that computes the features")
-        raise ValueError(f"raw inputs need the project's features: {what}; export with "
+        what = (f"project {report.project!r} cannot compute features for new recordings"
+                if report.project else f"no {REPORT_FILE} beside {model_path} names the "
+                                       "project that computes the features")
+        raise InputError(f"raw inputs need the project's features: {what}; export with "
                          "inputs='features' (--inputs features)")
     if task == "classification":
-        classes = [str(c) for c in (labels or report.get("classes") or
+        classes = [str(c) for c in (labels or report.labels or
                                     [f"class_{i}" for i in range(outputs)])]
         if len(classes) != outputs:
-            raise ValueError(f"{len(classes)} labels for a model with {outputs} outputs")
+            raise InputError(f"{len(classes)} labels for a model with {outputs} outputs")
     else:
         classes = []
 
-    feature_params = dict(report.get("feature_params") or {})
+    feature_params = report.params
     if inputs == "raw":
         info = datasets.info(project.dataset)
         raw_shape = [int(d) for d in info.input_shape]
@@ -414,7 +409,7 @@ def export_eim(source: Path | str, out_path: Path | str, inputs: str | None = No
             rate = float(info.sample_rate or 0)
             stride = int(feature_params.get("stride", raw_shape[0]))
 
-    name = report.get("project") or model_path.stem
+    name = report.project or model_path.stem
     hello = {
         "model_parameters": {
             "axis_count": axes,
@@ -443,12 +438,12 @@ def export_eim(source: Path | str, out_path: Path | str, inputs: str | None = No
         "inferencing_engine": {"inferencing_engine": ENGINE_TFLITE_FULL},
         # Ignored by the SDKs; what `tinyml-edu edge-impulse run` needs to cut recordings.
         "tinyml_edu": {
-            "version": __version__, "project": report.get("project"), "task": task,
+            "version": __version__, "project": report.project, "task": task,
             "inputs": inputs, "raw_shape": raw_shape, "sample_rate": rate, "stride": stride,
             "model_input_shape": model_shape, "feature_params": feature_params,
         },
     }
-    meta = {"inputs": inputs, "project": report.get("project"), "raw_shape": raw_shape,
+    meta = {"inputs": inputs, "project": report.project, "raw_shape": raw_shape,
             "feature_params": feature_params, "input_description": description,
             "hello": hello}
     encoded = base64.b64encode(model).decode("ascii")
@@ -460,10 +455,9 @@ def export_eim(source: Path | str, out_path: Path | str, inputs: str | None = No
     script = re.sub(r"__(SHEBANG|VERSION|CONTRACT|META|MODEL)__", lambda m: fill[m.group(1)],
                     _EIM_TEMPLATE)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_path.with_name(out_path.name + ".tmp")
-    tmp.write_text(script, encoding="utf-8")
-    tmp.chmod(0o755)
-    os.replace(tmp, out_path)
+    with replacing(out_path) as tmp:
+        tmp.write_text(script, encoding="utf-8")
+        tmp.chmod(0o755)
     return out_path
 
 
@@ -476,14 +470,14 @@ def features_for_eim(run_dir: Path | str, raw_windows: np.ndarray) -> list:
     model_path, report = _load_report(Path(run_dir))
     project = _project_of(report)
     if project is None or project.features is None:
-        raise ValueError(f"{run_dir}: the run's project cannot compute features for new "
+        raise InputError(f"{run_dir}: the run's project cannot compute features for new "
                          "recordings; pass model inputs yourself")
     shape = tuple(datasets.info(project.dataset).input_shape)
     x = np.asarray(raw_windows)
     single = x.shape[:len(shape)] == shape and all(d == 1 for d in x.shape[len(shape):])
     if single:
         x = x.reshape((1, *shape))
-    computed = np.asarray(project.features(x, report.get("feature_params") or {}), np.float32)
+    computed = np.asarray(project.features(x, report.params), np.float32)
     rows = [row.ravel().astype(np.float64).tolist() for row in computed]
     return rows[0] if single else rows
 
@@ -591,7 +585,7 @@ def open_runner(eim_path: Path | str, timeout: float = 60.0) -> Iterator[tuple[A
     impulse_runner = _import_runner()
     path = Path(eim_path).resolve()
     if not path.is_file():
-        raise FileNotFoundError(f"{eim_path} not found")
+        raise MissingFileError(f"{eim_path} not found")
     if not os.access(path, os.X_OK):
         raise EdgeImpulseError(f"{eim_path} is not executable; `chmod +x {eim_path}`")
     runner = impulse_runner(str(path))
@@ -637,13 +631,13 @@ def classify_recordings(eim_path: Path | str,
     with open_runner(eim_path) as (runner, info):
         params = info["model_parameters"]
         if params.get("model_type", "classification") != "classification":
-            raise ValueError(f"{eim_path} is a {params.get('model_type')} model; run labels "
+            raise InputError(f"{eim_path} is a {params.get('model_type')} model; run labels "
                              "recordings with a classification model")
         ours = info.get("tinyml_edu") or {}
         features = None
         if ours.get("inputs") == "features":
             if not ours.get("raw_shape"):
-                raise ValueError(f"{eim_path} takes model inputs and does not say how to compute "
+                raise InputError(f"{eim_path} takes model inputs and does not say how to compute "
                                  "them from recordings; use run_eim with your own features")
             window = int(ours["raw_shape"][0])
             project = get_project(ours["project"])
@@ -658,11 +652,11 @@ def classify_recordings(eim_path: Path | str,
         for path in found:
             data, file_rate = datasets.read_recording(path)
             if file_rate and rate and abs(file_rate - rate) > 0.05 * rate:
-                raise ValueError(f"{path} is {file_rate:g} Hz; this model was trained on "
+                raise InputError(f"{path} is {file_rate:g} Hz; this model was trained on "
                                  f"{rate:g} Hz recordings")
             windows = datasets.cut_windows(data, window, stride)
             if not windows:
-                raise ValueError(f"{path} is shorter than one window ({window} samples)")
+                raise InputError(f"{path} is shorter than one window ({window} samples)")
             scores = []
             for w in windows:
                 values = features(w) if features is not None else w
@@ -782,15 +776,10 @@ columns and units, payload.values one row per sample as recorded. Audio recordin
 """
 
 
-def _check_out_dir(out_dir: Path) -> None:
-    if out_dir.exists() and not out_dir.is_dir():
-        raise FileExistsError(f"{out_dir} is a file; give --out a folder name")
-    if out_dir.is_dir() and any(out_dir.iterdir()):
-        readme = out_dir / "README.txt"
-        if not (readme.is_file() and README_MARK in readme.read_text(encoding="utf-8",
-                                                                     errors="replace")):
-            raise FileExistsError(f"{out_dir} already holds files that are not an export of "
-                                  "ours; to keep them safe, choose another --out folder")
+def _is_our_export(out_dir: Path) -> bool:
+    readme = out_dir / "README.txt"
+    return readme.is_file() and README_MARK in readme.read_text(encoding="utf-8",
+                                                                errors="replace")
 
 
 def export_ei_dataset(folder: Path | str, out_dir: Path | str,
@@ -809,9 +798,9 @@ def export_ei_dataset(folder: Path | str, out_dir: Path | str,
         raise datasets.DatasetError(f"{folder} has no label folders (e.g. {folder}/W/)")
     bad = [p.name for p in label_dirs if not EI_LABEL.match(p.name)]
     if bad:
-        raise ValueError(f"label folder(s) {bad}: Edge Impulse labels may only use letters, "
+        raise InputError(f"label folder(s) {bad}: Edge Impulse labels may only use letters, "
                          "digits, spaces, '-' and '_'; rename the folders")
-    _check_out_dir(out_dir)
+    check_out_dir(out_dir, _is_our_export, "an export of ours")
     out_dir.mkdir(parents=True, exist_ok=True)
     result = ExportedDataset(out_dir)
     for label_dir in label_dirs:
@@ -823,9 +812,7 @@ def export_ei_dataset(folder: Path | str, out_dir: Path | str,
             target = out_dir / f"{label_dir.name}.{path.stem}{kind}"
             if suffix == ".csv":
                 sample = acquisition_json(path, rate)
-                tmp = target.with_name(target.name + ".tmp")
-                tmp.write_text(json.dumps(sample) + "\n", encoding="utf-8")
-                os.replace(tmp, target)
+                write_atomic(target, json.dumps(sample) + "\n")
             elif suffix == ".wav":
                 shutil.copyfile(path, target)
             else:  # FLAC: Edge Impulse takes WAV

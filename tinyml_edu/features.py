@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from tinyml_edu.errors import InputError
+
 __all__ = [
     "AUDIO_KINDS",
     "AudioFeatureParams",
@@ -62,7 +64,7 @@ def _fields_from_dict(cls: type, d: dict[str, Any], derived: frozenset[str]) -> 
     names = {f.name for f in fields(cls)}
     unknown = set(d) - names - derived
     if unknown:
-        raise ValueError(
+        raise InputError(
             f"unknown {cls.__name__} key(s) {sorted(unknown)}; expected some of {sorted(names)}"
         )
     return {k: v for k, v in d.items() if k in names}
@@ -75,7 +77,7 @@ def _ms_to_samples(ms: float, sample_rate: int) -> int:
 
 def _require(ok: bool, message: str) -> None:
     if not ok:
-        raise ValueError(message)
+        raise InputError(message)
 
 
 _AUDIO_DERIVED = frozenset(
@@ -276,7 +278,7 @@ def _mel_filterbank64(
     fb = np.maximum(0.0, np.minimum(rising, falling))
     empty = np.flatnonzero(fb.max(axis=0) == 0.0)
     if empty.size:
-        raise ValueError(
+        raise InputError(
             f"mel channels {empty.tolist()} cover no FFT bin; use fewer num_channels, a larger "
             "fft_size or a higher lower_hz"
         )
@@ -388,7 +390,7 @@ def to_float_audio(audio: np.ndarray) -> np.ndarray:
 
 def _check_finite(x: np.ndarray, what: str) -> None:
     if not np.all(np.isfinite(x)):
-        raise ValueError(
+        raise InputError(
             f"{what} contains NaN or infinite values; clean it (e.g. np.nan_to_num) or drop "
             "this recording before extracting features"
         )
@@ -560,3 +562,14 @@ def scale_imu(windows: np.ndarray, params: ImuFeatureParams = ImuFeatureParams()
         ]
     )
     return np.clip(x / full_scale, -1.0, 1.0).astype(np.float32)
+
+
+def sensor_of(feature_params: dict[str, Any]) -> str:
+    """The sensor a run's feature parameters belong to: "audio" (they name a feature ``kind``),
+    "imu" (they name ``channels``) or "none" (raw numbers, as the sine demo's), the names
+    ``Project.sensor`` uses."""
+    if "kind" in feature_params:
+        return "audio"
+    if "channels" in feature_params:
+        return "imu"
+    return "none"

@@ -16,6 +16,8 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
+from tinyml_edu.errors import TinyMLEduError
+
 LOCKS_DIR_NAME = "locks"
 REFRESH_COMMAND = "python tools/refresh_locks.py"
 OSES = ("linux", "windows", "macos")
@@ -25,7 +27,7 @@ TARGET_LINE = "# tinyml-edu lock: "
 _PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?==([^\s;\\]+)")
 
 
-class LockError(Exception):
+class LockError(TinyMLEduError):
     """A lock is missing or unreadable; the message says what to do."""
 
 

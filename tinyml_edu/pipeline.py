@@ -10,10 +10,8 @@ of an earlier one.
 
 from __future__ import annotations
 
-import json
+import dataclasses
 import platform
-import shutil
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -22,8 +20,20 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from tinyml_edu import __version__, datasets, report
+from tinyml_edu._fs import check_out_dir, staged_dir
+from tinyml_edu.metrics import confusion_matrix, mean_squared_error, roc_auc
 from tinyml_edu.projects import PROJECTS, get_project
-from tinyml_edu.projects.base import Prepared, Project, mean_squared_error
+from tinyml_edu.projects.base import Prepared, Project
+from tinyml_edu.run_report import (
+    CONFUSION_PLOT,
+    EXPORT_DIR,
+    FIT_PLOT,
+    REPORT_FILE,
+    REPORT_MD_FILE,
+    TRAINING_PLOT,
+    RunReport,
+    model_file,
+)
 
 if TYPE_CHECKING:  # keep importing this module free of TensorFlow
     import keras
@@ -31,34 +41,6 @@ if TYPE_CHECKING:  # keep importing this module free of TensorFlow
     from tinyml_edu.train import TrainResult
 
 Log = Callable[[str], None]
-
-
-def roc_auc(scores: np.ndarray, is_positive: np.ndarray) -> float:
-    """Area under the ROC curve via the rank-sum (Mann-Whitney) statistic, ties averaged."""
-    scores, is_positive = np.asarray(scores, float), np.asarray(is_positive, bool)
-    order = np.argsort(scores, kind="mergesort")
-    ranks = np.empty(len(scores))
-    sorted_scores = scores[order]
-    i = 0
-    while i < len(scores):  # average the ranks of tied scores
-        j = i
-        while j + 1 < len(scores) and sorted_scores[j + 1] == sorted_scores[i]:
-            j += 1
-        ranks[order[i:j + 1]] = (i + j) / 2 + 1
-        i = j + 1
-    n_pos, n_neg = is_positive.sum(), (~is_positive).sum()
-    if not n_pos or not n_neg:
-        raise ValueError("AUC needs both normal and anomalous examples")
-    return float((ranks[is_positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
-
-
-def _check_out_dir(out_dir: Path) -> None:
-    if out_dir.exists() and not out_dir.is_dir():
-        raise FileExistsError(f"{out_dir} is a file; give --out a folder name")
-    if out_dir.is_dir() and any(out_dir.iterdir()) and not (out_dir / "report.json").exists():
-        raise FileExistsError(
-            f"{out_dir} already holds files that are not a tinyml-edu run; to keep them safe, "
-            "choose another --out folder (an earlier run's folder is replaced)")
 
 
 def load_data(project_name: str, data: Path | str | None = None) -> datasets.Dataset:
@@ -137,11 +119,10 @@ def run(project_name: str, out_dir: Path | str, seed: int = 0, progress: bool = 
 
     project = get_project(project_name)
     out_dir = Path(out_dir)
-    _check_out_dir(out_dir)
+    check_out_dir(out_dir, lambda d: (d / REPORT_FILE).exists(), "a tinyml-edu run",
+                  " (an earlier run's folder is replaced)")
     started = time.perf_counter()
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
+    with staged_dir(out_dir) as stage:  # an earlier run of ours (checked above) is replaced
         log(f"[1/6] data: loading and checking {str(data or project.dataset)!r}")
         ds = load_data(project.name, data)
         prep = project.prepare(ds)
@@ -158,8 +139,8 @@ def run(project_name: str, out_dir: Path | str, seed: int = 0, progress: bool = 
                     for mode in ("float32", "float16", "dynamic", "int8")}
         artifacts: dict[str, str] = {}
         for mode, blob in variants.items():
-            (stage / f"model_{mode}.tflite").write_bytes(blob)
-            artifacts[f"{mode} model"] = f"model_{mode}.tflite"
+            (stage / model_file(mode)).write_bytes(blob)
+            artifacts[f"{mode} model"] = model_file(mode)
 
         log("[4/6] evaluate: float32 and int8 on the test split")
         x_test, y_test = prep.x["test"], prep.y["test"]
@@ -168,23 +149,23 @@ def run(project_name: str, out_dir: Path | str, seed: int = 0, progress: bool = 
         if task == "regression":
             for mode, name in (("float32", "float"), ("int8", "int8")):
                 metrics[f"{name}_mae"] = float(np.mean(np.abs(preds[mode] - y_test)))
-            report.plot_regression_fit(x_test, y_test, preds, stage / "fit.png")
-            artifacts["fit plot"] = "fit.png"
+            report.plot_regression_fit(x_test, y_test, preds, stage / FIT_PLOT)
+            artifacts["fit plot"] = FIT_PLOT
         elif task == "classification":
             matrices = {}
             for mode, name in (("float32", "float"), ("int8", "int8")):
                 predicted = preds[mode].argmax(axis=-1)
                 metrics[f"{name}_accuracy"] = float(np.mean(predicted == y_test))
-                matrices[f"{name} ({metrics[f'{name}_accuracy']:.1%})"] = report.confusion_matrix(
+                matrices[f"{name} ({metrics[f'{name}_accuracy']:.1%})"] = confusion_matrix(
                     y_test, predicted, len(prep.labels))
-            report.plot_confusion(matrices, prep.labels, stage / "confusion.png")
-            artifacts["confusion matrices"] = "confusion.png"
+            report.plot_confusion(matrices, prep.labels, stage / CONFUSION_PLOT)
+            artifacts["confusion matrices"] = CONFUSION_PLOT
         else:  # anomaly: how badly the autoencoder reproduces a window is its score
             score = project.anomaly_score or mean_squared_error
             for mode, name in (("float32", "float"), ("int8", "int8")):
                 metrics[f"{name}_auc"] = roc_auc(score(x_test, preds[mode]), y_test != 0)
-        report.plot_history(result.history, stage / "training.png")
-        artifacts["training curve"] = "training.png"
+        report.plot_history(result.history, stage / TRAINING_PLOT)
+        artifacts["training curve"] = TRAINING_PLOT
         log("      " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
 
         log("[5/6] profile: TFLM arena, ops, fit on each board")
@@ -194,47 +175,42 @@ def run(project_name: str, out_dir: Path | str, seed: int = 0, progress: bool = 
         interp = quantize.interpreter(variants["int8"])
         in_scale, in_zero = interp.get_input_details()[0]["quantization"]
         arena_for_sketch = int(prof.arena_bytes * (1 + profile.ARENA_MARGIN))
-        for path in export.write_sketch_sources(stage / "export", variants["int8"], prep.labels,
-                                                arena_for_sketch, prep.feature_params,
-                                                float(in_scale), int(in_zero)):
-            artifacts[path.name] = f"export/{path.name}"
+        for path in export.write_sketch_sources(stage / EXPORT_DIR, variants["int8"],
+                                                prep.labels, arena_for_sketch,
+                                                prep.feature_params, float(in_scale),
+                                                int(in_zero)):
+            artifacts[path.name] = f"{EXPORT_DIR}/{path.name}"
 
-        rep: dict[str, Any] = {
-            "project": project.name,
-            "dataset": str(data) if data else project.dataset,
-            "task": task,
-            "classes": prep.labels,
-            **metrics,
-            "model_bytes": len(variants["int8"]),
-            "arena_bytes": prof.arena_bytes,
-            "arena_source": prof.arena_source,
-            "min_arena_bytes": prof.min_arena_bytes,
-            "macs": prof.macs,
-            "ops": prof.op_counts(),
-            "train_seconds": round(result.seconds, 3),
-            "epochs": result.epochs_run,
-            "boards": {bid: {"fits": fit.fits, "flash_bytes": fit.flash_bytes,
-                             "ram_bytes": fit.ram_bytes, "latency_ms": fit.latency_ms,
-                             "latency_source": fit.latency_source}
-                       for bid, fit in prof.boards.items()},
-            "variants": {mode: len(blob) for mode, blob in variants.items()},
-            "feature_params": prep.feature_params,
-            "seed": seed,
-            "versions": _versions(),
-            "artifacts": {**artifacts, "report": "report.md"},
-        }
-        report.write_markdown(rep, stage / "report.md")
-        rep["total_seconds"] = round(time.perf_counter() - started, 3)
-        (stage / "report.json").write_text(json.dumps(rep, indent=2) + "\n", encoding="utf-8")
+        rep = RunReport(
+            project=project.name,
+            dataset=str(data) if data else project.dataset,
+            task=task,
+            classes=prep.labels,
+            metrics=metrics,
+            model_bytes=len(variants["int8"]),
+            arena_bytes=prof.arena_bytes,
+            arena_source=prof.arena_source,
+            min_arena_bytes=prof.min_arena_bytes,
+            macs=prof.macs,
+            ops=prof.op_counts(),
+            train_seconds=round(result.seconds, 3),
+            epochs=result.epochs_run,
+            boards={bid: {"fits": fit.fits, "flash_bytes": fit.flash_bytes,
+                          "ram_bytes": fit.ram_bytes, "latency_ms": fit.latency_ms,
+                          "latency_source": fit.latency_source}
+                    for bid, fit in prof.boards.items()},
+            variants={mode: len(blob) for mode, blob in variants.items()},
+            feature_params=prep.feature_params,
+            seed=seed,
+            versions=_versions(),
+            artifacts={**artifacts, "report": REPORT_MD_FILE},
+        )
+        report.write_markdown(rep.to_dict(), stage / REPORT_MD_FILE)
+        rep = dataclasses.replace(rep, total_seconds=round(time.perf_counter() - started, 3))
+        rep.write(stage)
 
-        if out_dir.exists():  # an earlier run of ours (checked above): replace it
-            shutil.rmtree(out_dir)
-        stage.rename(out_dir)
-    except BaseException:
-        shutil.rmtree(stage, ignore_errors=True)
-        raise
-    log(f"done in {rep['total_seconds']:.1f} s: {out_dir / 'report.md'}")
-    return rep
+    log(f"done in {rep.total_seconds:.1f} s: {out_dir / REPORT_MD_FILE}")
+    return rep.to_dict()
 
 
 def _versions() -> dict[str, str]:
@@ -249,4 +225,6 @@ def _versions() -> dict[str, str]:
     return found
 
 
+# roc_auc stays importable from here: notebooks handed out before tinyml_edu.metrics call
+# pipeline.roc_auc.
 __all__ = ["PROJECTS", "get_project", "roc_auc", "run", "train_one_step"]

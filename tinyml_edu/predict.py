@@ -9,16 +9,15 @@ sample rate (a phone's 44.1 kHz, a 22.05 kHz WAV) is resampled to the model's ra
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from tinyml_edu import datasets, quantize
+from tinyml_edu.errors import InputError, MissingFileError
 from tinyml_edu.projects import get_project
-
-MODEL_FILE = "model_int8.tflite"
+from tinyml_edu.run_report import INT8_MODEL_FILE, REPORT_FILE, RunReport
 
 
 @dataclass(frozen=True)
@@ -52,7 +51,7 @@ def _at_model_rate(path: Path, data: np.ndarray, rate: float | None,
         return data, None
     if data.ndim == 1:
         return resample(data, rate, model_rate), rate
-    raise ValueError(f"{path} is {rate:g} Hz; this model was trained on {model_rate:g} Hz "
+    raise InputError(f"{path} is {rate:g} Hz; this model was trained on {model_rate:g} Hz "
                      f"recordings. Record again at {model_rate:g} Hz (the capture sketch's "
                      "rate), or resample the columns to it before predicting")
 
@@ -65,33 +64,33 @@ def _recordings(paths: list[Path]) -> list[Path]:
         elif path.is_file():
             found.append(path)
         else:
-            raise FileNotFoundError(f"{path} not found")
+            raise MissingFileError(f"{path} not found")
     if not found:
-        raise FileNotFoundError("no recordings (.wav, .flac or .csv) in "
-                                + ", ".join(map(str, paths)))
+        raise MissingFileError("no recordings (.wav, .flac or .csv) in "
+                               + ", ".join(map(str, paths)))
     return found
 
 
 def predict_files(run_dir: Path | str, paths: list[Path | str]) -> list[FilePrediction]:
     """Label each recording in ``paths`` (files or folders) with the int8 model of a run."""
     run_dir = Path(run_dir)
-    report_path, model_path = run_dir / "report.json", run_dir / MODEL_FILE
-    if not report_path.is_file() or not model_path.is_file():
-        raise FileNotFoundError(f"{run_dir} is not a finished run (needs report.json and "
-                                f"{MODEL_FILE}); make one with `tinyml-edu run PROJECT --out "
-                                f"{run_dir}`")
-    report = json.loads(report_path.read_text(encoding="utf-8"))
-    if report.get("task") != "classification":
-        raise ValueError(f"predict labels recordings; project {report['project']!r} is a "
-                         f"{report.get('task')} project")
-    project = get_project(report["project"])
+    model_path = run_dir / INT8_MODEL_FILE
+    if not (run_dir / REPORT_FILE).is_file() or not model_path.is_file():
+        raise MissingFileError(f"{run_dir} is not a finished run (needs {REPORT_FILE} and "
+                               f"{INT8_MODEL_FILE}); make one with `tinyml-edu run PROJECT "
+                               f"--out {run_dir}`")
+    report = RunReport.load(run_dir)
+    if report.task != "classification":
+        raise InputError(f"predict labels recordings; project {report.project!r} is a "
+                         f"{report.task} project")
+    project = get_project(report.project or "")
     if project.features is None:
-        raise ValueError(f"project {project.name!r} cannot compute features for new recordings")
+        raise InputError(f"project {project.name!r} cannot compute features for new recordings")
     info = datasets.info(project.dataset)
     window = int(info.input_shape[0])
-    stride = int(report["feature_params"].get("stride", window))
+    stride = int(report.params.get("stride", window))
     model = model_path.read_bytes()
-    labels = report["classes"]
+    labels = report.labels
 
     results = []
     for path in _recordings([Path(p) for p in paths]):
@@ -99,9 +98,8 @@ def predict_files(run_dir: Path | str, paths: list[Path | str]) -> list[FilePred
         data, resampled_from = _at_model_rate(path, data, rate, info.sample_rate)
         windows = datasets.cut_windows(data, window, stride)
         if not windows:
-            raise ValueError(f"{path} is shorter than one window ({window} samples)")
-        scores = quantize.predict(model, project.features(np.stack(windows),
-                                                          report["feature_params"]))
+            raise InputError(f"{path} is shorter than one window ({window} samples)")
+        scores = quantize.predict(model, project.features(np.stack(windows), report.params))
         mean = scores.mean(axis=0)
         best = int(np.argmax(mean))
         results.append(FilePrediction(str(path), labels[best], float(mean[best]), len(windows),

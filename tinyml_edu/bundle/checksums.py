@@ -14,12 +14,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+try:
+    from tinyml_edu.errors import TinyMLEduError
+except ImportError:  # the bundle's standalone copy, verify_bundle.py, runs before any install
+    TinyMLEduError = Exception
+
 MANIFEST = "SHA256SUMS"
 PART_SUFFIX = ".part"  # a file being copied; never listed, never installed
 BLOCK = 1 << 20  # 1 MiB: large enough for USB throughput, small enough to resume cheaply
 
 
-class BundleError(Exception):
+class BundleError(TinyMLEduError):
     """A bundle could not be built, verified or copied; the message says what to do."""
 
 

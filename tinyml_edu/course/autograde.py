@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from tinyml_edu.course import config, redact, sandbox
+from tinyml_edu.errors import InputError
 
 DEFAULT_TIMEOUT_S = 900.0  # whole submission, wall clock (lesson 01: ~15 s)
 DEFAULT_MEMORY_MB = 4096.0  # address space: TensorFlow alone maps ~1.8 GB
@@ -559,7 +560,7 @@ def autograde(course: Path | str, lesson: str, students: list[str] | None = None
     source = Path(coursedir.format_path(coursedir.source_directory, ".", lesson))
     chosen = students if students is not None else submitted_students(course, lesson)
     if not chosen:
-        raise ValueError(f"no submissions of {lesson} in "
+        raise InputError(f"no submissions of {lesson} in "
                          f"{course / coursedir.submitted_directory}; run `tinyml-edu course "
                          "collect SOURCE` first")
     cell_limit = min(float(cell_timeout or cfg.Execute.get("timeout", config.CELL_TIMEOUT_S)),
@@ -571,7 +572,7 @@ def autograde(course: Path | str, lesson: str, students: list[str] | None = None
         try:
             assignment = gb.find_assignment(lesson)
         except MissingEntry:
-            raise ValueError(f"{lesson} is not in the gradebook; run `tinyml-edu course release "
+            raise InputError(f"{lesson} is not in the gradebook; run `tinyml-edu course release "
                              f"{lesson}` first") from None
         notebooks = {nb.name: {c.name for c in nb.source_cells} | {c.name for c in nb.grade_cells}
                      for nb in assignment.notebooks}

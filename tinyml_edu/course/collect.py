@@ -35,6 +35,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from tinyml_edu.errors import InputError, MissingFileError
+
 STUDENTS_CSV = "students.csv"
 # What `tinyml-edu course collect --help` shows: the hand-in shapes it reads and the class list.
 HELP = """\
@@ -108,7 +110,7 @@ def _norm(text: str) -> str:
 def load_students(path: Path) -> list[Student]:
     """The class list; a clear error for a missing file or a bad row."""
     if not path.exists():
-        raise FileNotFoundError(
+        raise MissingFileError(
             f"no class list at {path}: write it as CSV with a header 'id,first_name,last_name,"
             "email,lms_id' (only id is required), one student per row; "
             "grading/students.example.csv is an example to copy")
@@ -118,7 +120,7 @@ def load_students(path: Path) -> list[Student]:
     for n, row in enumerate(rows, start=2):
         row = {(k or "").strip().lower(): (v or "").strip() for k, v in row.items()}
         if not STUDENT_ID.match(row.get("id", "")):
-            raise ValueError(f"{path} line {n}: id {row.get('id')!r} must be letters, digits, "
+            raise InputError(f"{path} line {n}: id {row.get('id')!r} must be letters, digits, "
                              "'-', '_' or '.' (it becomes a folder name)")
         students.append(Student(row["id"], row.get("first_name", ""), row.get("last_name", ""),
                                 row.get("email", ""), row.get("lms_id", "")))
@@ -178,7 +180,7 @@ def _entries(source: Path, scratch: Path) -> Iterator[tuple[str, Path, datetime]
             when = datetime.fromtimestamp(path.stat().st_mtime, tz=timezone.utc)
             yield path.relative_to(source).as_posix(), path, when
     else:
-        raise FileNotFoundError(f"{source} is neither a zip file nor a folder")
+        raise MissingFileError(f"{source} is neither a zip file nor a folder")
 
 
 def collect(course: Path | str, source: Path | str, lesson: str | None = None,

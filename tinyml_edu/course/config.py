@@ -13,6 +13,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from tinyml_edu.errors import MissingFileError
+
 COURSE_ID = "tinyml-edu"
 # Generous: the slowest lesson trains for about a minute on a 2-core laptop (nbgrader's default is
 # 30 s, too short for any training cell).
@@ -116,8 +118,8 @@ def init_course(root: Path | str, source: Path | str | None = None) -> Path:
     if not config_file.exists():
         source = Path(source) if source is not None else lessons.lessons_dir()
         if not source.is_dir():
-            raise FileNotFoundError(f"no lessons folder {source}; --source names the folder "
-                                    "that holds the lesson sources (NN-name/NN-name.ipynb)")
+            raise MissingFileError(f"no lessons folder {source}; --source names the folder "
+                                   "that holds the lesson sources (NN-name/NN-name.ipynb)")
         root.mkdir(parents=True, exist_ok=True)
         config_file.write_text(CONFIG_TEMPLATE.format(source=str(source.resolve())),
                                encoding="utf-8")
@@ -143,7 +145,7 @@ def default_course_dir() -> Path:
     """:func:`find_course_dir`, or an error that says how to name one."""
     found = find_course_dir()
     if found is None:
-        raise FileNotFoundError(
+        raise MissingFileError(
             "no course folder here: run from the repository root (its grading/ folder is the "
             "course) or from a folder with nbgrader_config.py, set $TINYML_EDU_COURSE or pass "
             "--course DIR; `tinyml-edu course init DIR` makes a new one")

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from tinyml_edu.course import config
+from tinyml_edu.errors import InputError
 
 NOT_GRADED = "not graded yet"
 DEFAULT_CSV = Path("reports") / "grades.csv"  # inside the course folder
@@ -158,7 +159,7 @@ def question_stats(course: Path | str, lesson: str) -> list[QuestionStats]:
         try:
             assignment = gb.find_assignment(lesson)
         except MissingEntry:
-            raise ValueError(f"{lesson} is not in the gradebook; release and autograde it "
+            raise InputError(f"{lesson} is not in the gradebook; release and autograde it "
                              "first") from None
         stats = {q.name: QuestionStats(q.name, q.max_score, [], q.manual)
                  for q in _questions(assignment)}
@@ -180,7 +181,7 @@ def report(course: Path | str, lesson: str, out: Path | str | None = None) -> tu
     stats = question_stats(course, lesson)
     scored = [s for s in stats if s.scores]
     if not scored:
-        raise ValueError(f"no graded submissions of {lesson}; run `tinyml-edu course autograde "
+        raise InputError(f"no graded submissions of {lesson}; run `tinyml-edu course autograde "
                          f"{lesson}` first" + (" and grade the written answers in formgrader"
                                                if stats else ""))
     out = Path(out) if out else Path(course) / "reports" / f"{lesson}-questions.png"

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tinyml_edu.errors import MissingFileError, UnknownNameError
+
 LESSON_NAME = re.compile(r"^(\d\d)-[a-z0-9-]+$")
 FRAME_HEADINGS = ("Questions", "Objectives", "Time", "Prerequisites", "Hardware")
 
@@ -35,7 +37,7 @@ SOURCES_ARE_THE_INSTRUCTORS = (
     "instructor handed out (the Binder link, the USB bundle's lessons/ folder, or the zips)")
 
 
-class SourcesMissing(FileNotFoundError):
+class SourcesMissing(MissingFileError):
     """No lesson sources here: a student install, or an instructor outside the course."""
 
 
@@ -99,7 +101,7 @@ def get_lesson(name: str, root: Path | None = None) -> Lesson:
         if name == lesson.id or (name.isdigit() and int(name) == lesson.number):
             return lesson
     known = ", ".join(lesson.id for lesson in lessons)
-    raise KeyError(f"no lesson {name!r}; the lessons are: {known}")
+    raise UnknownNameError(f"no lesson {name!r}; the lessons are: {known}")
 
 
 def read_notebook(path: Path) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from tinyml_edu.course import config, lessons
+from tinyml_edu.errors import InputError, ToolError
 
 
 def _api(course: Path) -> tuple[Any, Any]:
@@ -49,9 +50,9 @@ def release(course: Path | str, names: list[str] | None = None,
         log(f"releasing {lesson.id}")
         result = api.generate_assignment(lesson.id, force=True, create=True)
         if not result.get("success"):
-            raise RuntimeError(f"nbgrader could not release {lesson.id}: {result.get('error')}\n"
-                               f"{result.get('log', '')[-2000:]}\nfix the lesson (`tinyml-edu "
-                               f"course check {lesson.id}` says what is wrong) and run again")
+            raise ToolError(f"nbgrader could not release {lesson.id}: {result.get('error')}\n"
+                            f"{result.get('log', '')[-2000:]}\nfix the lesson (`tinyml-edu "
+                            f"course check {lesson.id}` says what is wrong) and run again")
         released = Path(coursedir.format_path(coursedir.release_directory, ".", lesson.id))
         zips.append(zip_folder(released, course / "zips" / f"{lesson.id}.zip", lesson.id))
     return zips
@@ -65,7 +66,7 @@ def feedback(course: Path | str, lesson: str, log: Callable[[str], None] = print
     autograded = Path(coursedir.root) / coursedir.autograded_directory
     students = sorted(p.parent.name for p in autograded.glob(f"*/{lesson}") if p.is_dir())
     if not students:
-        raise ValueError(f"nothing autograded for {lesson}; run `tinyml-edu course autograde "
+        raise InputError(f"nothing autograded for {lesson}; run `tinyml-edu course autograde "
                          f"{lesson}` first")
     failed = []
     for student in students:

@@ -50,6 +50,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tinyml_edu.errors import ToolError
+
 # Cell outputs larger than this are cut: a student printing megabytes must not flood the pipe,
 # the gradebook or the feedback HTML.
 MAX_OUTPUT_CHARS = 100_000
@@ -149,9 +151,9 @@ class ForkServer:
 
     def __init__(self, log_path: Path) -> None:
         if not hasattr(os, "fork"):
-            raise RuntimeError("autograde forks a sandboxed worker per notebook, which needs "
-                               "Linux or macOS; on Windows grade inside WSL, or run nbgrader's "
-                               "own serial `nbgrader autograde`")
+            raise ToolError("autograde forks a sandboxed worker per notebook, which needs "
+                            "Linux or macOS; on Windows grade inside WSL, or run nbgrader's "
+                            "own serial `nbgrader autograde`")
         ours, theirs = socket.socketpair()
         env = worker_env(log_path.parent)
         with open(log_path, "ab") as log:

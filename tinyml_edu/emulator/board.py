@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from tinyml_edu.emulator import build
+from tinyml_edu.errors import TinyMLEduError
 
 QEMU = "qemu-system-arm"
 MACHINE = "mps2-an386"
@@ -37,7 +38,7 @@ INSTALL_HINT = ("Debian/Ubuntu: sudo apt install qemu-system-arm gcc-arm-none-ea
                 "libnewlib-arm-none-eabi gcc")
 
 
-class EmulatorError(Exception):
+class EmulatorError(TinyMLEduError):
     """The emulated board could not run the model; the message says why and what to do."""
 
 

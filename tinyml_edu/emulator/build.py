@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tinyml_edu import export
+from tinyml_edu.errors import TinyMLEduError
 
 KIT_ENV = "TINYML_EDU_ARDUINO_KIT"  # the same variable deploy reads
 CACHE_ENV = "TINYML_EDU_M4_CACHE"
@@ -73,7 +74,7 @@ KERNEL_STEMS = {
 KERNEL_NEEDS = {"DEPTHWISE_CONV_2D": [f"{KERNELS_DIR}/conv_common.cpp"]}
 
 
-class BuildError(Exception):
+class BuildError(TinyMLEduError):
     """The emulated board's program could not be built; the message says what to install."""
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
 TARGETS = ("cortex-m4",)
 
@@ -27,17 +26,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tinyml_edu.emulator import EmulatorError, verify_run
+    from tinyml_edu.emulator import verify_run
+    from tinyml_edu.errors import InputError
 
     if args.inputs < 1:
-        print("error: --inputs must be at least 1", file=sys.stderr)
-        return 2
-    try:
-        result = verify_run(args.run_dir, kit=args.kit, inputs=args.inputs, jobs=args.jobs,
-                            update_report=not args.no_report)
-    except EmulatorError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        raise InputError("--inputs must be at least 1")
+    result = verify_run(args.run_dir, kit=args.kit, inputs=args.inputs, jobs=args.jobs,
+                        update_report=not args.no_report)
     if args.json:
         print(json.dumps(result, indent=2))
     else:

@@ -9,7 +9,7 @@ is not run on the emulated core.
 
 from __future__ import annotations
 
-import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from tinyml_edu.emulator.board import (
     CortexM4Board,
     EmulatorError,
 )
+from tinyml_edu.run_report import INT8_MODEL_FILE, REPORT_FILE, REPORT_MD_FILE, RunReport
 
 DEFAULT_INPUTS = 100
 DIAGNOSE_INPUTS = 20  # differing inputs re-run op by op to find where the difference starts
@@ -46,15 +47,15 @@ WHAT_IS_VERIFIED = ("the int8 model (TFLM + CMSIS-NN, the deployed op resolver, 
                     "feature code is not run on the emulated core")
 
 
-def test_inputs(run_dir: Path, report: dict[str, Any], model_bytes: bytes,
+def test_inputs(run_dir: Path, report: RunReport, model_bytes: bytes,
                 count: int = DEFAULT_INPUTS) -> np.ndarray:
     """The first ``count`` test-split inputs of the run's project, quantized to int8 exactly as
     the evaluation and the sketch do."""
     from tinyml_edu import pipeline, quantize
     from tinyml_edu.projects import get_project
 
-    project = get_project(report["project"])
-    dataset = report.get("dataset")
+    project = get_project(report.project or "")
+    dataset = report.dataset
     own_data = dataset if dataset and dataset != project.dataset and Path(dataset).is_dir() \
         else None
     prep = project.prepare(pipeline.load_data(project.name, own_data))
@@ -102,12 +103,12 @@ def verify_run(run_dir: Path | str, kit: Path | str | None = None,
                update_report: bool = True) -> dict[str, Any]:
     """Build, run and compare; return the figures (and add them to the run's report)."""
     run_dir = Path(run_dir)
-    report_path, model_path = run_dir / "report.json", run_dir / "model_int8.tflite"
-    if not report_path.is_file() or not model_path.is_file():
-        raise EmulatorError(f"{run_dir} is not a tinyml-edu run folder (report.json and "
-                            "model_int8.tflite); make one with: tinyml-edu run sine --out "
+    model_path = run_dir / INT8_MODEL_FILE
+    if not (run_dir / REPORT_FILE).is_file() or not model_path.is_file():
+        raise EmulatorError(f"{run_dir} is not a tinyml-edu run folder ({REPORT_FILE} and "
+                            f"{INT8_MODEL_FILE}); make one with: tinyml-edu run sine --out "
                             f"{run_dir}")
-    report = json.loads(report_path.read_text(encoding="utf-8"))
+    report = RunReport.load(run_dir)
     model = model_path.read_bytes()
     x = test_inputs(run_dir, report, model, inputs)
     board = CortexM4Board(kit=kit, jobs=jobs)
@@ -120,7 +121,7 @@ def verify_run(run_dir: Path | str, kit: Path | str | None = None,
     host = host_outputs(model, x)
     result = compare(on_board, host)
     per_inference = int(np.median(stats.instructions))
-    macs = report.get("macs") or 0
+    macs = report.macs or 0
     result.update({
         "instructions_per_inference": per_inference,
         "instructions_min": int(min(stats.instructions)),
@@ -187,20 +188,23 @@ def _per_channel_weights(model: bytes, op_index: int) -> bool:
     return len(weights["quantization_parameters"]["scales"]) > 1
 
 
-def add_to_report(run_dir: Path, report: dict[str, Any], result: dict[str, Any]) -> None:
+def add_to_report(run_dir: Path, report: RunReport, result: dict[str, Any]) -> None:
     """Record the figures in ``report.json`` (key ``cortex_m4``), give the Cortex-M4F boards
     the emulated latency, and rewrite ``report.md``'s fit table."""
     from tinyml_edu.boards import BOARDS
     from tinyml_edu.report import write_markdown
 
-    report["cortex_m4"] = {k: v for k, v in result.items() if k != "kit"}
-    for board_id, fit in report.get("boards", {}).items():
+    boards = {board_id: dict(fit) for board_id, fit in (report.boards or {}).items()}
+    for board_id, fit in boards.items():
         board = BOARDS.get(board_id)
         if board is not None and board.cpu == M4_CPU:
             fit["latency_ms"] = round(result["instructions_per_inference"]
                                       * result["cycles_per_instruction"]
                                       / board.clock_hz * 1000, 4)
             fit["latency_source"] = result["latency_source"]
-    (run_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    if (run_dir / "report.md").is_file():
-        write_markdown(report, run_dir / "report.md")
+    cortex_m4 = {k: v for k, v in result.items() if k != "kit"}
+    report = replace(report, boards=boards if report.boards is not None else None,
+                     extra={**report.extra, "cortex_m4": cortex_m4})
+    report.write(run_dir)
+    if (run_dir / REPORT_MD_FILE).is_file():
+        write_markdown(report.to_dict(), run_dir / REPORT_MD_FILE)

@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from tinyml_edu.errors import TinyMLEduError
 from tinyml_edu.generators.baseline import softmax_regression_accuracy
 from tinyml_edu.generators.clips import write_flac_clips
 
@@ -184,7 +185,7 @@ EXTRA: dict[str, Any] = {
 TOOLS = ("espeak-ng", "flite", "sox")
 
 
-class ToolsMissing(RuntimeError):
+class ToolsMissing(TinyMLEduError, RuntimeError):
     """A command-line synthesiser needed to generate the clips is not installed."""
 
 

@@ -4,6 +4,7 @@ A project names its data set, how to turn it into model inputs (the features sta
 parameters that must travel to the board) and which model to train with which settings.
 """
 
+from tinyml_edu.errors import UnknownNameError
 from tinyml_edu.projects import ecg, elephant_rumbles, gestures, kws, sine, water_quality, wingbeats
 from tinyml_edu.projects.base import Prepared, Project, prepare_splits
 
@@ -15,7 +16,8 @@ PROJECTS: dict[str, Project] = {
 
 def get_project(name: str) -> Project:
     if name not in PROJECTS:
-        raise KeyError(f"unknown project {name!r}; available projects: {', '.join(PROJECTS)}")
+        raise UnknownNameError(f"unknown project {name!r}; available projects: "
+                               f"{', '.join(PROJECTS)}")
     return PROJECTS[name]
 
 

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from tinyml_edu import datasets
+from tinyml_edu.errors import InputError
 
 
 @dataclass
@@ -51,12 +52,6 @@ class Project:
     lr_schedule: str = "constant"
 
 
-def mean_squared_error(x: np.ndarray, reconstruction: np.ndarray) -> np.ndarray:
-    """The default anomaly score: mean squared reconstruction error per example."""
-    flat = x.reshape(len(x), -1)
-    return np.mean((reconstruction.reshape(len(flat), -1) - flat) ** 2, axis=1)
-
-
 def prepare_splits(ds: datasets.Dataset, transform: Callable[[np.ndarray], np.ndarray],
                    feature_params: dict[str, Any] | None = None) -> Prepared:
     """Apply ``transform`` to the inputs of every split (float32 out); labels pass through."""
@@ -85,7 +80,7 @@ def check_settings(params: dict[str, Any], settings: dict[str, Any]) -> None:
     would get different features than the model was trained on."""
     changed = sorted(k for k, v in settings.items() if params.get(k) != v)
     if changed:
-        raise ValueError(f"this run's feature settings {changed} differ from what this "
+        raise InputError(f"this run's feature settings {changed} differ from what this "
                          "version of the project computes; train the run again")
 
 

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from tinyml_edu import datasets, features
+from tinyml_edu.errors import InputError
 from tinyml_edu.projects.base import Prepared, Project
 
 if TYPE_CHECKING:  # keep importing this module free of TensorFlow
@@ -59,7 +60,7 @@ def model_inputs(clips: np.ndarray, params: dict[str, Any]) -> np.ndarray:
     audio = features.AudioFeatureParams.from_dict(
         {k: v for k, v in params.items() if k not in ("norm", "input_scale")})
     if params.get("norm") != NORM:
-        raise ValueError(f"this run's feature norm {params.get('norm')!r} differs from what this "
+        raise InputError(f"this run's feature norm {params.get('norm')!r} differs from what this "
                          f"version of the project computes ({NORM!r}); train the run again")
     log_mel = features.audio_features_batch(np.asarray(clips), audio).astype(np.float64)
     log_mel -= log_mel.mean(axis=(-2, -1), keepdims=True)

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from tinyml_edu import datasets, features
+from tinyml_edu.errors import InputError
 from tinyml_edu.projects.base import Prepared, Project
 
 if TYPE_CHECKING:  # keep importing this module free of TensorFlow
@@ -81,7 +82,7 @@ def _normalise(log_mel: np.ndarray, params: dict[str, Any]) -> np.ndarray:
     if params["norm"] == "clip_mean":
         x = x - x.mean(axis=(-2, -1), keepdims=True)
     elif params["norm"] != "none":
-        raise ValueError(f"unknown norm {params['norm']!r}")
+        raise InputError(f"unknown norm {params['norm']!r}")
     return (x * float(params["input_scale"])).astype(np.float32)
 
 

@@ -29,6 +29,7 @@ register there), ``model`` (the flashed model, run through ``tinyml_edu.runtime`
 ``firmware`` (boot state, faults, windows), ``line`` (the pseudo-terminal) and ``board``.
 """
 
+from tinyml_edu.features import sensor_of  # one definition, re-exported
 from tinyml_edu.virtual_board.board import (
     MAX_CHUNKS_PER_TURN,
     OUTPUT_LIMIT,
@@ -60,7 +61,6 @@ from tinyml_edu.virtual_board.streams import (
     SensorStream,
     load_stream,
     register_sensor,
-    sensor_of,
     sine_sweep,
 )
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from tinyml_edu.errors import TinyMLEduError
 
-class VirtualBoardError(Exception):
+
+class VirtualBoardError(TinyMLEduError):
     """The virtual board cannot start or cannot take a model; the message says why."""

@@ -10,8 +10,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from tinyml_edu._fs import write_atomic
+from tinyml_edu.features import sensor_of
 from tinyml_edu.virtual_board.errors import VirtualBoardError
-from tinyml_edu.virtual_board.streams import SENSOR_KINDS, sensor_of
+from tinyml_edu.virtual_board.streams import SENSOR_KINDS
 
 FLASH_ENV_VAR = "TINYML_EDU_VIRTUAL_FLASH"
 MODEL_FILE = "model.tflite"
@@ -48,7 +50,7 @@ def flash(model_bytes: bytes, meta: dict[str, Any], flash_dir: Path | str | None
     meta["labels"] = [str(label) for label in meta.get("labels") or []]
     meta["feature_params"] = dict(meta.get("feature_params") or {})
     if not meta.get("sensor") or meta["sensor"] == "none":
-        meta["sensor"] = sensor_of(meta["feature_params"]) or "none"
+        meta["sensor"] = sensor_of(meta["feature_params"])
     if not meta.get("arena_bytes"):
         meta["arena_bytes"] = _measure_arena(model_bytes)
     meta.update(window_info(meta))
@@ -56,8 +58,8 @@ def flash(model_bytes: bytes, meta: dict[str, Any], flash_dir: Path | str | None
                 model_sha256=hashlib.sha256(model_bytes).hexdigest(),
                 flashed=datetime.now().astimezone().isoformat(timespec="seconds"))
     folder.mkdir(parents=True, exist_ok=True)
-    _write_atomic(folder / MODEL_FILE, model_bytes)
-    _write_atomic(folder / META_FILE, (json.dumps(meta, indent=2, default=str) + "\n").encode())
+    write_atomic(folder / MODEL_FILE, model_bytes)
+    write_atomic(folder / META_FILE, (json.dumps(meta, indent=2, default=str) + "\n").encode())
     return folder
 
 
@@ -82,12 +84,6 @@ def read_flash(flash_dir: Path | str | None = None) -> tuple[bytes, dict[str, An
         raise VirtualBoardError(f"{model_path} does not match {META_FILE} (half-written?): "
                                 "flash again")
     return model, meta
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
 
 
 def _measure_arena(model_bytes: bytes) -> int:

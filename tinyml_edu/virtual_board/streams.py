@@ -109,15 +109,6 @@ def load_stream(sensor: str | None, source: str | Path | None,
     return sensor_kind(sensor).load(source, label)
 
 
-def sensor_of(feature_params: dict[str, Any]) -> str | None:
-    """The sensor a project's ``feature_params`` read (None: no sensor, a demo or tabular)."""
-    if "kind" in feature_params:
-        return "audio"
-    if "channels" in feature_params:
-        return "imu"
-    return None
-
-
 # ---------------------------------------------------------------------------------------------
 # The sine demo
 
