@@ -5,6 +5,7 @@ import pytest
 
 from tinyml_edu import datasets
 from tinyml_edu.generators import water_quality as wq
+from tinyml_edu.metrics import roc_auc
 
 SMALL = 0.05
 SPLITS = ("train", "val", "test")
@@ -27,7 +28,7 @@ def night_min_do(x: np.ndarray) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------------------------
-# Baseline helpers: distance to the mean normal window in z-scores, and AUC, numpy only
+# Baseline: distance to the mean normal window in z-scores, scored with the library's AUC
 
 
 def zscore_scores(x_train: np.ndarray, x: np.ndarray) -> dict[str, np.ndarray]:
@@ -36,19 +37,11 @@ def zscore_scores(x_train: np.ndarray, x: np.ndarray) -> dict[str, np.ndarray]:
     return {"mean_z2": (z**2).mean(axis=(1, 2)), "max_abs_z": np.abs(z).max(axis=(1, 2))}
 
 
-def auc(scores: np.ndarray, y: np.ndarray) -> float:
-    """Area under the ROC curve = P(score of an anomaly > score of a normal), ties count half."""
-    pos, neg = scores[y == 1], scores[y == 0]
-    greater = (pos[:, None] > neg[None, :]).mean()
-    ties = (pos[:, None] == neg[None, :]).mean()
-    return float(greater + 0.5 * ties)
-
-
 def auc_by_kind(scores: np.ndarray, kinds: np.ndarray) -> dict[str, float]:
-    out = {"all": auc(scores, (kinds != "normal").astype(int))}
+    out = {"all": roc_auc(scores, (kinds != "normal").astype(int))}
     for kind in wq.ANOMALY_KINDS:
         keep = (kinds == kind) | (kinds == "normal")
-        out[kind] = auc(scores[keep], (kinds[keep] == kind).astype(int))
+        out[kind] = roc_auc(scores[keep], (kinds[keep] == kind).astype(int))
     return out
 
 
