@@ -1,4 +1,8 @@
-"""Writing an Edge Impulse ``.eim`` for a tinyml-edu run (see the package's docstring)."""
+"""Writing an Edge Impulse ``.eim`` for a tinyml-edu run (see the package's docstring).
+
+The ``.eim`` is ``eim_program.py`` (this package's data, read with ``importlib.resources``) behind
+a ``#!`` line, with its placeholder lines replaced by the run's model (base64) and what the
+SDK's ``hello`` gets back."""
 
 from __future__ import annotations
 
@@ -7,7 +11,10 @@ import json
 import re
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -23,241 +30,6 @@ SENSOR_CODES = {"audio": 1, "imu": 2}
 SENSOR_UNKNOWN = -1
 # Edge Impulse's inferencing engine code for full TensorFlow Lite (what LiteRT is).
 ENGINE_TFLITE_FULL = 4
-
-
-_EIM_TEMPLATE = '''\
-__SHEBANG__
-"""An Edge Impulse Linux model file (.eim) written by tinyml-edu __VERSION__.
-
-Start: THIS_FILE SOCKET_PATH. It listens on that Unix socket and answers JSON requests, each
-answer followed by one NUL byte: {"hello": 1, "id": N} -> model_parameters and project;
-{"classify": [numbers], "id": N} -> result.classification (or result.freeform) and timing.
-classify takes __CONTRACT__.
-"""
-
-import base64
-import json
-import os
-import signal
-import socket
-import sys
-import time
-
-META = json.loads(__META__)
-MODEL_B64 = (
-__MODEL__
-)
-ACCEPT_TIMEOUT_S = 120  # nobody connected: the program that started us is gone
-
-
-class Engine:
-    """The .tflite model (and, for raw inputs, the project's features) of this file."""
-
-    def __init__(self):
-        import numpy as np
-
-        self.np = np
-        model = base64.b64decode(MODEL_B64)
-        try:
-            from tinyml_edu.quantize import dequantize, interpreter, quantize_input
-        except ImportError:
-            interpreter = dequantize = quantize_input = None
-        if interpreter is None:
-            try:
-                from ai_edge_litert.interpreter import Interpreter, OpResolverType
-            except ImportError as err:
-                raise RuntimeError(
-                    "%s cannot import ai_edge_litert (%s): pip install ai-edge-litert numpy"
-                    % (sys.executable, err)) from err
-            self.interp = Interpreter(
-                model_content=model,
-                experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
-            self.interp.allocate_tensors()
-        else:
-            self.interp = interpreter(model)
-            self.quantize_input, self.dequantize = quantize_input, dequantize
-        self.inp = self.interp.get_input_details()[0]
-        self.out = self.interp.get_output_details()[0]
-        self.features = None
-        if META["inputs"] == "raw":
-            try:
-                from tinyml_edu.projects import get_project
-            except ImportError as err:
-                raise RuntimeError(
-                    "this .eim computes the features of the %r project with tinyml-edu, which "
-                    "%s cannot import (%s): install tinyml-edu for it, or export with "
-                    "--inputs features" % (META["project"], sys.executable, err)) from err
-            self.features = get_project(META["project"]).features
-
-    def quantize_input(self, x, scale, zero_point):
-        np = self.np  # halves away from zero, as tinyml_edu.quantize.quantize_input
-        v = np.asarray(x, np.float32) / np.float32(scale)
-        q = np.sign(v) * np.floor(np.abs(v) + 0.5) + zero_point
-        return np.clip(q, -128, 127).astype(np.int8)
-
-    def dequantize(self, q, scale, zero_point):
-        return (q.astype(self.np.float32) - zero_point) * scale
-
-    def run(self, values):
-        np = self.np
-        x = np.asarray(values, dtype=np.float64).ravel()
-        expected = META["hello"]["model_parameters"]["input_features_count"]
-        if x.size != expected:
-            raise ValueError("expected %d values (%s), got %d"
-                             % (expected, META["input_description"], x.size))
-        started = time.perf_counter()
-        if self.features is not None:
-            x = self.features(x.reshape([1] + META["raw_shape"]), META["feature_params"])
-        x = np.asarray(x, np.float32).reshape(self.inp["shape"])
-        computed = time.perf_counter()
-        if self.inp["dtype"] == np.int8:
-            x = self.quantize_input(x, *self.inp["quantization"])
-        self.interp.set_tensor(self.inp["index"], x.astype(self.inp["dtype"]))
-        self.interp.invoke()
-        y = self.interp.get_tensor(self.out["index"])[0]
-        if self.out["dtype"] == np.int8:
-            y = self.dequantize(y, *self.out["quantization"])
-        finished = time.perf_counter()
-        timing = {"dsp": int(round((computed - started) * 1000)),
-                  "classification": int(round((finished - computed) * 1000)), "anomaly": 0}
-        scores = [float(v) for v in np.asarray(y, np.float32).ravel()]
-        return scores, timing
-
-
-def encode(message):
-    """JSON whose braces are all structural: the SDKs find the end of an answer by counting
-    braces, so a brace inside a string (a label, an error) is written as a \\\\u escape."""
-    text = json.dumps(message)
-    out, in_string, escaped = [], False, False
-    for ch in text:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif ch == "\\\\":
-                escaped = True
-            elif ch == \'"\':
-                in_string = False
-            elif ch == "{":
-                ch = "\\\\u007b"
-            elif ch == "}":
-                ch = "\\\\u007d"
-        elif ch == \'"\':
-            in_string = True
-        out.append(ch)
-    return "".join(out).encode("utf-8") + b"\\0"
-
-
-def answer(message, engine, load_error):
-    reply = {"id": message.get("id"), "success": True} if isinstance(message, dict) else {
-        "id": None, "success": True}
-    try:
-        if not isinstance(message, dict):
-            raise ValueError("expected a JSON object")
-        if load_error is not None:
-            raise RuntimeError(load_error)
-        if "hello" in message:
-            reply.update(META["hello"])
-        elif "classify" in message:
-            scores, timing = engine.run(message["classify"])
-            if META["hello"]["model_parameters"]["model_type"] == "classification":
-                labels = META["hello"]["model_parameters"]["labels"]
-                result = {"classification": dict(zip(labels, scores))}
-            else:
-                result = {"freeform": [scores]}
-            reply.update(result=result, timing=timing)
-        elif "classify_shm" in message:
-            raise ValueError("this .eim offers no shared memory; send classify")
-        elif "classify_continuous" in message:
-            raise ValueError("this .eim has no continuous mode; send whole windows to classify")
-        elif "set_threshold" in message:
-            raise ValueError("this .eim has no thresholds to set")
-        else:
-            raise ValueError("unknown request; send hello or classify")
-    except Exception as err:  # every failure is an answer, never a dead socket
-        reply = {"id": reply["id"], "success": False,
-                 "error": "%s: %s" % (type(err).__name__, err)}
-    return encode(reply)
-
-
-def serve(connection, engine, load_error):
-    decoder = json.JSONDecoder()
-    pending = b""
-    while True:
-        chunk = connection.recv(1 << 16)
-        if not chunk:
-            return  # the SDK closed the socket
-        pending += chunk
-        while True:
-            # Requests come without a terminator (Python SDK) or with a newline (Node CLI).
-            pending = pending.lstrip(b" \\t\\r\\n\\0")
-            if not pending:
-                break
-            try:
-                message, end = decoder.raw_decode(pending.decode("utf-8"))
-            except (UnicodeDecodeError, ValueError):
-                if len(pending) > (64 << 20):
-                    connection.sendall(encode({"id": None, "success": False,
-                                               "error": "unreadable request"}))
-                    pending = b""
-                break  # the rest of the request is still on its way
-            pending = pending.decode("utf-8")[end:].encode("utf-8")
-            connection.sendall(answer(message, engine, load_error))
-
-
-def listen(path):
-    """Bind under a temporary name, then rename: the SDK connects as soon as the path exists,
-    so it must never see a socket that is bound but not yet listening."""
-    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    temporary = os.path.join(os.path.dirname(os.path.abspath(path)),
-                             ".%d.%s" % (os.getpid(), os.path.basename(path)))
-    try:
-        server.bind(temporary)
-    except OSError:  # e.g. the longer name does not fit: bind in place
-        server.bind(path)
-        server.listen(1)
-        return server
-    server.listen(1)
-    os.replace(temporary, path)
-    return server
-
-
-def main(argv):
-    if len(argv) != 2:
-        sys.stderr.write("usage: %s SOCKET_PATH (Edge Impulse's ImpulseRunner starts this)\\n"
-                         % argv[0])
-        return 2
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, lambda *_: sys.exit(0))
-    server = listen(argv[1])
-    engine, load_error = None, None
-    try:
-        try:  # after listening, so that a broken install is reported in the hello answer
-            engine = Engine()
-        except Exception as err:
-            load_error = "%s: %s" % (type(err).__name__, err)
-            sys.stderr.write(load_error + "\\n")
-        server.settimeout(ACCEPT_TIMEOUT_S)
-        try:
-            connection, _ = server.accept()
-        except socket.timeout:
-            return 1
-        connection.settimeout(None)
-        with connection:
-            serve(connection, engine, load_error)
-    except KeyboardInterrupt:  # ImpulseRunner.stop() sends SIGINT
-        pass
-    finally:
-        server.close()
-        try:
-            os.unlink(argv[1])
-        except OSError:
-            pass
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv))
-'''
 
 
 def _shebang(python: str) -> str:
@@ -292,29 +64,47 @@ def _project_of(report: RunReport):
     return PROJECTS.get(report.project or "")
 
 
-def export_eim(source: Path | str, out_path: Path | str, inputs: str | None = None,
-               python: str | None = None, labels: Sequence[str] | None = None) -> Path:
-    """Write an Edge Impulse ``.eim`` for a run folder (its ``model_int8.tflite`` and
-    ``report.json``) or for a ``.tflite`` file; return its path.
+# The program an .eim runs: a module of this package, copied behind a #! line with the lines
+# below (each in it exactly once) replaced by the exported values.
+PROGRAM = "eim_program.py"
+PLACEHOLDERS = {
+    "WRITTEN_BY": 'WRITTEN_BY = "tinyml-edu (the template: export_eim has not filled it in)"',
+    "INPUT_CONTRACT": 'INPUT_CONTRACT = "nothing: this is the template, not an exported .eim"',
+    "META_JSON": 'META_JSON = "{}"',
+    "MODEL_B64": 'MODEL_B64 = ""',
+}
+MODEL_LINE_CHARS = 96  # base64 characters per line of MODEL_B64
 
-    inputs: ``"raw"`` (raw sensor windows; features computed inside, the default where the
-    run's project has features) or ``"features"`` (model inputs, see ``features_for_eim``).
-    python: the interpreter in the shebang (default: this one). On another computer export
-    there, or pass the board's python.
-    labels: class names for a bare ``.tflite`` without a ``report.json`` beside it.
-    """
+
+@dataclass(frozen=True)
+class InputLayout:
+    """What ``classify`` of the ``.eim`` takes, and the data set behind it (what ``tinyml-edu
+    edge-impulse run`` needs to cut recordings into windows)."""
+
+    inputs: str  # "raw" or "features"
+    features_count: int  # numbers per classify request
+    axes: int
+    description: str  # for the error when a request has the wrong length
+    raw_shape: list[int] = field(default_factory=list)  # one raw window; [] when unknown
+    rate: float = 0.0  # Hz of the raw windows; 0 when unknown
+    stride: int = 0  # samples between windows when cutting recordings; 0 when unknown
+    sensor: int = SENSOR_UNKNOWN
+
+    def __post_init__(self) -> None:
+        if self.inputs not in INPUTS:
+            raise InputError(f"unknown inputs {self.inputs!r}; use 'raw' or 'features'")
+
+
+def _model_shapes(model: bytes) -> tuple[list[int], int]:
+    """(the model's input shape without the batch, its number of outputs)."""
     from tinyml_edu import runtime
 
-    source, out_path = Path(source), Path(out_path)
-    model_path, report = _load_report(source)
-    model = model_path.read_bytes()
     interp = runtime.load(model, "LiteRT")
-    model_shape = list(interp.input.shape[1:])
-    model_inputs = int(np.prod(model_shape))
-    outputs = int(np.prod(interp.output.shape[1:]))
+    return list(interp.input.shape[1:]), int(np.prod(interp.output.shape[1:]))
 
-    task = report.task or "classification"
-    project = _project_of(report)
+
+def _choose_inputs(inputs: str | None, report: RunReport, project, model_path: Path) -> str:
+    """``inputs``, or the default: raw windows where the run's project computes features."""
     raw_ok = project is not None and project.features is not None
     if inputs is None:
         inputs = "raw" if raw_ok else "features"
@@ -326,86 +116,155 @@ def export_eim(source: Path | str, out_path: Path | str, inputs: str | None = No
                                        "project that computes the features")
         raise InputError(f"raw inputs need the project's features: {what}; export with "
                          "inputs='features' (--inputs features)")
-    if task == "classification":
-        classes = [str(c) for c in (labels or report.labels or
-                                    [f"class_{i}" for i in range(outputs)])]
-        if len(classes) != outputs:
-            raise InputError(f"{len(classes)} labels for a model with {outputs} outputs")
-    else:
-        classes = []
+    return inputs
 
-    feature_params = report.params
-    if inputs == "raw":
-        info = datasets.info(project.dataset)
-        raw_shape = [int(d) for d in info.input_shape]
-        rate = float(info.sample_rate or 0)
-        sensor = SENSOR_CODES.get(project.sensor, SENSOR_UNKNOWN)
-        features_count = int(np.prod(raw_shape))
-        axes = raw_shape[1] if len(raw_shape) > 1 else 1
-        stride = int(feature_params.get("stride", raw_shape[0]))
-        description = (f"one raw window of {raw_shape[0]} samples x {axes} axes, flattened "
-                       "sample by sample")
-    else:
-        raw_shape, rate, sensor, axes = [], 0.0, SENSOR_UNKNOWN, 1
-        features_count = model_inputs
-        stride = 0
-        description = (f"the model input {model_shape} flattened "
-                       "(tinyml_edu.edge_impulse.features_for_eim)")
-        if project is not None and project.features is not None:
-            info = datasets.info(project.dataset)
-            raw_shape = [int(d) for d in info.input_shape]
-            rate = float(info.sample_rate or 0)
-            stride = int(feature_params.get("stride", raw_shape[0]))
 
-    name = report.project or model_path.stem
-    hello = {
+def _class_names(task: str, labels: Sequence[str] | None, report: RunReport,
+                 outputs: int) -> list[str]:
+    """One label per output for a classifier (``class_I`` without any); none otherwise."""
+    if task != "classification":
+        return []
+    classes = [str(c) for c in (labels or report.labels or
+                                [f"class_{i}" for i in range(outputs)])]
+    if len(classes) != outputs:
+        raise InputError(f"{len(classes)} labels for a model with {outputs} outputs")
+    return classes
+
+
+def _input_layout(inputs: str, project, feature_params: dict[str, Any],
+                  model_shape: list[int]) -> InputLayout:
+    if project is None or project.features is None:  # a model input only; no data set known
+        return InputLayout(inputs, int(np.prod(model_shape)), 1, _features_description(
+            model_shape))
+    info = datasets.info(project.dataset)
+    raw_shape = [int(d) for d in info.input_shape]
+    rate = float(info.sample_rate or 0)
+    stride = int(feature_params.get("stride", raw_shape[0]))
+    if inputs == "features":
+        return InputLayout(inputs, int(np.prod(model_shape)), 1,
+                           _features_description(model_shape), raw_shape, rate, stride)
+    axes = raw_shape[1] if len(raw_shape) > 1 else 1
+    return InputLayout(inputs, int(np.prod(raw_shape)), axes,
+                       f"one raw window of {raw_shape[0]} samples x {axes} axes, flattened "
+                       "sample by sample", raw_shape, rate, stride,
+                       SENSOR_CODES.get(project.sensor, SENSOR_UNKNOWN))
+
+
+def _features_description(model_shape: list[int]) -> str:
+    return (f"the model input {model_shape} flattened "
+            "(tinyml_edu.edge_impulse.features_for_eim)")
+
+
+def _hello(layout: InputLayout, classes: list[str], task: str, name: str, report: RunReport,
+           model_shape: list[int]) -> dict[str, Any]:
+    """The answer to the SDK's ``hello``: what Edge Impulse's own ``.eim`` files say, plus
+    a ``tinyml_edu`` part."""
+    raw = layout.inputs == "raw"
+    return {
         "model_parameters": {
-            "axis_count": axes,
+            "axis_count": layout.axes,
             # Raw windows are a time series at the data set's rate; model inputs are not.
-            "frequency": rate if inputs == "raw" else 0,
+            "frequency": layout.rate if raw else 0,
             "has_anomaly": 0,
             "has_object_tracking": False,
-            "input_features_count": features_count,
+            "input_features_count": layout.features_count,
             "image_input_height": 0,
             "image_input_width": 0,
             "image_input_frames": 0,
             "image_channel_count": 0,
             "image_resize_mode": "none",
-            "interval_ms": (1000.0 / rate) if inputs == "raw" and rate else 0,
+            "interval_ms": (1000.0 / layout.rate) if raw and layout.rate else 0,
             "label_count": len(classes),
             "labels": classes,
             "model_type": "classification" if task == "classification" else "freeform",
-            "sensor": sensor if inputs == "raw" else SENSOR_UNKNOWN,
-            "slice_size": features_count,
+            "sensor": layout.sensor if raw else SENSOR_UNKNOWN,
+            "slice_size": layout.features_count,
             "use_continuous_mode": False,
             "has_performance_calibration": False,
             "inferencing_engine": ENGINE_TFLITE_FULL,
             "thresholds": [],
         },
-        "project": {"id": 0, "owner": "tinyml-edu", "name": str(name), "deploy_version": 1},
+        "project": {"id": 0, "owner": "tinyml-edu", "name": name, "deploy_version": 1},
         "inferencing_engine": {"inferencing_engine": ENGINE_TFLITE_FULL},
         # Ignored by the SDKs; what `tinyml-edu edge-impulse run` needs to cut recordings.
         "tinyml_edu": {
             "version": __version__, "project": report.project, "task": task,
-            "inputs": inputs, "raw_shape": raw_shape, "sample_rate": rate, "stride": stride,
-            "model_input_shape": model_shape, "feature_params": feature_params,
+            "inputs": layout.inputs, "raw_shape": layout.raw_shape,
+            "sample_rate": layout.rate, "stride": layout.stride,
+            "model_input_shape": model_shape, "feature_params": report.params,
         },
     }
-    meta = {"inputs": inputs, "project": report.project, "raw_shape": raw_shape,
-            "feature_params": feature_params, "input_description": description,
-            "hello": hello}
+
+
+def fill_program(template: str, values: dict[str, str]) -> str:
+    """``template`` with each placeholder line of ``PLACEHOLDERS`` replaced by ``values[name]``.
+
+    Lines, not text: a label that reads like a placeholder is never filled in again, and a
+    placeholder line missing (or twice) in the template is an error, not a silent no-op."""
+    lines = template.splitlines(keepends=True)
+    for name, placeholder in PLACEHOLDERS.items():
+        found = [i for i, line in enumerate(lines) if line.rstrip("\r\n") == placeholder]
+        if len(found) != 1:
+            raise RuntimeError(f"{PROGRAM} must hold the line {placeholder!r} exactly once; "
+                               f"it holds it {len(found)} time(s). tinyml-edu is damaged: "
+                               "reinstall it")
+        lines[found[0]] = values[name] + "\n"
+    return "".join(lines)
+
+
+def program_template() -> str:
+    """The text of ``eim_program.py``, as installed (from the wheel, or this folder)."""
+    return resources.files("tinyml_edu.edge_impulse").joinpath(PROGRAM).read_text(encoding="utf-8")
+
+
+def _program_values(layout: InputLayout, meta: dict[str, Any], model: bytes) -> dict[str, str]:
     encoded = base64.b64encode(model).decode("ascii")
-    model_lines = "\n".join(f'    "{encoded[i:i + 96]}"' for i in range(0, len(encoded), 96))
-    fill = {"SHEBANG": _shebang(python or sys.executable or "/usr/bin/python3"),
-            "VERSION": __version__, "CONTRACT": description, "META": repr(json.dumps(meta)),
-            "MODEL": model_lines or '    ""'}
-    # One pass: a label that happens to read __MODEL__ must not be filled in again.
-    script = re.sub(r"__(SHEBANG|VERSION|CONTRACT|META|MODEL)__", lambda m: fill[m.group(1)],
-                    _EIM_TEMPLATE)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    with replacing(out_path) as tmp:
-        tmp.write_text(script, encoding="utf-8")
+    chunks = [encoded[i:i + MODEL_LINE_CHARS]
+              for i in range(0, len(encoded), MODEL_LINE_CHARS)] or [""]
+    model_lines = "\n".join(f'    "{chunk}"' for chunk in chunks)
+    return {
+        "WRITTEN_BY": f"WRITTEN_BY = {f'tinyml-edu {__version__}'!r}",
+        "INPUT_CONTRACT": f"INPUT_CONTRACT = {layout.description!r}",
+        "META_JSON": f"META_JSON = {json.dumps(meta)!r}",
+        "MODEL_B64": f"MODEL_B64 = (\n{model_lines}\n)",
+    }
+
+
+def _write_executable(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with replacing(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
         tmp.chmod(0o755)
+
+
+def export_eim(source: Path | str, out_path: Path | str, inputs: str | None = None,
+               python: str | None = None, labels: Sequence[str] | None = None) -> Path:
+    """Write an Edge Impulse ``.eim`` for a run folder (its ``model_int8.tflite`` and
+    ``report.json``) or for a ``.tflite`` file; return its path.
+
+    inputs: ``"raw"`` (raw sensor windows; features computed inside, the default where the
+    run's project has features) or ``"features"`` (model inputs, see ``features_for_eim``).
+    python: the interpreter in the shebang (default: this one). On another computer export
+    there, or pass the board's python.
+    labels: class names for a bare ``.tflite`` without a ``report.json`` beside it.
+    """
+    source, out_path = Path(source), Path(out_path)
+    model_path, report = _load_report(source)
+    model = model_path.read_bytes()
+    model_shape, outputs = _model_shapes(model)
+    project = _project_of(report)
+    inputs = _choose_inputs(inputs, report, project, model_path)
+    task = report.task or "classification"
+    classes = _class_names(task, labels, report, outputs)
+    layout = _input_layout(inputs, project, report.params, model_shape)
+    hello = _hello(layout, classes, task, str(report.project or model_path.stem), report,
+                   model_shape)
+    meta = {"inputs": inputs, "project": report.project, "raw_shape": layout.raw_shape,
+            "feature_params": report.params, "input_description": layout.description,
+            "hello": hello}
+    program = fill_program(program_template(), _program_values(layout, meta, model))
+    shebang = _shebang(python or sys.executable or "/usr/bin/python3")
+    _write_executable(out_path, f"{shebang}\n{program}")
     return out_path
 
 
