@@ -31,6 +31,7 @@ from tinyml_edu.projects.base import (
     prepare_standardised,
     standardise,
 )
+from tinyml_edu.train import TrainConfig
 
 SAMPLE_RATE = 100  # Hz
 WINDOW_SAMPLES = 1000  # 10 s
@@ -222,10 +223,12 @@ PROJECT = Project(
                 "tells sinus rhythm, AF and ectopic beats apart.",
     prepare=prepare,
     build=build,
-    loss="sparse_categorical_crossentropy",
-    epochs=200,
-    batch_size=32,
-    learning_rate=3e-3,
-    patience=25,
+    training=TrainConfig(
+        loss="sparse_categorical_crossentropy",
+        epochs=200,
+        batch_size=32,
+        learning_rate=3e-3,
+        patience=25,
+    ),
     features=model_inputs,
 )

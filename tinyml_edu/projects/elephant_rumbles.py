@@ -31,6 +31,7 @@ import numpy as np
 from tinyml_edu import datasets, features
 from tinyml_edu.errors import InputError
 from tinyml_edu.projects.base import Prepared, Project
+from tinyml_edu.train import TrainConfig
 
 if TYPE_CHECKING:  # keep importing this module free of TensorFlow
     import keras
@@ -120,14 +121,16 @@ PROJECT = Project(
                 "low-frequency log-mel spectrogram of 5 s at 1 kHz.",
     prepare=prepare,
     build=build,
-    loss="sparse_categorical_crossentropy",
-    epochs=80,
-    batch_size=32,
-    learning_rate=3e-3,
-    patience=80,  # no early stop: the cosine schedule runs to the end
+    training=TrainConfig(
+        loss="sparse_categorical_crossentropy",
+        epochs=80,
+        batch_size=32,
+        learning_rate=3e-3,
+        patience=80,  # no early stop: the cosine schedule runs to the end
+        metrics=("accuracy",),
+        monitor="val_accuracy",
+        lr_schedule="cosine",
+    ),
     features=model_inputs,
     sensor="audio",
-    metrics=("accuracy",),
-    monitor="val_accuracy",
-    lr_schedule="cosine",
 )

@@ -25,6 +25,7 @@ import numpy as np
 
 from tinyml_edu import datasets, features
 from tinyml_edu.projects.base import Prepared, Project
+from tinyml_edu.train import TrainConfig
 
 if TYPE_CHECKING:  # keep importing this module free of TensorFlow
     import keras
@@ -137,11 +138,13 @@ PROJECT = Project(
     description="Magic wand: a 1-D CNN reads 1.28 s of accelerometer, gyroscope and |a|.",
     prepare=prepare,
     build=build,
-    loss="sparse_categorical_crossentropy",
-    epochs=80,
-    batch_size=64,
-    learning_rate=5e-3,
-    patience=20,
+    training=TrainConfig(
+        loss="sparse_categorical_crossentropy",
+        epochs=80,
+        batch_size=64,
+        learning_rate=5e-3,
+        patience=20,
+    ),
     features=lambda windows, params: imu_features(windows),
     sensor="imu",
 )

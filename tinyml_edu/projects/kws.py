@@ -37,6 +37,7 @@ import numpy as np
 from tinyml_edu import datasets, features
 from tinyml_edu.errors import InputError
 from tinyml_edu.projects.base import Prepared, Project
+from tinyml_edu.train import TrainConfig
 
 if TYPE_CHECKING:  # keep importing this module free of TensorFlow
     import keras
@@ -244,14 +245,16 @@ PROJECT = Project(
     description="Keyword spotting: a small DS-CNN reads 49x40 log-mel features of 1 s audio.",
     prepare=prepare,
     build=build,
-    loss="sparse_categorical_crossentropy",
-    epochs=EPOCHS,
-    batch_size=64,
-    learning_rate=1e-3,
-    patience=EPOCHS,  # no early stop: the cosine schedule runs to the end
+    training=TrainConfig(
+        loss="sparse_categorical_crossentropy",
+        epochs=EPOCHS,
+        batch_size=64,
+        learning_rate=1e-3,
+        patience=EPOCHS,  # no early stop: the cosine schedule runs to the end
+        metrics=("accuracy",),
+        monitor="val_accuracy",  # val loss rises from over-confidence while accuracy still improves
+        lr_schedule="cosine",
+    ),
     features=model_inputs,
     sensor="audio",
-    metrics=("accuracy",),
-    monitor="val_accuracy",  # val loss rises from over-confidence while accuracy still improves
-    lr_schedule="cosine",
 )
