@@ -1,6 +1,7 @@
 """Training's progress bar ends as a success, and says so when early stopping ends it."""
 
 import io
+import re
 
 import numpy as np
 import pytest
@@ -8,6 +9,7 @@ import tqdm.auto
 import tqdm.std
 
 from tinyml_edu import train
+from tinyml_edu.errors import InputError
 
 
 def test_end_message_explains_early_stopping():
@@ -67,3 +69,59 @@ def test_the_bar_ends_full_when_early_stopping_ends_training(monkeypatch, make_b
         widget = bar.container.children[1]
         assert widget.value == widget.max == result.epochs_run
         assert widget.bar_style == "success"
+
+
+@pytest.mark.parametrize(("settings", "says"), [
+    ({"loss": ""}, "loss must name a Keras loss"),
+    ({"loss": "mse", "metrics": "accuracy"}, "not the string 'accuracy'"),
+    ({"loss": "mse", "epochs": 0}, "epochs must be a whole number >= 1"),
+    ({"loss": "mse", "batch_size": 2.5}, "batch_size must be a whole number >= 1"),
+    ({"loss": "mse", "patience": -1}, "patience must be a whole number"),
+    ({"loss": "mse", "learning_rate": float("nan")}, "learning_rate must be a number >= 0"),
+    ({"loss": "mse", "seed": -3}, "seed must be a whole number >= 0"),
+    ({"loss": "mse", "lr_schedule": "step"}, "use 'constant' or 'cosine'"),
+    ({"loss": "mse", "monitor": "val_accuracy"}, "metrics=('accuracy',)"),
+])
+def test_a_bad_training_setting_says_how_to_fix_it(settings, says):
+    with pytest.raises(InputError, match=re.escape(says)):
+        train.TrainConfig(**settings)
+
+
+def test_the_config_stores_metrics_as_a_tuple_and_checks_the_monitor_against_them():
+    config = train.TrainConfig("sparse_categorical_crossentropy", metrics=["accuracy"],
+                               monitor="val_accuracy")
+    assert config.metrics == ("accuracy",) and config.higher_is_better
+    assert not train.TrainConfig("mse").higher_is_better
+
+
+def test_fit_takes_a_config_or_keywords_and_keywords_override_the_config():
+    base = train.TrainConfig("mse", epochs=5, seed=1)
+    assert train._config(base, {"seed": 7}) == train.TrainConfig("mse", epochs=5, seed=7)
+    assert train._config(None, {"loss": "mse", "epochs": 5, "seed": 1}) == base
+    with pytest.raises(TypeError, match="unknown setting.*epoch;"):
+        train._config(None, {"loss": "mse", "epoch": 5})
+    with pytest.raises(TypeError, match="needs a loss"):
+        train._config(None, {"epochs": 5})
+
+
+def test_every_project_carries_a_training_config():
+    from tinyml_edu.projects import PROJECTS
+
+    for project in PROJECTS.values():
+        assert isinstance(project.training, train.TrainConfig), project.name
+    assert PROJECTS["sine"].training == train.TrainConfig(
+        "mse", epochs=400, batch_size=32, learning_rate=0.01, patience=40)
+
+
+@pytest.mark.slow
+def test_the_keyword_form_and_the_config_form_train_the_same_model():
+    from tinyml_edu import models
+
+    x = np.linspace(0, 1, 64, dtype=np.float32)[:, None]
+    results = []
+    for kwargs in ({"loss": "mse", "epochs": 5, "seed": 2},
+                   {"config": train.TrainConfig("mse", epochs=5, seed=2)}):
+        train.set_seed(0)
+        model = models.mlp(1, (4,), 1)
+        results.append(train.fit(model, x, x, x, x, progress=False, **kwargs).history)
+    assert results[0] == results[1] and len(results[0]["loss"]) == 5

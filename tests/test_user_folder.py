@@ -66,3 +66,40 @@ def test_bad_csv_names_the_file(tmp_path):
     (tmp_path / "W" / "W_1.csv").write_text("ax,ay\n1,oops\n")
     with pytest.raises(datasets.DatasetError, match="W_1.csv"):
         datasets.load_folder(tmp_path, window=128)
+
+
+def test_one_reader_gives_data_rate_columns_and_the_whole_sidecar(tmp_path):
+    folder = _imu_folder(tmp_path, labels=("W",), recordings=1, samples=10)
+    (folder / "W" / "W_0.json").write_text('{"rate": 50, "units": ["g", "g", "g", "dps", "dps", '
+                                           '"dps"], "board": "nano"}')
+    rec = datasets.load_recording(folder / "W" / "W_0.csv")
+    assert rec.data.shape == (10, 6) and rec.data.dtype == np.float32 and rec.rate == 50.0
+    assert rec.columns == ("ax", "ay", "az", "gx", "gy", "gz") and rec.sidecar["board"] == "nano"
+    data, rate = datasets.read_recording(folder / "W" / "W_0.csv")  # the lessons' short form
+    np.testing.assert_array_equal(data, rec.data)
+    assert rate == 50.0
+
+
+@pytest.mark.parametrize("sidecar", ["{not json", "[1, 2]", '{"rate": [100]}', '{"rate": 0}'])
+def test_a_broken_sidecar_leaves_the_recording_usable_without_a_rate(tmp_path, sidecar):
+    folder = _imu_folder(tmp_path, labels=("W",), recordings=1, samples=10)
+    (folder / "W" / "W_0.json").write_text(sidecar)
+    rec = datasets.load_recording(folder / "W" / "W_0.csv")
+    assert rec.rate is None and rec.data.shape == (10, 6)
+    assert rec.sidecar == ({"rate": [100]} if "[100]" in sidecar else
+                           {"rate": 0} if "0}" in sidecar else {})
+
+
+def test_a_header_that_does_not_match_the_rows_is_named(tmp_path):
+    (tmp_path / "a.csv").write_text("ax,ay,az\n1,2\n3,4\n")
+    with pytest.raises(datasets.DatasetError, match=r"a\.csv: the header names 3 columns"):
+        datasets.load_recording(tmp_path / "a.csv")
+
+
+def test_a_wav_reads_as_int16_mono_at_its_own_rate(tmp_path):
+    clip = (np.arange(800) % 200 * 100 - 10000).astype(np.int16)
+    soundfile.write(tmp_path / "a.wav", clip, 8000, subtype="PCM_16")
+    (tmp_path / "a.json").write_text('{"rate": 16000, "label": "yes"}')  # the file's rate wins
+    rec = datasets.load_recording(tmp_path / "a.wav")
+    np.testing.assert_array_equal(rec.data, clip)
+    assert rec.rate == 8000.0 and rec.columns == ("audio",) and rec.sidecar["label"] == "yes"

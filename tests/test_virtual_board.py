@@ -136,6 +136,22 @@ def test_recordings_folder_is_a_source(boards, port, tmp_path):
     np.testing.assert_allclose(values, np.concatenate([rows, rows])[:15], atol=1e-6)  # loops
 
 
+def test_a_recordings_folder_plays_at_its_sidecar_rate_and_a_broken_one_is_ignored(tmp_path):
+    from tinyml_edu.virtual_board.streams import load_stream
+
+    folder = tmp_path / "rec"
+    (folder / "up").mkdir(parents=True)
+    for name in ("a", "b"):
+        np.savetxt(folder / "up" / f"{name}.csv", np.zeros((4, 3)), delimiter=",",
+                   header="ax,ay,gz", comments="")
+    (folder / "up" / "a.json").write_text('{"rate": 50}')
+    (folder / "up" / "b.json").write_text("{broken")
+    stream = load_stream("imu", folder, None)
+    assert stream.rate == 50.0 and stream.data.shape == (8, 3)
+    (folder / "up" / "a.json").unlink()
+    assert load_stream("imu", folder, None).rate == 100.0  # the IMU sketch's rate
+
+
 def test_bad_sources_are_explained(flash_dir):
     with pytest.raises(VirtualBoardError, match="unknown source 'nope'.*gestures"):
         VirtualBoard(source="nope", flash_dir=flash_dir).start()

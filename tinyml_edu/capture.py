@@ -13,7 +13,8 @@ a header row of the column names, then one row per sample, in the header's units
 ``<stem>.wav`` (audio: mono 16-bit PCM at the board's rate), and ``<stem>.json`` beside it
 with what a later reader needs to trust the file (rate, units, lost frames, interruptions).
 ``<stem>`` is ``<label>_<YYYYmmdd-HHMMSS>_<n>``. Samples are written and flushed as they
-arrive, so a pulled cable or Ctrl-C keeps everything received up to then.
+arrive, so a pulled cable or Ctrl-C keeps everything received up to then. Read a recording
+back, sidecar included, with ``datasets.load_recording``.
 """
 
 from __future__ import annotations

@@ -432,26 +432,66 @@ def generate(name: str, seed: int | None = None, scale: float = 1.0,
 USER_FORMATS = (".csv", ".wav", ".flac")
 
 
+@dataclass(frozen=True)
+class Recording:
+    """One recording as ``tinyml-edu capture`` writes it, and what its JSON sidecar says."""
+
+    data: np.ndarray  # CSV: float32 (samples, columns); WAV/FLAC: int16 mono (samples,)
+    rate: float | None  # audio: the file's own rate; CSV: the sidecar's ``rate``, if it has one
+    columns: tuple[str, ...]  # CSV: the header row's names; audio: ("audio",)
+    sidecar: dict[str, Any]  # the ``.json`` beside the file; {} when missing or unreadable
+
+
+def read_sidecar(path: Path) -> dict[str, Any]:
+    """The JSON sidecar beside a recording (``<name>.json``), or {} when there is none or it
+    is broken: a broken sidecar does not make the recording unusable."""
+    sidecar = Path(path).with_suffix(".json")
+    if not sidecar.is_file():
+        return {}
+    try:
+        found = json.loads(sidecar.read_text(encoding="utf-8"))
+    except ValueError:  # not JSON, or not UTF-8
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
+def _sidecar_rate(sidecar: dict[str, Any]) -> float | None:
+    try:
+        return float(sidecar.get("rate") or 0) or None
+    except (TypeError, ValueError):
+        return None
+
+
+def load_recording(path: Path | str) -> Recording:
+    """One recording (.csv, .wav or .flac) and its sidecar: the one reader of the files
+    ``tinyml-edu capture`` writes (``read_recording`` is its short form)."""
+    path = Path(path)
+    sidecar = read_sidecar(path)
+    if path.suffix.lower() != ".csv":
+        import soundfile  # only audio folders need it
+
+        audio, file_rate = soundfile.read(path, dtype="int16", always_2d=True)
+        return Recording(audio[:, 0], float(file_rate), ("audio",), sidecar)
+    with open(path, encoding="utf-8-sig") as f:  # -sig: a spreadsheet's byte-order mark
+        columns = tuple(name.strip() for name in f.readline().strip().split(","))
+    try:
+        data = np.loadtxt(path, delimiter=",", skiprows=1, dtype=np.float32, ndmin=2)
+    except ValueError as err:
+        raise DatasetError(f"{path}: expected one header row, then numbers ({err})") from err
+    if data.size == 0:
+        data = data.reshape(0, len(columns))
+    if data.shape[1] != len(columns):
+        raise DatasetError(f"{path}: the header names {len(columns)} columns but the rows have "
+                           f"{data.shape[1]} values; make them match")
+    return Recording(data, _sidecar_rate(sidecar), columns, sidecar)
+
+
 def read_recording(path: Path) -> tuple[np.ndarray, float | None]:
     """One recording -> (samples, sample rate if the file or its sidecar says): CSV as float32
-    (samples, columns), WAV/FLAC as int16 mono."""
-    sidecar = path.with_suffix(".json")
-    rate = None
-    if sidecar.is_file():
-        try:
-            rate = float(json.loads(sidecar.read_text(encoding="utf-8")).get("rate") or 0) or None
-        except (json.JSONDecodeError, ValueError):
-            rate = None  # a broken sidecar does not make the recording unusable
-    if path.suffix.lower() == ".csv":
-        try:
-            data = np.loadtxt(path, delimiter=",", skiprows=1, dtype=np.float32, ndmin=2)
-        except ValueError as err:
-            raise DatasetError(f"{path}: expected one header row, then numbers ({err})") from err
-        return data, rate
-    import soundfile  # only audio folders need it
-
-    audio, file_rate = soundfile.read(path, dtype="int16", always_2d=True)
-    return audio[:, 0], float(file_rate)
+    (samples, columns), WAV/FLAC as int16 mono. ``load_recording`` also gives the CSV's column
+    names and the whole sidecar."""
+    recording = load_recording(path)
+    return recording.data, recording.rate
 
 
 def cut_windows(recording: np.ndarray, window: int, stride: int) -> list[np.ndarray]:

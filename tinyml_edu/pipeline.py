@@ -69,11 +69,8 @@ def train_model(project: Project, prep: Prepared, task: str, seed: int = 0,
     if task == "anomaly":  # an autoencoder learns to reproduce normal windows
         fit_y, val_x = fit_x, val_x[prep.y["val"] == 0]
         val_y = val_x
-    result = train.fit(model, fit_x, fit_y, val_x, val_y, loss=project.loss,
-                       epochs=project.epochs, batch_size=project.batch_size,
-                       learning_rate=project.learning_rate, patience=project.patience,
-                       seed=seed, progress=progress, metrics=project.metrics,
-                       monitor=project.monitor, lr_schedule=project.lr_schedule)
+    result = train.fit(model, fit_x, fit_y, val_x, val_y, config=project.training, seed=seed,
+                       progress=progress)
     return model, result
 
 
@@ -106,7 +103,8 @@ def train_one_step(project_name: str, seed: int = 0) -> float:
     y = x if ds.info.task == "anomaly" else prep.y["train"][:SMOKE_EXAMPLES]
     import keras
 
-    model.compile(optimizer=keras.optimizers.Adam(project.learning_rate), loss=project.loss)
+    model.compile(optimizer=keras.optimizers.Adam(project.training.learning_rate),
+                  loss=project.training.loss)
     return float(model.train_on_batch(x, y))
 
 

@@ -10,6 +10,7 @@ import numpy as np
 
 from tinyml_edu import datasets
 from tinyml_edu.errors import InputError
+from tinyml_edu.train import TrainConfig
 
 
 @dataclass
@@ -30,11 +31,9 @@ class Project:
     description: str
     prepare: Callable[[datasets.Dataset], Prepared]
     build: Callable[[Prepared], Any]  # -> keras.Model
-    loss: str
-    epochs: int
-    batch_size: int
-    learning_rate: float
-    patience: int
+    # How `tinyml-edu run` trains the model (``train.fit``'s settings; the run's seed replaces
+    # ``training.seed``).
+    training: TrainConfig
     # Per-channel Dense scales compute wrong outputs on the board's TFLM (see quantize.convert).
     per_channel_dense: bool = False
     # Which board sensor feeds the model: "imu", "audio" or "none" (the sketch's data path).
@@ -44,12 +43,6 @@ class Project:
     # Raw windows as the data set stores them + the saved feature parameters -> model inputs.
     # What `tinyml-edu predict` and the virtual board use on new recordings.
     features: Callable[[np.ndarray, dict[str, Any]], np.ndarray] | None = None
-    # Training options (see ``train.fit``): metrics to compute, the validation metric whose
-    # best epoch is kept (e.g. "val_accuracy", with "accuracy" in metrics), and the
-    # learning-rate schedule ("constant" or "cosine").
-    metrics: tuple[str, ...] = ()
-    monitor: str = "val_loss"
-    lr_schedule: str = "constant"
 
 
 def prepare_splits(ds: datasets.Dataset, transform: Callable[[np.ndarray], np.ndarray],

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from tinyml_edu import datasets
+from tinyml_edu import datasets, models
 from tinyml_edu.projects.base import (
     Prepared,
     Project,
@@ -31,6 +31,7 @@ from tinyml_edu.projects.base import (
     prepare_standardised,
     standardise,
 )
+from tinyml_edu.train import TrainConfig
 
 SAMPLE_RATE = 100  # Hz
 WINDOW_SAMPLES = 1000  # 10 s
@@ -203,16 +204,10 @@ def prepare(ds: datasets.Dataset) -> Prepared:
 
 
 def build(prep: Prepared):
-    """A small MLP: features -> 32 -> 16 -> classes (about 1.4 k weights)."""
-    import keras
-
-    return keras.Sequential([
-        keras.Input(prep.x["train"].shape[1:], name="x"),
-        keras.layers.Dense(32, activation="relu", name="fc1"),
-        keras.layers.Dropout(0.2, name="drop"),
-        keras.layers.Dense(16, activation="relu", name="fc2"),
-        keras.layers.Dense(len(prep.labels), activation="softmax", name="y"),
-    ], name="ecg")
+    """A small MLP: features -> 32 -> 16 -> classes (about 1.4 k weights), dropout 0.2 after
+    the first layer."""
+    return models.mlp(prep.x["train"].shape[1], (32, 16), len(prep.labels), name="ecg",
+                      dropout=0.2)
 
 
 PROJECT = Project(
@@ -222,10 +217,12 @@ PROJECT = Project(
                 "tells sinus rhythm, AF and ectopic beats apart.",
     prepare=prepare,
     build=build,
-    loss="sparse_categorical_crossentropy",
-    epochs=200,
-    batch_size=32,
-    learning_rate=3e-3,
-    patience=25,
+    training=TrainConfig(
+        loss="sparse_categorical_crossentropy",
+        epochs=200,
+        batch_size=32,
+        learning_rate=3e-3,
+        patience=25,
+    ),
     features=model_inputs,
 )

@@ -28,9 +28,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from tinyml_edu import datasets, features
+from tinyml_edu import datasets, features, models
 from tinyml_edu.errors import InputError
 from tinyml_edu.projects.base import Prepared, Project
+from tinyml_edu.train import TrainConfig
 
 if TYPE_CHECKING:  # keep importing this module free of TensorFlow
     import keras
@@ -93,24 +94,10 @@ def prepare(ds: datasets.Dataset) -> Prepared:
 
 
 def build(prep: Prepared) -> keras.Model:
-    """Three strided 3x3 convolutions (batch norm, ReLU) -> global average -> softmax."""
-    import keras
-
-    shape = prep.x["train"].shape[1:]
-    x = inputs = keras.Input(shape, name="x")
-    # A static reshape: keras.layers.Reshape keeps the batch dimension dynamic, which costs
-    # extra SHAPE/STRIDED_SLICE/PACK ops (and flash) in the converted model.
-    x = keras.ops.expand_dims(x, -1)
-    for i, f in enumerate(FILTERS, start=1):
-        x = keras.layers.Conv2D(f, 3, strides=2, padding="same", use_bias=False,
-                                name=f"c{i}")(x)
-        x = keras.layers.BatchNormalization(name=f"n{i}")(x)
-        x = keras.layers.ReLU(name=f"r{i}")(x)
-    x = keras.layers.GlobalAveragePooling2D(name="g")(x)
-    if DROPOUT:
-        x = keras.layers.Dropout(DROPOUT, name="o")(x)
-    outputs = keras.layers.Dense(len(prep.labels), activation="softmax", name="y")(x)
-    return keras.Model(inputs, outputs, name="rumbles")
+    """``models.cnn2d_bn``: three strided 3x3 convolutions (batch norm, ReLU) -> global
+    average -> softmax."""
+    return models.cnn2d_bn(prep.x["train"].shape[1:], len(prep.labels), FILTERS, DROPOUT,
+                           name="rumbles")
 
 
 PROJECT = Project(
@@ -120,14 +107,16 @@ PROJECT = Project(
                 "low-frequency log-mel spectrogram of 5 s at 1 kHz.",
     prepare=prepare,
     build=build,
-    loss="sparse_categorical_crossentropy",
-    epochs=80,
-    batch_size=32,
-    learning_rate=3e-3,
-    patience=80,  # no early stop: the cosine schedule runs to the end
+    training=TrainConfig(
+        loss="sparse_categorical_crossentropy",
+        epochs=80,
+        batch_size=32,
+        learning_rate=3e-3,
+        patience=80,  # no early stop: the cosine schedule runs to the end
+        metrics=("accuracy",),
+        monitor="val_accuracy",
+        lr_schedule="cosine",
+    ),
     features=model_inputs,
     sensor="audio",
-    metrics=("accuracy",),
-    monitor="val_accuracy",
-    lr_schedule="cosine",
 )

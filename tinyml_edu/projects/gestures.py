@@ -23,8 +23,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from tinyml_edu import datasets, features
+from tinyml_edu import datasets, features, models
 from tinyml_edu.projects.base import Prepared, Project
+from tinyml_edu.train import TrainConfig
 
 if TYPE_CHECKING:  # keep importing this module free of TensorFlow
     import keras
@@ -116,19 +117,10 @@ def prepare(ds: datasets.Dataset) -> Prepared:
 
 
 def build(prep: Prepared) -> keras.Model:
-    """Conv (no bias) -> batch norm -> ReLU -> max-pool 2, three times; global average; softmax."""
-    import keras
-
-    x = inputs = keras.Input(prep.x["train"].shape[1:], name="x")
-    for i, f in enumerate(FILTERS, start=1):
-        x = keras.layers.Conv1D(f, KERNEL_SIZE, padding="same", use_bias=False,
-                                name=f"conv{i}")(x)
-        x = keras.layers.BatchNormalization(name=f"bn{i}")(x)
-        x = keras.layers.ReLU(name=f"relu{i}")(x)
-        x = keras.layers.MaxPooling1D(2, name=f"pool{i}")(x)
-    x = keras.layers.GlobalAveragePooling1D(name="gap")(x)
-    outputs = keras.layers.Dense(len(prep.labels), activation="softmax", name="y")(x)
-    return keras.Model(inputs, outputs, name="wand")
+    """``models.cnn1d_bn``: conv (no bias) -> batch norm -> ReLU -> max-pool 2, three times;
+    global average; softmax."""
+    return models.cnn1d_bn(prep.x["train"].shape[1:], len(prep.labels), FILTERS, KERNEL_SIZE,
+                           name="wand")
 
 
 PROJECT = Project(
@@ -137,11 +129,13 @@ PROJECT = Project(
     description="Magic wand: a 1-D CNN reads 1.28 s of accelerometer, gyroscope and |a|.",
     prepare=prepare,
     build=build,
-    loss="sparse_categorical_crossentropy",
-    epochs=80,
-    batch_size=64,
-    learning_rate=5e-3,
-    patience=20,
+    training=TrainConfig(
+        loss="sparse_categorical_crossentropy",
+        epochs=80,
+        batch_size=64,
+        learning_rate=5e-3,
+        patience=20,
+    ),
     features=lambda windows, params: imu_features(windows),
     sensor="imu",
 )

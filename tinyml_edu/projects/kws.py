@@ -34,9 +34,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from tinyml_edu import datasets, features
+from tinyml_edu import datasets, features, models
 from tinyml_edu.errors import InputError
 from tinyml_edu.projects.base import Prepared, Project
+from tinyml_edu.train import TrainConfig
 
 if TYPE_CHECKING:  # keep importing this module free of TensorFlow
     import keras
@@ -200,42 +201,12 @@ def prepare(ds: datasets.Dataset) -> Prepared:
 
 
 def build(prep: Prepared) -> keras.Model:
-    import keras
-
-    shape = prep.x["train"].shape[1:]
-    x = inputs = keras.Input(shape, name="x")
-    filters, kernel, strides = CONV0
-    if ARCH == "tc":  # time is the only spatial axis: mel channels are input channels
-        # a static reshape: keras.layers.Reshape keeps the batch dimension dynamic, which
-        # costs SHAPE, STRIDED_SLICE and PACK ops (and flash) in the converted model
-        x = keras.ops.expand_dims(x, 2)
-        kernel, strides = (kernel[0], 1), (strides[0], 1)
-    else:
-        x = keras.layers.Reshape((*shape, 1), name="i")(x)
-    x = keras.layers.Conv2D(filters, kernel, strides=strides, padding="same", use_bias=False,
-                            name="c")(x)
-    x = keras.layers.BatchNormalization(name="n")(x)
-    x = keras.layers.ReLU(name="r")(x)
-    for i in range(1, BLOCKS + 1):
-        dw_kernel = (DW_KERNEL, 1) if ARCH == "tc" else 3
-        dw_strides = BLOCK_STRIDES[i - 1]
-        if ARCH == "tc":
-            # The width axis has size 1, so any stride along it gives the same output. Equal
-            # strides, because TensorFlow's default CPU DepthwiseConv2D kernel refuses unequal
-            # ones (only oneDNN's accept them, and most laptops run without oneDNN).
-            dw_strides = (dw_strides[0], dw_strides[0])
-        x = keras.layers.DepthwiseConv2D(dw_kernel, strides=dw_strides, padding="same",
-                                         use_bias=False, name=f"d{i}")(x)
-        x = keras.layers.BatchNormalization(name=f"m{i}")(x)
-        x = keras.layers.ReLU(name=f"s{i}")(x)
-        x = keras.layers.Conv2D(WIDTH, 1, use_bias=False, name=f"p{i}")(x)
-        x = keras.layers.BatchNormalization(name=f"n{i}")(x)
-        x = keras.layers.ReLU(name=f"r{i}")(x)
-    x = keras.layers.GlobalAveragePooling2D(name="g")(x)
-    if DROPOUT:
-        x = keras.layers.Dropout(DROPOUT, name="o")(x)
-    outputs = keras.layers.Dense(len(prep.labels), activation="softmax", name="y")(x)
-    return keras.Model(inputs, outputs, name="k")
+    """``models.ds_cnn`` with this module's architecture constants."""
+    temporal = ARCH == "tc"
+    return models.ds_cnn(prep.x["train"].shape[1:], len(prep.labels), conv0=CONV0, width=WIDTH,
+                         blocks=BLOCKS, block_strides=BLOCK_STRIDES,
+                         dw_kernel=DW_KERNEL if temporal else 3, dropout=DROPOUT,
+                         temporal=temporal, name="k")
 
 
 PROJECT = Project(
@@ -244,14 +215,16 @@ PROJECT = Project(
     description="Keyword spotting: a small DS-CNN reads 49x40 log-mel features of 1 s audio.",
     prepare=prepare,
     build=build,
-    loss="sparse_categorical_crossentropy",
-    epochs=EPOCHS,
-    batch_size=64,
-    learning_rate=1e-3,
-    patience=EPOCHS,  # no early stop: the cosine schedule runs to the end
+    training=TrainConfig(
+        loss="sparse_categorical_crossentropy",
+        epochs=EPOCHS,
+        batch_size=64,
+        learning_rate=1e-3,
+        patience=EPOCHS,  # no early stop: the cosine schedule runs to the end
+        metrics=("accuracy",),
+        monitor="val_accuracy",  # val loss rises from over-confidence while accuracy still improves
+        lr_schedule="cosine",
+    ),
     features=model_inputs,
     sensor="audio",
-    metrics=("accuracy",),
-    monitor="val_accuracy",  # val loss rises from over-confidence while accuracy still improves
-    lr_schedule="cosine",
 )

@@ -2,6 +2,7 @@
 
 from tinyml_edu import datasets, models
 from tinyml_edu.projects.base import Prepared, Project, prepare_splits
+from tinyml_edu.train import TrainConfig
 
 
 def prepare(ds: datasets.Dataset) -> Prepared:
@@ -21,9 +22,11 @@ PROJECT = Project(
     description="Aquaculture anomalies: an autoencoder learns normal pond days (AUC).",
     prepare=prepare,
     build=lambda prep: models.dense_autoencoder(prep.x["train"].shape[1], (32, 8), name="pond"),
-    loss="mse",
-    epochs=150,
-    batch_size=32,
-    learning_rate=2e-3,
-    patience=15,
+    training=TrainConfig(
+        loss="mse",
+        epochs=150,
+        batch_size=32,
+        learning_rate=2e-3,
+        patience=15,
+    ),
 )

@@ -36,6 +36,7 @@ from tinyml_edu.projects.base import (
     prepare_standardised,
     standardise,
 )
+from tinyml_edu.train import TrainConfig
 
 SAMPLE_RATE = 8000
 CLIP_SAMPLES = 4000  # 0.5 s
@@ -148,11 +149,13 @@ PROJECT = Project(
                 "fine spectrum -> a small MLP.",
     prepare=prepare,
     build=build,
-    loss="sparse_categorical_crossentropy",
-    epochs=300,
-    batch_size=32,
-    learning_rate=3e-3,
-    patience=30,
+    training=TrainConfig(
+        loss="sparse_categorical_crossentropy",
+        epochs=300,
+        batch_size=32,
+        learning_rate=3e-3,
+        patience=30,
+    ),
     features=model_inputs,
     sensor="audio",
 )

@@ -8,7 +8,6 @@ of that sensor reads. The board itself knows no sensor by name, except the sine 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from functools import partial
@@ -207,35 +206,24 @@ def _folder_stream(sensor: str | None, folder: Path, label: str | None = None) -
         ext = ".csv" if kind == "imu" else ".wav"
         raise VirtualBoardError(f"no {ext} recordings in {folder}/<label>/: record some with "
                                 "`tinyml-edu capture` or use a shipped data set")
+    from tinyml_edu import datasets
+
+    recordings = [datasets.load_recording(path) for path in files]
     if kind == "imu":
-        columns: tuple[str, ...] | None = None
-        parts, rate = [], 100.0
-        for path in files:
-            with open(path, encoding="utf-8") as f:
-                header = tuple(h.strip() for h in f.readline().strip().split(","))
-            if columns is None:
-                columns = header
-            elif header != columns:
-                raise VirtualBoardError(f"{path} has columns {header}, others {columns}")
-            values = np.loadtxt(path, delimiter=",", skiprows=1, dtype=np.float32, ndmin=2)
-            parts.append(values.reshape(-1, len(header)))
-            sidecar = path.with_suffix(".json")
-            if sidecar.is_file():
-                rate = float(json.loads(sidecar.read_text(encoding="utf-8")).get("rate", rate))
-        assert columns is not None
-        data = np.concatenate(parts)
+        columns = recordings[0].columns
+        for path, recording in zip(files, recordings, strict=True):
+            if recording.columns != columns:
+                raise VirtualBoardError(f"{path} has columns {recording.columns}, "
+                                        f"others {columns}")
+        # the last sidecar that gives a rate wins; 100 Hz (the IMU sketch's) without one
+        rate = next((r.rate for r in reversed(recordings) if r.rate), 100.0)
+        data = np.concatenate([r.data for r in recordings])
         units = _imu_units(columns)
     else:
-        import soundfile
-
-        clips, rates = [], set()
-        for path in files:
-            clip, file_rate = soundfile.read(path, dtype="int16", always_2d=True)
-            clips.append(clip[:, 0])
-            rates.add(file_rate)
+        rates = {r.rate for r in recordings}
         if len(rates) > 1:
             raise VirtualBoardError(f"recordings in {folder} have different rates {sorted(rates)}")
-        data, rate = np.concatenate(clips), float(rates.pop())
+        data, rate = np.concatenate([r.data for r in recordings]), float(rates.pop() or 0)
         columns, units = ("audio",), ("int16",)
     if len(data) == 0:
         raise VirtualBoardError(f"the recordings in {folder} are empty")
