@@ -33,17 +33,6 @@ class ExportedDataset:
     readme: Path | None = None
 
 
-def _sidecar(path: Path) -> dict[str, Any]:
-    sidecar = path.with_suffix(".json")
-    if not sidecar.is_file():
-        return {}
-    try:
-        found = json.loads(sidecar.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return {}
-    return found if isinstance(found, dict) else {}
-
-
 def _issued_at(path: Path, sidecar: dict[str, Any]) -> int:
     started = sidecar.get("started")
     if isinstance(started, str):
@@ -55,6 +44,9 @@ def _issued_at(path: Path, sidecar: dict[str, Any]) -> int:
 
 
 def _read_csv(path: Path) -> tuple[list[str], list[list[float]]]:
+    """The CSV as written, in float64 (``datasets.load_recording`` reads float32, which would
+    put 0.10000000149011612 in the upload where the file says 0.1), with line numbers in its
+    errors."""
     with open(path, newline="", encoding="utf-8") as f:
         rows = [row for row in csv.reader(f) if row]
     if not rows:
@@ -75,7 +67,7 @@ def _read_csv(path: Path) -> tuple[list[str], list[list[float]]]:
 def acquisition_json(path: Path, rate: float | None = None) -> dict[str, Any]:
     """One CSV recording (and its sidecar) in Edge Impulse's data acquisition format, unsigned
     (``alg: none``)."""
-    sidecar = _sidecar(path)
+    sidecar = datasets.read_sidecar(path)
     header, values = _read_csv(path)
     try:
         rate = float(sidecar.get("rate") or 0) or rate
