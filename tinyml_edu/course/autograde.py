@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tinyml_edu.course import config, redact, sandbox
+from tinyml_edu.course import cells, config, redact, sandbox
 from tinyml_edu.errors import InputError
 
 DEFAULT_TIMEOUT_S = 900.0  # whole submission, wall clock (lesson 01: ~15 s)
@@ -455,7 +455,7 @@ def _merge(job: _Job, run: _Run | None, reason: str) -> list[str]:
                 elif out.get("ename") == "MemoryError":
                     messages.append(f"{gid}: ran out of memory (the memory limit)")
         elif utils.is_grade(cell) and not utils.is_solution(cell):
-            cell.outputs = [nbformat.from_dict(sandbox._error(NOT_RUN, reason))]
+            cell.outputs = [nbformat.from_dict(cells._error(NOT_RUN, reason))]
             not_run.append(gid)
     if not_run:
         messages.append(f"not run, 0 points: {', '.join(not_run)} ({reason})")

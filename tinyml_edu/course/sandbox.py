@@ -30,13 +30,15 @@ write to it.
 
 When a cell kills its kernel or times out, a new kernel re-runs the cells before it (not the
 one that failed) and the run goes on, so a notebook loses only what depends on that cell. A
-kernel that sits idle without answering (:class:`_Watchdog`) is killed within seconds and the
+kernel that sits idle without answering (:class:`.cells._Watchdog`) is killed within seconds and the
 cell retried once in a new kernel; a second time it is reported as stuck.
+
+This module is the fork server and the worker's life cycle; the private root and dropped
+capabilities are :mod:`.isolation`, running the cells in a kernel is :mod:`.cells`.
 """
 
 from __future__ import annotations
 
-import ctypes
 import json
 import os
 import signal
@@ -45,17 +47,24 @@ import struct
 import subprocess
 import sys
 import threading
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tinyml_edu.course.cells import STUCK_AFTER_S, _Progress, _run_cells, _Watchdog
+from tinyml_edu.course.isolation import (
+    MS_NODEV,
+    MS_NOEXEC,
+    MS_NOSUID,
+    MS_PRIVATE,
+    MS_REC,
+    _drop_privileges,
+    _enter_private_root,
+    _libc,
+    _mount,
+)
 from tinyml_edu.errors import ToolError
 
-# Cell outputs larger than this are cut: a student printing megabytes must not flood the pipe,
-# the gradebook or the feedback HTML.
-MAX_OUTPUT_CHARS = 100_000
-MAX_FILE_MB = 512  # no file a kernel writes grows beyond this (a student filling the disk)
 # Threads per kernel: workers share the cores, so each one gets one thread.
 ONE_THREAD = {k: "1" for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                                "NUMEXPR_NUM_THREADS", "TF_NUM_INTRAOP_THREADS",
@@ -187,26 +196,6 @@ class ForkServer:
 
 # --- inside the fork server and its workers --------------------------------------------------
 
-MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
-MS_REMOUNT, MS_NOATIME, MS_NODIRATIME, MS_BIND = 32, 1024, 2048, 4096
-MS_REC, MS_PRIVATE, MS_RELATIME = 16384, 1 << 18, 1 << 21
-_KEEP_FLAGS = ((os.ST_NOSUID, MS_NOSUID), (os.ST_NODEV, MS_NODEV), (os.ST_NOEXEC, MS_NOEXEC),
-               (getattr(os, "ST_NOATIME", 1024), MS_NOATIME),
-               (getattr(os, "ST_NODIRATIME", 2048), MS_NODIRATIME),
-               (getattr(os, "ST_RELATIME", 4096), MS_RELATIME)) if os.name == "posix" else ()
-
-
-def _libc() -> Any:
-    return ctypes.CDLL(None, use_errno=True)
-
-
-def _mount(src: str | None, target: str, fstype: str | None, flags: int,
-           data: str | None = None) -> None:
-    args = [s.encode() if s is not None else None for s in (src, target, fstype)]
-    if _libc().mount(*args, flags, data.encode() if data else None) != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"mount {target}: {os.strerror(err)}")
-
 
 def _lo_up() -> None:
     """Bring up the loopback interface of the new network namespace (it starts down)."""
@@ -219,434 +208,6 @@ def _lo_up() -> None:
         ifr = struct.pack("16sH", b"lo", 0)
         flags = struct.unpack("16sH", fcntl.ioctl(s, siocgifflags, ifr)[:18])[1]
         fcntl.ioctl(s, siocsifflags, struct.pack("16sH", b"lo", flags | iff_up))
-
-
-def _mount_points() -> list[str]:
-    points = []
-    with open("/proc/self/mountinfo", encoding="utf-8") as f:
-        for line in f:
-            target = line.split()[4].encode().decode("unicode_escape")
-            points.append(target)
-    return points
-
-
-NOBODY = 65534  # the uid student code runs as when the grader runs as root
-
-
-# --- what the worker sees of the file system --------------------------------------------------
-# A new root, built from nothing: the system's programs and libraries, Python with its
-# site-packages, the tinyml_edu package (never the checkout around it), a private /tmp, and this
-# submission's working copy and HOME. A course folder, a gradebook, lesson sources, a sibling
-# checkout, anyone's home and the other students' copies are simply not there, wherever they are.
-
-SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/sys")
-# The package's data next to a source checkout's package (datasets/, firmware/): what the
-# library reads when it is not installed. Never lessons/ or grading/.
-CHECKOUT_DATA = ("datasets", "firmware")
-SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41}
-MNT_DETACH = 2
-
-
-def _inside(path: str, folders: list[str]) -> bool:
-    return any(path == f or path.startswith(f.rstrip("/") + "/") for f in folders)
-
-
-def _visible_paths() -> list[str]:
-    """Read-only folders the worker and kernel need: the system, Python, the package."""
-    python = {sys.prefix, sys.base_prefix, os.path.dirname(os.path.realpath(sys.executable))}
-    wanted = [p for p in SYSTEM_DIRS if os.path.lexists(p)]
-    wanted += sorted(os.path.realpath(p) for p in python)
-    package = Path(__file__).resolve().parents[1]
-    if not _inside(str(package), wanted):  # a source checkout: the package, not the checkout
-        wanted.append(str(package))
-        wanted += [str(package.parent / d) for d in CHECKOUT_DATA
-                   if (package.parent / d).is_dir()]
-    kept: list[str] = []
-    for path in sorted(set(wanted), key=len):  # a folder inside a kept one comes with it
-        if not _inside(path, kept) and os.path.lexists(path):
-            kept.append(path)
-    return kept
-
-
-def _installed_lesson_sources() -> list[str]:
-    """Lesson sources inside site-packages: earlier tinyml-edu wheels, and hatchling's editable
-    installs of them, copied the sources into ``tinyml_edu/_lessons``; one may still be there."""
-    import site
-
-    folders = {*sys.path, *site.getsitepackages()}
-    return sorted(str(Path(f, "tinyml_edu", "_lessons").resolve()) for f in folders
-                  if f and os.path.isdir(os.path.join(f, "tinyml_edu", "_lessons")))
-
-
-def _bind(fd: int, target: str) -> None:
-    """Bind the folder held open as ``fd`` at ``target`` (read-only comes later, in
-    :func:`_freeze`, for every mount but the worker's own)."""
-    os.makedirs(target, exist_ok=True)
-    _mount(f"/proc/self/fd/{fd}", target, None, MS_BIND | MS_REC)
-    os.close(fd)
-
-
-def _populate_root(new: str, visible: dict[str, int], links: dict[str, str],
-                   hide: list[str], own: dict[str, int], devices: dict[str, int],
-                   proc: int) -> None:
-    """Fill the empty tmpfs at ``new`` with what the worker may see."""
-    for path, target in links.items():  # /bin -> usr/bin on merged-/usr systems
-        os.symlink(target, new + path)
-    for path, fd in visible.items():
-        _bind(fd, new + path)
-    _bind(proc, new + "/proc")
-    os.makedirs(new + "/tmp")
-    _mount("tmpfs", new + "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "size=256m,mode=1777")
-    # Anything to hide that is still reachable (lesson sources inside an installed package, a
-    # course folder inside a Python prefix) is covered; the worker's own folders go on top.
-    for path in sorted(hide, key=len):
-        if os.path.isdir(new + path) and not os.path.islink(new + path):
-            _mount("tmpfs", new + path, "tmpfs", MS_NOSUID | MS_NODEV, "size=64k,mode=755")
-    for path, fd in own.items():
-        _bind(fd, new + path)
-    # Disks and the like are root's files: a capability-less root could still open them.
-    os.makedirs(new + "/dev")
-    _mount("tmpfs", new + "/dev", "tmpfs", MS_NOSUID, "size=64k,mode=755")
-    for name, fd in devices.items():
-        open(f"{new}/dev/{name}", "w").close()
-        _mount(f"/proc/self/fd/{fd}", f"{new}/dev/{name}", None, MS_BIND)
-        os.close(fd)
-    os.makedirs(new + "/dev/shm")
-    _mount("tmpfs", new + "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "size=64m,mode=1777")
-
-
-def _switch_root(new: str, notes: list[str]) -> None:
-    """Make ``new`` the root of this mount namespace and drop the old one entirely."""
-    import platform
-
-    libc = _libc()
-    os.chdir(new)
-    number = SYS_PIVOT_ROOT.get(platform.machine())
-    if number is not None and libc.syscall(number, b".", b".") == 0:
-        libc.umount2(b".", MNT_DETACH)  # the old root, now stacked on the new one
-    else:  # without capabilities, student code cannot leave a chroot either
-        os.chroot(".")
-        notes.append("entered the private root with chroot (pivot_root refused)")
-    os.chdir("/")
-
-
-def _freeze(own: list[str], notes: list[str]) -> None:
-    """Every mount read-only but the worker's own folders, /tmp and /dev/shm; sysctls too."""
-    writable = set(own) | {"/tmp", "/dev/shm"}
-    failed = 0
-    for point in _mount_points():
-        if point in writable or point.startswith(("/proc", "/dev/")):
-            continue
-        try:
-            st = os.statvfs(point)
-        except OSError:
-            continue
-        flags = sum(ms for st_flag, ms in _KEEP_FLAGS if st.f_flag & st_flag)
-        try:
-            _mount(None, point, None, MS_REMOUNT | MS_BIND | MS_RDONLY | flags)
-        except OSError:
-            failed += 1
-    try:  # sysctls: root may write them whatever its capabilities
-        _mount("/proc/sys", "/proc/sys", None, MS_BIND | MS_REC)
-        _mount(None, "/proc/sys", None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV
-               | MS_NOEXEC)
-    except OSError:
-        failed += 1
-    if failed:
-        notes.append(f"{failed} mount(s) could not be made read-only")
-
-
-def _enter_private_root(hide: list[str], own: list[str], notes: list[str]) -> None:
-    """Give this mount namespace a root holding only what grading needs (see above)."""
-    _mount(None, "/", None, MS_REC | MS_PRIVATE)  # nothing we do leaks to the host
-    hide = [*hide, *_installed_lesson_sources()]
-    paths = _visible_paths()
-    links = {p: os.readlink(p) for p in paths if os.path.islink(p)}
-    visible = {p: os.open(p, os.O_PATH | os.O_DIRECTORY) for p in paths if p not in links}
-    held = {p: os.open(p, os.O_PATH | os.O_DIRECTORY) for p in own}
-    devices = {d: os.open(f"/dev/{d}", os.O_PATH) for d in
-               ("null", "zero", "full", "random", "urandom", "tty") if os.path.exists(f"/dev/{d}")}
-    proc = os.open("/proc", os.O_PATH | os.O_DIRECTORY)
-    # The new root is a tmpfs mounted on this worker's own scratch folder (any folder would do:
-    # it is reached only through the file descriptors taken above once the tmpfs covers it).
-    new = os.path.dirname(own[0])
-    _mount("tmpfs", new, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=755")
-    _populate_root(new, visible, links, hide, held, devices, proc)
-    _switch_root(new, notes)
-    _freeze(own, notes)
-
-
-def _drop_privileges(own: list[str], uid_drop: bool, notes: list[str]) -> None:
-    """No capability survives, so student code cannot unmount what hides the course files; as
-    root, also become ``nobody`` (owning only its working copy and HOME)."""
-    libc = _libc()
-    pr_capbset_drop, pr_set_no_new_privs, pr_cap_ambient, clear_all = 24, 38, 47, 4
-    for cap in range(64):
-        if libc.prctl(pr_capbset_drop, cap, 0, 0, 0) != 0:
-            break  # EINVAL: past the last capability this kernel knows
-    libc.prctl(pr_cap_ambient, clear_all, 0, 0, 0)
-    if uid_drop:
-        try:
-            for top in own:
-                for folder, dirs, files in os.walk(top):
-                    for name in [folder, *(os.path.join(folder, n) for n in dirs + files)]:
-                        os.lchown(name, NOBODY, NOBODY)
-            os.setgroups([])
-            os.setgid(NOBODY)
-            os.setuid(NOBODY)  # clears the remaining capabilities too
-        except OSError as err:
-            notes.append(f"kept uid 0 without capabilities (could not become nobody: {err})")
-
-    class Header(ctypes.Structure):
-        _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
-
-    class Data(ctypes.Structure):
-        _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
-                    ("inheritable", ctypes.c_uint32)]
-
-    data = (Data * 2)()
-    if libc.capset(ctypes.byref(Header(0x20080522, 0)), data) != 0:
-        raise OSError(ctypes.get_errno(), "capset failed")
-    libc.prctl(pr_set_no_new_privs, 1, 0, 0, 0)
-
-
-def _limit_kernel(pid: int, cpu_s: float | None, memory_mb: float | None) -> None:
-    import resource
-
-    if not hasattr(resource, "prlimit"):  # macOS: no limits on another process
-        return
-    if cpu_s:
-        resource.prlimit(pid, resource.RLIMIT_CPU, (int(cpu_s), int(cpu_s) + 5))
-    if memory_mb:
-        limit = int(memory_mb * 1024 * 1024)
-        resource.prlimit(pid, resource.RLIMIT_AS, (limit, limit))
-    size = MAX_FILE_MB * 1024 * 1024
-    resource.prlimit(pid, resource.RLIMIT_FSIZE, (size, size))
-
-
-def _cut(outputs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    for out in outputs:
-        text = out.get("text")
-        if isinstance(text, str) and len(text) > MAX_OUTPUT_CHARS:
-            out["text"] = (text[:MAX_OUTPUT_CHARS] + f"\n... [output cut: {len(text):,} characters"
-                           " printed]\n")
-    return outputs
-
-
-def _error(ename: str, evalue: str) -> dict[str, Any]:
-    return {"output_type": "error", "ename": ename, "evalue": evalue,
-            "traceback": [f"{ename}: {evalue}"]}
-
-
-# Seconds a kernel may sit idle without answering before the grader calls it stuck (see
-# _Watchdog). A working kernel answers within milliseconds of going idle.
-STUCK_AFTER_S = 10.0
-
-
-def _cpu_seconds(pid: int) -> float | None:
-    try:
-        import psutil  # ipykernel's own dependency
-
-        times = psutil.Process(pid).cpu_times()
-        return times.user + times.system
-    except Exception:  # noqa: BLE001 (no psutil, or the process is gone: no CPU evidence)
-        return None
-
-
-class _Watchdog:
-    """Tells a kernel that lost a message from one that is working, in seconds.
-
-    ipykernel answers an ``execute_request`` with ``busy`` on iopub at once, then the
-    ``execute_reply`` on shell, then ``idle``. Stuck means one of:
-
-    - ``idle`` came but the reply did not, for ``grace`` seconds (a lost reply);
-    - nothing came at all for ``grace`` seconds while the kernel used no CPU (a request
-      the kernel never read: ipykernel 7.0-7.3 can strand one on its shell socket when it
-      arrives while a reply is being sent, and then sits idle until the cell timeout);
-    - the heartbeat stopped answering for ``grace`` seconds (a frozen process).
-
-    A student's ``time.sleep`` is none of these: ``busy`` came and ``idle`` did not. A stuck
-    kernel is killed, so nbclient raises ``DeadKernelError`` within a second; ``reason``
-    then says it was the grader's doing.
-    """
-
-    def __init__(self, ep: Any, grace: float) -> None:
-        self.grace = grace
-        self.lock = threading.Lock()
-        self.pid: int | None = None
-        self.armed_at = self.busy_at = self.idle_at = 0.0
-        self.cpu_at_arm: float | None = None
-        self.hb_lost_at = 0.0
-        self.reason = ""
-        self.ep = ep
-        original = ep.process_message
-
-        def watched(msg: dict[str, Any], cell: Any, index: int) -> Any:
-            self._saw(msg)
-            return original(msg, cell, index)
-
-        ep.process_message = watched  # nbclient calls it for each iopub message of the cell
-        threading.Thread(target=self._watch, daemon=True, name="kernel-watchdog").start()
-
-    def _saw(self, msg: dict[str, Any]) -> None:
-        now = time.monotonic()
-        with self.lock:
-            self.busy_at = self.busy_at or now
-            if (msg.get("msg_type") == "status"
-                    and msg.get("content", {}).get("execution_state") == "idle"):
-                self.idle_at = now
-
-    def arm(self, pid: int | None) -> None:
-        with self.lock:
-            self.pid, self.reason = pid, ""
-            self.armed_at, self.busy_at, self.idle_at, self.hb_lost_at = time.monotonic(), 0, 0, 0
-            self.cpu_at_arm = _cpu_seconds(pid) if pid else None
-
-    def disarm(self) -> str:
-        with self.lock:
-            self.pid = None
-            return self.reason
-
-    def _verdict(self, now: float) -> str:
-        if self.idle_at and now - self.idle_at > self.grace:
-            return f"went idle but sent no execute_reply for {self.grace:g} s (a lost reply)"
-        if not self.busy_at and now - self.armed_at > self.grace:
-            cpu = _cpu_seconds(self.pid) if self.pid else None
-            if cpu is not None and self.cpu_at_arm is not None and cpu - self.cpu_at_arm < 0.2:
-                return (f"never started the cell: no message and no CPU for {self.grace:g} s "
-                        "(a lost request)")
-        # The private attribute: the public property would create (not start) a channel.
-        hb = getattr(getattr(self.ep, "kc", None), "_hb_channel", None)
-        try:
-            beating = hb is None or not hb.is_alive() or hb.is_beating()
-        except Exception:  # noqa: BLE001 (a channel that is closing: no evidence)
-            beating = True
-        if beating:
-            self.hb_lost_at = 0.0
-        elif not self.hb_lost_at:
-            self.hb_lost_at = now
-        elif now - self.hb_lost_at > self.grace:
-            return f"stopped answering its heartbeat for {self.grace:g} s (frozen)"
-        return ""
-
-    def _watch(self) -> None:
-        while True:
-            time.sleep(0.5)
-            with self.lock:
-                if self.pid is None or self.reason:
-                    continue
-                self.reason = self._verdict(time.monotonic())
-                if self.reason:
-                    try:
-                        os.kill(self.pid, signal.SIGKILL)
-                    except OSError:
-                        pass
-
-
-@dataclass
-class _Progress:
-    """Where a notebook's run stands, across kernel restarts."""
-
-    next: int = 0  # the first cell not yet reported
-    failed: set[int] = field(default_factory=set)  # took the kernel down: never re-run
-    retried: set[int] = field(default_factory=set)  # found stuck once, retried
-
-
-def _kernel_lost(cell: Any) -> bool:
-    return any(o.get("ename") in ("DeadKernelError", "CellTimeoutError", "KernelStuck")
-               for o in cell.outputs)
-
-
-def _execute_one(ep: Any, cell: Any, index: int, dog: _Watchdog, pid: int | None) -> str:
-    """Run one cell; "" when the kernel is still good, else why it must be replaced."""
-    import nbformat
-    from nbclient.exceptions import DeadKernelError
-
-    dog.arm(pid)
-    why = ""
-    try:
-        ep.execute_cell(cell, index, store_history=True)
-    except DeadKernelError:
-        why = "died"
-    except Exception as err:  # noqa: BLE001 (any failure is this cell's)
-        cell.outputs.append(nbformat.from_dict(_error(type(err).__name__, str(err))))
-        why = "failed"
-    stuck = dog.disarm()
-    if stuck:  # the watchdog killed it, whatever nbclient saw first
-        cell.outputs = [o for o in cell.outputs if o.get("ename") != "CellTimeoutError"]
-        return "stuck: " + stuck
-    if why == "died":
-        cell.outputs.append(nbformat.from_dict(_error(
-            "DeadKernelError", "the kernel died while running this cell (sys.exit, os._exit, "
-            "a crash, or its CPU/memory limit)")))
-    # A timed-out kernel may ignore the interrupt: go on in a clean one.
-    if not why and any(o.get("ename") == "CellTimeoutError" for o in cell.outputs):
-        why = "timeout"
-    return why
-
-
-REPLAYED = ("the grader restarted the kernel and re-ran the cells above (without this one), "
-            "so only what depends on this cell loses points")
-
-
-def _run_cells(ep: Any, cells: list[Any], prog: _Progress, spec: dict[str, Any], send: Any,
-               dog: _Watchdog) -> None:
-    """One kernel: re-run the cells before ``prog.next`` that did not fail (the state a new
-    kernel lacks), then run on until the end or until the kernel must be replaced."""
-    import copy
-
-    import nbformat
-
-    with ep.setup_kernel(cwd=spec["workdir"]):
-        kernel = getattr(ep.km, "provisioner", None)
-        pid = getattr(getattr(kernel, "process", None), "pid", None)
-        if pid:
-            send(kernel_pid=pid)
-            _limit_kernel(pid, spec.get("cpu_s"), spec.get("memory_mb"))
-        # setup_kernel has waited for kernel_info already; asking again right away is what
-        # strands the next request in ipykernel 7.0-7.3 (see _Watchdog), so we do not.
-        replay = [i for i in range(prog.next) if i not in prog.failed
-                  and cells[i].cell_type == "code" and cells[i].source.strip()]
-        if replay:
-            send(event="replay", cells=len(replay), before=prog.next)
-        for index in replay:
-            scratch = copy.deepcopy(cells[index])  # its reported outputs stay as they were
-            why = _execute_one(ep, scratch, index, dog, pid)
-            if why.startswith("stuck") and index not in prog.retried:
-                prog.retried.add(index)
-                send(event="stuck", cell=index, why=why[7:], final=False)
-                return  # the replay again, in a new kernel
-            if why:
-                prog.failed.add(index)
-                send(event="replay_failed", cell=index, why=why)
-                return
-        while prog.next < len(cells):
-            index = prog.next
-            cell = cells[index]
-            if cell.cell_type != "code":
-                prog.next += 1
-                continue
-            why = _execute_one(ep, cell, index, dog, pid)
-            if why.startswith("stuck") and index not in prog.retried:
-                prog.retried.add(index)
-                send(event="stuck", cell=index, why=why[7:], final=False)
-                cell.outputs = []
-                return  # the same cell again, in a new kernel
-            if why.startswith("stuck"):
-                send(event="stuck", cell=index, why=why[7:], final=True)
-                cell.outputs.append(nbformat.from_dict(_error(
-                    "KernelStuck", "the kernel stopped answering while running this cell, "
-                    "twice; the instructor has been told")))
-            prog.next += 1
-            if why:
-                prog.failed.add(index)
-                if prog.next < len(cells):
-                    cell.outputs.append(nbformat.from_dict(_error("KernelRestarted",
-                                                                  REPLAYED)))
-            send(cell=index, count=cell.get("execution_count"),
-                 outputs=_cut([dict(o) for o in cell.outputs]))
-            if why:
-                return
 
 
 def _unshare(flags: int) -> bool:
