@@ -29,7 +29,7 @@ import sys
 import tempfile
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +39,7 @@ from tinyml_edu.course import config, redact, sandbox
 from tinyml_edu.course.cells import _error
 from tinyml_edu.course.handin import find_notebook, read_submission
 from tinyml_edu.course.handin import recover_metadata as recover_metadata  # re-exported
+from tinyml_edu.course.isolation import _hidden_paths, _other_copies_of_lessons, _sqlite_dirs
 from tinyml_edu.errors import InputError
 
 DEFAULT_TIMEOUT_S = 900.0  # whole submission, wall clock (lesson 01: ~15 s)
@@ -344,19 +345,6 @@ def submitted_students(course: Path, lesson: str) -> list[str]:
     return sorted(p.name for p in root.iterdir() if (p / lesson).is_dir())
 
 
-def _hidden_paths(paths: list[Path]) -> list[str]:
-    """What student code must not see, minus anything the worker itself needs to run."""
-    import sys
-
-    needed = [Path(p).resolve() for p in (sys.prefix, sys.base_prefix, sys.executable)]
-    needed.append(Path(sandbox.__file__).resolve().parents[2])
-    out = []
-    for path in {p.resolve() for p in paths if p.exists()}:
-        if not any(n == path or path in n.parents for n in needed):
-            out.append(str(path))
-    return sorted(out)
-
-
 def autograde(course: Path | str, lesson: str, students: list[str] | None = None,
               workers: int = 2, timeout: float = DEFAULT_TIMEOUT_S,
               cell_timeout: float | None = None, memory_mb: float = DEFAULT_MEMORY_MB,
@@ -491,36 +479,6 @@ def autograde(course: Path | str, lesson: str, students: list[str] | None = None
             server.close()
         shutil.rmtree(scratch, ignore_errors=True)
     return sorted(results, key=lambda r: (r.student, r.notebook))
-
-
-def _other_copies_of_lessons(source: Path) -> Iterator[Path]:
-    """Hidden tests live on in the wheel's copy of the lessons and in git history."""
-    yield Path(sandbox.__file__).resolve().parents[1] / "_lessons"
-    for folder in (source.resolve(), *source.resolve().parents):
-        if (folder / ".git").exists():
-            yield folder / ".git"
-            yield from _worktree_git_dirs(folder / ".git")
-            break
-
-
-def _worktree_git_dirs(dot_git: Path) -> Iterator[Path]:
-    """A git worktree's ``.git`` is a file naming its git folder, whose objects (every version
-    of the hidden tests) live in the main repository's ``.git``: hide those folders too."""
-    if not dot_git.is_file():
-        return
-    text = dot_git.read_text(encoding="utf-8", errors="replace").strip()
-    if not text.startswith("gitdir:"):
-        return
-    gitdir = (dot_git.parent / text[len("gitdir:"):].strip()).resolve()
-    yield gitdir
-    common = gitdir / "commondir"
-    if common.is_file():
-        yield (gitdir / common.read_text(encoding="utf-8").strip()).resolve()
-
-
-def _sqlite_dirs(db_url: str) -> Iterator[str]:
-    if db_url.startswith("sqlite:///"):
-        yield os.path.dirname(db_url[len("sqlite:///"):])
 
 
 def format_results(results: list[GradeResult], summary: bool = True) -> str:

@@ -7,8 +7,9 @@ every capability so student code cannot undo any of it. The course folder, the g
 lesson sources with their hidden tests, other checkouts and the other students' copies are not
 hidden behind permissions: they are simply not in the new root.
 
-Only the forked worker calls these, after ``unshare``; :mod:`.sandbox` imports from here, never
-the reverse.
+The instructor's process decides what else to cover (:func:`_hidden_paths`: the course, the
+gradebook, other copies of the lessons, git history); the forked worker does the rest, after
+``unshare``. :mod:`.sandbox` and :mod:`.autograde` import from here, never the reverse.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import ctypes
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +52,54 @@ def _mount_points() -> list[str]:
 
 
 NOBODY = 65534  # the uid student code runs as when the grader runs as root
+
+
+# --- what to hide, decided in the instructor's process -----------------------------------------
+# The worker's root already leaves out everything but the system, Python and the package; these
+# are the folders to cover should one of them still be reachable inside what it keeps.
+
+
+def _hidden_paths(paths: list[Path]) -> list[str]:
+    """What student code must not see, minus anything the worker itself needs to run."""
+    import sys
+
+    needed = [Path(p).resolve() for p in (sys.prefix, sys.base_prefix, sys.executable)]
+    needed.append(Path(__file__).resolve().parents[2])
+    out = []
+    for path in {p.resolve() for p in paths if p.exists()}:
+        if not any(n == path or path in n.parents for n in needed):
+            out.append(str(path))
+    return sorted(out)
+
+
+def _other_copies_of_lessons(source: Path) -> Iterator[Path]:
+    """Hidden tests live on in the wheel's copy of the lessons and in git history."""
+    yield Path(__file__).resolve().parents[1] / "_lessons"
+    for folder in (source.resolve(), *source.resolve().parents):
+        if (folder / ".git").exists():
+            yield folder / ".git"
+            yield from _worktree_git_dirs(folder / ".git")
+            break
+
+
+def _worktree_git_dirs(dot_git: Path) -> Iterator[Path]:
+    """A git worktree's ``.git`` is a file naming its git folder, whose objects (every version
+    of the hidden tests) live in the main repository's ``.git``: hide those folders too."""
+    if not dot_git.is_file():
+        return
+    text = dot_git.read_text(encoding="utf-8", errors="replace").strip()
+    if not text.startswith("gitdir:"):
+        return
+    gitdir = (dot_git.parent / text[len("gitdir:"):].strip()).resolve()
+    yield gitdir
+    common = gitdir / "commondir"
+    if common.is_file():
+        yield (gitdir / common.read_text(encoding="utf-8").strip()).resolve()
+
+
+def _sqlite_dirs(db_url: str) -> Iterator[str]:
+    if db_url.startswith("sqlite:///"):
+        yield os.path.dirname(db_url[len("sqlite:///"):])
 
 
 # --- what the worker sees of the file system --------------------------------------------------
