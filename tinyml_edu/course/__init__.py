@@ -6,6 +6,8 @@
 - ``release``: ``release`` (student versions, a zip per lesson) and ``feedback``;
 - ``collect``: hand-ins from an LMS zip, a folder or a USB stick, matched to ``students.csv``;
 - ``autograde`` and ``sandbox``: every hand-in in parallel, each in its own sandboxed process;
+  ``handin`` reads each hand-in tolerantly, ``isolation`` builds the worker's private root,
+  ``cells`` runs the cells across kernel restarts;
 - ``export``: the grades as CSV, and ``report``, which questions the class found hardest.
 
 Lessons call the library; nothing here imports a lesson, it only reads them as files.
