@@ -17,7 +17,7 @@ import numpy as np
 from tinyml_edu import datasets, quantize
 from tinyml_edu.errors import InputError, MissingFileError
 from tinyml_edu.projects import get_project
-from tinyml_edu.run_report import INT8_MODEL_FILE, REPORT_FILE, RunReport
+from tinyml_edu.run_report import RunReport
 
 
 @dataclass(frozen=True)
@@ -74,12 +74,7 @@ def _recordings(paths: list[Path]) -> list[Path]:
 def predict_files(run_dir: Path | str, paths: list[Path | str]) -> list[FilePrediction]:
     """Label each recording in ``paths`` (files or folders) with the int8 model of a run."""
     run_dir = Path(run_dir)
-    model_path = run_dir / INT8_MODEL_FILE
-    if not (run_dir / REPORT_FILE).is_file() or not model_path.is_file():
-        raise MissingFileError(f"{run_dir} is not a finished run (needs {REPORT_FILE} and "
-                               f"{INT8_MODEL_FILE}); make one with `tinyml-edu run PROJECT "
-                               f"--out {run_dir}`")
-    report = RunReport.load(run_dir)
+    report, model_path = RunReport.load_finished(run_dir)
     if report.task != "classification":
         raise InputError(f"predict labels recordings; project {report.project!r} is a "
                          f"{report.task} project")

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from tinyml_edu._fs import write_atomic
-from tinyml_edu.errors import TinyMLEduError
+from tinyml_edu.errors import MissingFileError, TinyMLEduError
 
 # What a run folder holds. (``virtual_board.MODEL_FILE`` is another thing: the model file in
 # the virtual board's flash.)
@@ -133,6 +133,18 @@ class RunReport:
             return cls.from_dict(data)
         except RunReportError as err:
             raise RunReportError(f"{path}: {err}; {again}") from err
+
+    @classmethod
+    def load_finished(cls, run_dir: Path | str) -> tuple[RunReport, Path]:
+        """The report of a finished run and the path of its int8 model; a folder without both
+        says how to make one."""
+        run_dir = Path(run_dir)
+        model_path = run_dir / INT8_MODEL_FILE
+        if not (run_dir / REPORT_FILE).is_file() or not model_path.is_file():
+            raise MissingFileError(f"{run_dir} is not a finished run (needs {REPORT_FILE} and "
+                                   f"{INT8_MODEL_FILE}); make one with `tinyml-edu run PROJECT "
+                                   f"--out {run_dir}`")
+        return cls.load(run_dir), model_path
 
     @classmethod
     def beside(cls, model_path: Path | str) -> RunReport:

@@ -22,7 +22,7 @@ from tinyml_edu.emulator.board import (
     CortexM4Board,
     EmulatorError,
 )
-from tinyml_edu.run_report import INT8_MODEL_FILE, REPORT_FILE, REPORT_MD_FILE, RunReport
+from tinyml_edu.run_report import REPORT_MD_FILE, RunReport
 
 DEFAULT_INPUTS = 100
 DIAGNOSE_INPUTS = 20  # differing inputs re-run op by op to find where the difference starts
@@ -103,12 +103,7 @@ def verify_run(run_dir: Path | str, kit: Path | str | None = None,
                update_report: bool = True) -> dict[str, Any]:
     """Build, run and compare; return the figures (and add them to the run's report)."""
     run_dir = Path(run_dir)
-    model_path = run_dir / INT8_MODEL_FILE
-    if not (run_dir / REPORT_FILE).is_file() or not model_path.is_file():
-        raise EmulatorError(f"{run_dir} is not a tinyml-edu run folder ({REPORT_FILE} and "
-                            f"{INT8_MODEL_FILE}); make one with: tinyml-edu run sine --out "
-                            f"{run_dir}")
-    report = RunReport.load(run_dir)
+    report, model_path = RunReport.load_finished(run_dir)
     model = model_path.read_bytes()
     x = test_inputs(run_dir, report, model, inputs)
     board = CortexM4Board(kit=kit, jobs=jobs)
