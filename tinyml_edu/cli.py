@@ -97,9 +97,28 @@ def _cmd_data(args: argparse.Namespace) -> int:
             return 1
         print("all files match the manifest")
         return 0
+    if args.data_command == "stream":
+        return _write_stream(Path(args.out))
     # what is left is "generate"
     ds = datasets.generate(args.name, seed=args.seed, scale=args.scale)
     print(f"wrote {len(ds.files)} file(s) for {ds.name}: {ds.splits}")
+    return 0
+
+
+def _write_stream(out: Path) -> int:
+    import soundfile
+
+    from tinyml_edu import listen
+    from tinyml_edu.generators import kws_stream
+
+    if out.suffix.lower() not in (".wav", ".flac"):
+        raise InputError(f"--out {out}: name a .wav or .flac file")
+    audio, events = kws_stream.build()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    soundfile.write(out, audio, kws_stream.kws.SAMPLE_RATE)
+    listen.write_truth(out.with_suffix(".csv"), events)
+    print(f"wrote {out} ({len(audio) / kws_stream.kws.SAMPLE_RATE / 60:.1f} min, "
+          f"{len(events)} keywords) and {out.with_suffix('.csv')}")
     return 0
 
 
@@ -213,6 +232,39 @@ def _cmd_predict(args: argparse.Namespace) -> int:
             print(f"note: {r.file} is {r.resampled_from:g} Hz: resampled to the model's rate",
                   file=sys.stderr)
     _print_labels(results, args.json)
+    return 0
+
+
+def _listen_params(args: argparse.Namespace):
+    from tinyml_edu.listen import ListenParams
+
+    chosen = {name: getattr(args, name) for name in ("hop_ms", "average_window_ms", "min_count",
+                                                     "threshold", "suppression_ms")}
+    return ListenParams(**{k: v for k, v in chosen.items() if v is not None})
+
+
+def _cmd_listen(args: argparse.Namespace) -> int:
+    from tinyml_edu import listen
+
+    params = _listen_params(args)
+    listener = listen.Listener.from_run(args.run_dir)
+    audio = listener.read(args.recording)
+    detections = listener.listen(audio, params)
+    score = None
+    if args.truth:
+        score = listen.score_detections(detections, listen.read_truth(args.truth),
+                                        len(audio) / listener.rate)
+    if args.json:
+        found = [d.to_dict() for d in detections]
+        print(json.dumps(found if score is None else {"detections": found,
+                                                       "score": score.to_dict()}, indent=2))
+        return 0
+    for d in detections:
+        print(f"{d.time:9.2f} s  {d.label:<12} {d.score:.3f}")
+    print(f"{len(detections)} detection(s) in {len(audio) / listener.rate:.1f} s", file=sys.stderr)
+    if score is not None:
+        print(f"hits {score.hits}/{score.keywords} ({score.hit_rate:.1%}), false alarms "
+              f"{score.false_alarms} ({score.false_alarms_per_hour:.1f} per hour)")
     return 0
 
 
@@ -424,6 +476,9 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("name")
     q.add_argument("--seed", type=int, help="default: the seed the shipped files were made with")
     q.add_argument("--scale", type=float, default=1.0, help="multiply the number of examples")
+    q = data_sub.add_parser("stream", help="write the long test recording for `listen`: the "
+                            "kws test split's words on a background, and their times (.csv)")
+    q.add_argument("--out", required=True, help="the .wav (or .flac) to write")
     p.set_defaults(func=_cmd_data)
 
     p = sub.add_parser("profile", help="size, TFLM arena and board fit of a .tflite model")
@@ -481,6 +536,26 @@ def build_parser() -> argparse.ArgumentParser:
     from tinyml_edu.emulator import cli as emulator_cli  # `verify`: the emulated Cortex-M4
 
     emulator_cli.add_parser(sub)
+
+    p = sub.add_parser("listen", help="a keyword model listening to a long recording, as the "
+                       "board does", description="Run a run's int8 keyword model over a "
+                       "recording of any length as the board does (features of the last second "
+                       "every hop, int8 inference, posterior smoothing) and print the keywords "
+                       "it detects. With --truth, count hits and false alarms.")
+    p.add_argument("run_dir", help="a `tinyml-edu run kws` output folder")
+    p.add_argument("recording", help="a WAV or FLAC recording (other rates are resampled)")
+    p.add_argument("--json", action="store_true",
+                   help="a JSON list of {time, label, score} (with --truth: and the score)")
+    p.add_argument("--truth", help="CSV label,start,end of the keywords in the recording "
+                   "(`tinyml-edu data stream` writes one)")
+    p.add_argument("--hop-ms", type=int, help="run the model every this many ms (default 250)")
+    p.add_argument("--average-window-ms", type=int, help="average scores over this window "
+                   "(default 1000)")
+    p.add_argument("--min-count", type=int, help="inferences the window must hold (default 3)")
+    p.add_argument("--threshold", type=float, help="lowest averaged score (default 0.6)")
+    p.add_argument("--suppression-ms", type=int, help="quiet time after a detection "
+                   "(default 1500)")
+    p.set_defaults(func=_cmd_listen)
 
     p = sub.add_parser("edge-impulse",
                        help="Linux boards: .eim model files and data for Edge Impulse")
