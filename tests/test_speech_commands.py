@@ -1,4 +1,4 @@
-"""`tinyml-edu data import speech-commands`: Speech Commands v2's layout -> a kws recordings folder."""
+"""`tinyml-edu data import speech-commands`: Speech Commands v2 -> a kws recordings folder."""
 
 import json
 
@@ -233,3 +233,14 @@ def test_a_speaker_in_two_lists_is_reported(tmp_path, capsys):
 def test_speaker_of_reads_the_hash_before_nohash():
     assert speech_commands.speaker_of("0a1b2c3d_nohash_4.wav") == "0a1b2c3d"
     assert speech_commands.speaker_of("clip.wav") == "clip"
+
+
+@pytest.mark.slow
+def test_run_kws_trains_on_the_import(imported, tmp_path):  # about 40 s on 2 cores
+    _, out, _ = imported
+    assert main(["run", "kws", "--data", str(out), "--out", str(tmp_path / "run"),
+                 "--quiet"]) == 0
+    report = json.loads((tmp_path / "run" / "report.json").read_text())
+    assert report["dataset"] == str(out) and report["classes"] == list(
+        datasets.info("kws").classes)
+    assert report["int8_accuracy"] > 0.5  # 8 test clips of 5 tones + noise: far above chance
