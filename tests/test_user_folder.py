@@ -1,5 +1,7 @@
 """Record-your-own: a folder per label of CSV or WAV recordings loads like a shipped data set."""
 
+import json
+
 import numpy as np
 import pytest
 import soundfile
@@ -103,3 +105,92 @@ def test_a_wav_reads_as_int16_mono_at_its_own_rate(tmp_path):
     rec = datasets.load_recording(tmp_path / "a.wav")
     np.testing.assert_array_equal(rec.data, clip)
     assert rec.rate == 8000.0 and rec.columns == ("audio",) and rec.sidecar["label"] == "yes"
+
+
+def _speaker_folder(root, speakers, labels=("yes", "no"), per_speaker=2, key="group",
+                    extra=None):
+    """Audio recordings whose sidecars name the speaker (and ``extra`` keys per file name)."""
+    rng = np.random.default_rng(2)
+    for label in labels:
+        (root / label).mkdir(parents=True, exist_ok=True)
+        for speaker in speakers:
+            for i in range(per_speaker):
+                name = f"{speaker}_{i}"
+                clip = rng.normal(0, 3000, 16000).astype(np.int16)
+                soundfile.write(root / label / f"{name}.wav", clip, 16000, subtype="PCM_16")
+                sidecar = {"rate": 16000, key: speaker, **(extra or {}).get(name, {})}
+                (root / label / f"{name}.json").write_text(json.dumps(sidecar))
+    return root
+
+
+def _groups(ds):
+    return {s: set(ds.groups(s)) for s in datasets.SPLITS}
+
+
+@pytest.mark.parametrize("key", ["group", "speaker"])
+def test_sidecars_naming_speakers_split_whole_speakers(tmp_path, key):
+    speakers = [f"student{i}" for i in range(10)]
+    ds = datasets.load_folder(_speaker_folder(tmp_path, speakers, key=key), window=16000,
+                              sample_rate=16000)
+    groups = _groups(ds)
+    assert set().union(*groups.values()) == set(speakers)  # the speaker, not the file name
+    assert all(groups.values())
+    assert not (groups["train"] & groups["val"] or groups["train"] & groups["test"]
+                or groups["val"] & groups["test"])
+    assert {s: len(g) for s, g in groups.items()} == {"train": 6, "val": 2, "test": 2}
+    expected = datasets.split_groups(speakers)
+    for split in datasets.SPLITS:
+        assert {expected[g] for g in ds.groups(split)} == {split}
+        assert len(ds.split(split)[1]) == 2 * 2 * len(groups[split])  # 2 labels x 2 each
+
+
+def test_split_groups_is_stable_and_fills_every_split():
+    for n in range(3, 40):
+        names = [f"speaker-{i}" for i in range(n)]
+        assigned = datasets.split_groups(names)
+        assert datasets.split_groups(reversed(names)) == assigned
+        counts = {s: list(assigned.values()).count(s) for s in datasets.SPLITS}
+        assert min(counts.values()) >= 1 and sum(counts.values()) == n
+        assert abs(counts["test"] - 0.2 * n) <= 1 and abs(counts["val"] - 0.2 * n) <= 1
+    with pytest.raises(datasets.DatasetError, match="at least 3"):
+        datasets.split_groups(["a", "b"])
+
+
+def test_fewer_than_three_speakers_says_what_to_do(tmp_path):
+    _speaker_folder(tmp_path, ["ana", "ben"], per_speaker=3)
+    with pytest.raises(datasets.DatasetError, match=r"2 speaker\(s\)/group\(s\) \(ana, ben\).*"
+                       r"at least 3.*\"split\".*delete their \"group\""):
+        datasets.load_folder(tmp_path, window=16000)
+
+
+def test_a_sidecar_split_is_honoured_and_its_speaker_follows_it(tmp_path):
+    # ana names test in one sidecar: her other recordings follow her there; the rest are named
+    extra = {"ana_0": {"split": "test"}, "ben_0": {"split": "val"}, "ben_1": {"split": "val"},
+             "cai_0": {"split": "train"}, "cai_1": {"split": "train"}}
+    _speaker_folder(tmp_path, ["ana", "ben", "cai"], extra=extra)
+    ds = datasets.load_folder(tmp_path, window=16000)
+    assert _groups(ds) == {"train": {"cai"}, "val": {"ben"}, "test": {"ana"}}
+    (tmp_path / "no" / "ana_1.json").write_text('{"split": "validation", "group": "ana"}')
+    with pytest.raises(datasets.DatasetError, match=r"ana_1\.json: \"split\" is 'validation'"):
+        datasets.load_folder(tmp_path, window=16000)
+
+
+def test_explicit_splits_without_speakers_and_plain_recordings_mix(tmp_path):
+    _speaker_folder(tmp_path, ["r0", "r1", "r2", "r3", "r4"], labels=("yes",), per_speaker=1,
+                    key="note")  # no group: the index rule, by file name
+    (tmp_path / "yes" / "r0_0.json").write_text('{"split": "test"}')
+    ds = datasets.load_folder(tmp_path, window=16000)
+    # r0 is forced to test; the other four take the 2nd-to-test, 3rd-to-val rule among themselves
+    assert _groups(ds) == {"train": {"r1_0.wav", "r4_0.wav"}, "val": {"r3_0.wav"},
+                           "test": {"r0_0.wav", "r2_0.wav"}}
+
+
+def test_a_label_with_no_train_recordings_is_named(tmp_path):
+    extra = {f"{s}_{i}": {"split": "val" if s == "ana" else "train"}
+             for s in ("ana", "ben", "cai") for i in range(2)}
+    _speaker_folder(tmp_path, ["ana", "ben", "cai"], labels=("yes",), extra=extra)
+    _speaker_folder(tmp_path, ["ana", "dan", "eve"], labels=("no",),
+                    extra={f"{s}_{i}": {"split": "test" if s == "eve" else "val"}
+                           for s in ("ana", "dan", "eve") for i in range(2)})
+    with pytest.raises(datasets.DatasetError, match="no train windows of 16000 samples for no;"):
+        datasets.load_folder(tmp_path, window=16000)

@@ -99,6 +99,8 @@ def _cmd_data(args: argparse.Namespace) -> int:
         return 0
     if args.data_command == "stream":
         return _write_stream(Path(args.out))
+    if args.data_command == "import":
+        return _cmd_data_import(args)
     # what is left is "generate"
     ds = datasets.generate(args.name, seed=args.seed, scale=args.scale)
     print(f"wrote {len(ds.files)} file(s) for {ds.name}: {ds.splits}")
@@ -119,6 +121,25 @@ def _write_stream(out: Path) -> int:
     listen.write_truth(out.with_suffix(".csv"), events)
     print(f"wrote {out} ({len(audio) / kws_stream.kws.SAMPLE_RATE / 60:.1f} min, "
           f"{len(events)} keywords) and {out.with_suffix('.csv')}")
+    return 0
+
+
+def _cmd_data_import(args: argparse.Namespace) -> int:
+    from tinyml_edu import speech_commands  # the only source_kind so far
+
+    summary = speech_commands.import_speech_commands(
+        args.dir, args.out, unknown_share=args.unknown_share, silence_share=args.silence_share,
+        seed=args.seed, log=None if args.quiet else print)
+    print(summary.format())
+    if summary.shared_speakers:
+        print(f"warning: {len(summary.shared_speakers)} speaker(s) are in more than one of the "
+              f"lists' splits (e.g. {summary.shared_speakers[0]}); test accuracy then includes "
+              "voices the model trained on", file=sys.stderr)
+    if summary.listed_missing:
+        print(f"note: {summary.listed_missing} file(s) named in the validation/testing lists are "
+              "not in the folder", file=sys.stderr)
+    print(f"wrote {summary.out_dir}; train on it with "
+          f"`tinyml-edu run kws --data {summary.out_dir}`")
     return 0
 
 
@@ -479,6 +500,20 @@ def build_parser() -> argparse.ArgumentParser:
     q = data_sub.add_parser("stream", help="write the long test recording for `listen`: the "
                             "kws test split's words on a background, and their times (.csv)")
     q.add_argument("--out", required=True, help="the .wav (or .flac) to write")
+    q = data_sub.add_parser("import", help="turn a public data set you downloaded into a "
+                            "recordings folder for `tinyml-edu run PROJECT --data`")
+    q.add_argument("source_kind", choices=("speech-commands",),
+                   help="speech-commands: Google Speech Commands v2 (for kws)")
+    q.add_argument("dir", help="the unpacked speech_commands_v0.02.tar.gz: DIR/<word>/*.wav, "
+                   "validation_list.txt, testing_list.txt, _background_noise_/")
+    q.add_argument("--out", required=True, help="folder to write (new, empty, or an earlier "
+                   "import, which is replaced)")
+    q.add_argument("--unknown-share", type=float, default=0.1,
+                   help="part of each split that is non-keyword words (default 0.1)")
+    q.add_argument("--silence-share", type=float, default=0.1,
+                   help="part of each split that is background noise (default 0.1)")
+    q.add_argument("--seed", type=int, default=0, help="picks unknown clips and noise chunks")
+    q.add_argument("--quiet", action="store_true", help="only the summary")
     p.set_defaults(func=_cmd_data)
 
     p = sub.add_parser("profile", help="size, TFLM arena and board fit of a .tflite model")

@@ -505,6 +505,112 @@ def cut_windows(recording: np.ndarray, window: int, stride: int) -> list[np.ndar
     return [recording[s:s + window] for s in range(0, len(recording) - window + 1, stride)]
 
 
+GROUP_KEYS = ("group", "speaker")  # sidecar keys naming who (or what) made a recording
+GROUP_SHARES = (("test", 0.2), ("val", 0.2))  # of the groups; train gets the rest
+
+
+def _sidecar_split(path: Path, sidecar: dict[str, Any]) -> str | None:
+    """The split a sidecar asks for (what ``tinyml-edu data import`` writes), if any."""
+    value = sidecar.get("split")
+    if value is None:
+        return None
+    if value not in SPLITS:
+        raise DatasetError(f"{path.with_suffix('.json')}: \"split\" is {value!r}; use one of "
+                           f"{', '.join(SPLITS)}, or remove it to let the loader choose")
+    return value
+
+
+def _sidecar_group(sidecar: dict[str, Any]) -> str | None:
+    """The speaker (or other group) a sidecar names under ``group`` or ``speaker``, if any."""
+    for key in GROUP_KEYS:
+        value = sidecar.get(key)
+        if isinstance(value, (str, int)) and not isinstance(value, bool) and str(value).strip():
+            return str(value).strip()
+    return None
+
+
+def split_groups(groups: Iterable[str]) -> dict[str, str]:
+    """Whole groups (speakers) to splits, about 60/20/20 and at least one group per split.
+
+    Groups are ranked by the sha256 of their name, not alphabetically, so the order in which
+    people happened to be named does not decide who is tested; the same names always give the
+    same splits. Needs at least 3 groups."""
+    ranked = sorted(set(groups), key=lambda g: hashlib.sha256(g.encode()).hexdigest())
+    if len(ranked) < 3:
+        raise DatasetError(f"{len(ranked)} group(s) {ranked}: splitting by group needs at least "
+                           "3, one each for train, val and test")
+    assigned: dict[str, str] = {}
+    for split, share in GROUP_SHARES:
+        for group in ranked[len(assigned):len(assigned) + max(1, round(share * len(ranked)))]:
+            assigned[group] = split
+    return assigned | {g: "train" for g in ranked[len(assigned):]}
+
+
+@dataclass(frozen=True)
+class _FolderRecording:
+    path: Path
+    label: int
+    data: np.ndarray
+    split: str | None  # from the sidecar
+    group: str | None  # from the sidecar
+
+
+def _read_label_folders(label_dirs: list[Path], classes: tuple[str, ...],
+                        sample_rate: float | None, channels: int | None
+                        ) -> list[_FolderRecording]:
+    found = []
+    for label_dir in label_dirs:
+        files = sorted(p for p in label_dir.iterdir() if p.suffix.lower() in USER_FORMATS)
+        if len(files) < 3:
+            raise DatasetError(f"{label_dir} has {len(files)} recording(s); record at least 3 "
+                               "per label (they are split into train, val and test)")
+        for path in files:
+            rec = load_recording(path)
+            if sample_rate and rec.rate and abs(rec.rate - sample_rate) > 0.05 * sample_rate:
+                raise DatasetError(f"{path} was recorded at {rec.rate:g} Hz but this project "
+                                   f"needs {sample_rate:g} Hz; record again at that rate")
+            if channels and rec.data.ndim == 2 and rec.data.shape[1] != channels:
+                raise DatasetError(f"{path} has {rec.data.shape[1]} columns, expected {channels}")
+            found.append(_FolderRecording(path, classes.index(label_dir.name), rec.data,
+                                          _sidecar_split(path, rec.sidecar),
+                                          _sidecar_group(rec.sidecar)))
+    return found
+
+
+def _choose_splits(folder: Path, found: list[_FolderRecording]) -> list[str]:
+    """The split of each recording: its sidecar's ``split``; else its group's (the split the
+    group's other recordings name, or ``split_groups``); else by its index in its label folder."""
+    named: dict[str, set[str]] = {}
+    for rec in found:
+        if rec.group is not None and rec.split is not None:
+            named.setdefault(rec.group, set()).add(rec.split)
+    of_group = {g: next(iter(splits)) for g, splits in named.items() if len(splits) == 1}
+    unplaced = sorted({r.group for r in found if r.group is not None and r.split is None}
+                      - set(of_group))
+    if unplaced:
+        if len(unplaced) < 3:
+            raise DatasetError(
+                f"{folder}: the sidecars name {len(unplaced)} speaker(s)/group(s) "
+                f"({', '.join(unplaced)}), and whole speakers go to one split each, so at least "
+                "3 are needed (train, val, test). Record with more speakers; or write "
+                '"split": "train", "val" or "test" into the sidecars; or delete their "group" '
+                'and "speaker" keys to split by recording instead')
+        of_group |= split_groups(unplaced)
+    splits, index_in_label = [], dict.fromkeys({r.label for r in found}, 0)
+    for rec in found:
+        if rec.split is not None:
+            splits.append(rec.split)
+        elif rec.group is not None:
+            splits.append(of_group[rec.group])
+        else:
+            # Of every 5 recordings, the 2nd goes to test and the 3rd to val: 60/20/20, and
+            # three recordings already fill every split.
+            i = index_in_label[rec.label]
+            index_in_label[rec.label] += 1
+            splits.append("test" if i % 5 == 1 else "val" if i % 5 == 2 else "train")
+    return splits
+
+
 def load_folder(folder: Path | str, window: int, stride: int | None = None,
                 sample_rate: float | None = None, classes: tuple[str, ...] | None = None,
                 channels: int | None = None) -> Dataset:
@@ -515,6 +621,15 @@ def load_folder(folder: Path | str, window: int, stride: int | None = None,
     ``<name>.json`` sidecar giving ``rate``. Recordings are cut into windows of ``window``
     samples every ``stride``; train/val/test are split *by recording* (never windows of one
     recording in two splits), so each label needs at least three recordings.
+
+    Sidecars may say more about the split:
+
+    - ``"split": "train"|"val"|"test"`` puts the recording there (``tinyml-edu data import``
+      writes it);
+    - ``"group"`` (or ``"speaker"``) names who made it: recordings are then split by group, so
+      no speaker is in two splits and the test split measures voices the model never heard
+      (``split_groups``; needs at least 3 groups). ``group_<split>`` then holds the group,
+      else the recording's file name.
     """
     folder = Path(folder)
     if not folder.is_dir():
@@ -529,24 +644,17 @@ def load_folder(folder: Path | str, window: int, stride: int | None = None,
                            f"project ({', '.join(classes)}); rename or remove them")
     if not label_dirs:
         raise DatasetError(f"{folder} has no label folders (e.g. {folder}/yes/, {folder}/no/)")
+    found = _read_label_folders(label_dirs, tuple(classes), sample_rate, channels)
     parts: dict[str, list[tuple[np.ndarray, int, str]]] = {s: [] for s in SPLITS}
-    for label_dir in label_dirs:
-        files = sorted(p for p in label_dir.iterdir() if p.suffix.lower() in USER_FORMATS)
-        if len(files) < 3:
-            raise DatasetError(f"{label_dir} has {len(files)} recording(s); record at least 3 "
-                               "per label (they are split into train, val and test)")
-        for i, path in enumerate(files):
-            data, rate = read_recording(path)
-            if sample_rate and rate and abs(rate - sample_rate) > 0.05 * sample_rate:
-                raise DatasetError(f"{path} was recorded at {rate:g} Hz but this project needs "
-                                   f"{sample_rate:g} Hz; record again at that rate")
-            if channels and data.ndim == 2 and data.shape[1] != channels:
-                raise DatasetError(f"{path} has {data.shape[1]} columns, expected {channels}")
-            # Of every 5 recordings, the 2nd goes to test and the 3rd to val: 60/20/20, and
-            # three recordings already fill every split.
-            split = "test" if i % 5 == 1 else "val" if i % 5 == 2 else "train"
-            parts[split] += [(w, classes.index(label_dir.name), path.name)
-                             for w in cut_windows(data, window, stride)]
+    for rec, split in zip(found, _choose_splits(folder, found), strict=True):
+        parts[split] += [(w, rec.label, rec.group or rec.path.name)
+                         for w in cut_windows(rec.data, window, stride)]
+    trained = {y for _, y, _ in parts["train"]}
+    untrained = sorted({classes[r.label] for r in found if r.label not in trained})
+    if untrained:
+        raise DatasetError(f"{folder}: no train windows of {window} samples for "
+                           f"{', '.join(untrained)}; record longer, or (when sidecars name "
+                           "speakers or splits) have some of them recorded for train")
     arrays: dict[str, np.ndarray] = {}
     for split, items in parts.items():
         if not items:
