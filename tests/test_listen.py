@@ -4,6 +4,7 @@ alarms, and the long test stream."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +33,8 @@ def feed(smoother: PosteriorSmoother, labels: list[str], hop_ms: int = 250,
 
 
 def test_a_held_keyword_is_reported_once_when_the_window_holds_min_count():
-    found = feed(PosteriorSmoother(LABELS), ["silence"] * 4 + ["yes"] * 8 + ["silence"] * 8)
+    params = ListenParams(average_window_ms=1000, min_count=3, threshold=0.6)
+    found = feed(PosteriorSmoother(LABELS, params), ["silence"] * 4 + ["yes"] * 8 + ["silence"] * 8)
     assert len(found) == 1
     # The window (1000 ms) averages 4 inferences; "yes" first leads the average on the third.
     assert found[0].label == "yes" and found[0].time == pytest.approx((1000 + 6 * 250) / 1000)
@@ -41,10 +43,11 @@ def test_a_held_keyword_is_reported_once_when_the_window_holds_min_count():
 
 def test_suppression_delays_a_second_word_and_a_held_word_is_reported_once():
     words = ["yes"] * 4 + ["no"] * 4 + ["silence"] * 5 + ["no"] * 10
-    found = feed(PosteriorSmoother(LABELS, ListenParams(suppression_ms=1500)), words)
+    params = ListenParams(average_window_ms=1000, threshold=0.6, suppression_ms=1500)
+    found = feed(PosteriorSmoother(LABELS, params), words)
     assert [d.label for d in found] == ["yes", "no", "no"]
     assert found[1].time - found[0].time >= 1.5  # "no" waited out the suppression
-    quick = feed(PosteriorSmoother(LABELS, ListenParams(suppression_ms=0)), words)
+    quick = feed(PosteriorSmoother(LABELS, replace(params, suppression_ms=0)), words)
     assert [d.label for d in quick] == ["yes", "no", "no"]
     assert quick[1].time < found[1].time  # without suppression it comes as soon as it leads
 
@@ -64,7 +67,8 @@ def test_threshold_and_min_count_gate_a_detection():
 
 
 def test_old_scores_leave_the_window():
-    smoother = PosteriorSmoother(LABELS, ListenParams(min_count=1, threshold=0.5))
+    smoother = PosteriorSmoother(LABELS, ListenParams(average_window_ms=1000, min_count=1,
+                                                      threshold=0.5))
     assert smoother.update(1000, one_hot("yes")) is not None
     # 1000 ms later the first score is out of the window (time > now - window), so a weak "no"
     # alone decides: with the old "yes" still in, the average would be under 0.5.
@@ -81,7 +85,7 @@ def test_times_must_increase():
 @pytest.mark.parametrize("kwargs, message", [
     ({"hop_ms": 5}, "10 to 1000"),
     ({"average_window_ms": 100}, "shorter than hop_ms"),
-    ({"min_count": 5}, "at most 4 inferences"),
+    ({"min_count": 4}, "at most 3 inferences"),
     ({"threshold": 1.5}, "between 0 and 1"),
     ({"hop_ms": 20, "average_window_ms": 1000, "min_count": 3}, "keeps at most 32"),
     ({"suppression_ms": 1.5}, "whole number"),
