@@ -229,3 +229,21 @@ def test_the_test_stream_is_the_pinned_one_and_reads_back(tmp_path, capsys):
 
 LABELS_ALL = ["silence", "unknown", "yes", "no", "up", "down", "left", "right", "on", "off",
               "stop", "go"]
+
+
+def test_the_pretrained_kws_run_is_the_shipped_data_sets_model():
+    """The shipped model scores what its report says on the shipped test split, with the
+    features of today's code: a change to either would make lesson 13 listen with a stale
+    model."""
+    from tinyml_edu import datasets, pretrained
+    from tinyml_edu.projects import kws
+    from tinyml_edu.run_report import RunReport
+
+    report, model = RunReport.load_finished(pretrained.run_dir("kws"))
+    clips, labels = datasets.load("kws").split("test")
+    scores = quantize.predict(model.read_bytes(), kws.model_inputs(clips, report.params))
+    accuracy = float(np.mean(scores.argmax(axis=1) == labels))
+    assert accuracy == pytest.approx(report.metrics["int8_accuracy"], abs=0.005)
+    assert report.labels == list(datasets.info("kws").classes)
+    with pytest.raises(KeyError, match="shipped: kws"):
+        pretrained.run_dir("cars")
