@@ -247,3 +247,23 @@ def test_the_pretrained_kws_run_is_the_shipped_data_sets_model():
     assert report.labels == list(datasets.info("kws").classes)
     with pytest.raises(KeyError, match="shipped: kws"):
         pretrained.run_dir("cars")
+
+
+def test_listen_with_truth_scores_the_detections(kws_like_run, tmp_path, capsys):
+    audio = speech_like(6.3)
+    wav = tmp_path / "talk.wav"
+    soundfile.write(wav, audio, 16000)
+    loose = ["--threshold", "0.01", "--min-count", "1", "--suppression-ms", "0",
+             "--average-window-ms", "250"]
+    assert cli.main(["listen", str(kws_like_run), str(wav), "--json", *loose]) == 0
+    detections = [Detection(**d) for d in json.loads(capsys.readouterr().out)]
+    first = detections[0]
+    truth = tmp_path / "truth.csv"
+    listen.write_truth(truth, [KeywordEvent(first.label, first.time - 0.5, first.time - 0.2)])
+    assert cli.main(["listen", str(kws_like_run), str(wav), "--json", "--truth", str(truth),
+                     *loose]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["detections"] == [d.to_dict() for d in detections]
+    assert printed["score"]["hits"] == 1 and printed["score"]["keywords"] == 1
+    assert printed["score"]["false_alarms"] == len(detections) - 1
+    assert printed["score"]["hours"] == pytest.approx(len(audio) / 16000 / 3600, abs=1e-4)
