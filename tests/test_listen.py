@@ -267,3 +267,14 @@ def test_listen_with_truth_scores_the_detections(kws_like_run, tmp_path, capsys)
     assert printed["score"]["hits"] == 1 and printed["score"]["keywords"] == 1
     assert printed["score"]["false_alarms"] == len(detections) - 1
     assert printed["score"]["hours"] == pytest.approx(len(audio) / 16000 / 3600, abs=1e-4)
+
+
+def test_the_help_names_the_real_defaults(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["listen", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    p = ListenParams()
+    for option, value in (("--hop-ms", p.hop_ms), ("--average-window-ms", p.average_window_ms),
+                          ("--min-count", p.min_count), ("--threshold", p.threshold),
+                          ("--suppression-ms", p.suppression_ms)):
+        assert f"{option} " in text and f"(default {value})" in text, option
