@@ -17,6 +17,7 @@ at the end of the run.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -27,6 +28,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -150,7 +152,14 @@ class Lab:
 
 @pytest.fixture(scope="session")
 def lab(course: Course, tmp_path_factory: pytest.TempPathFactory):
-    private = tmp_path_factory.mktemp("jupyter")
+    with running_lab(course.root, tmp_path_factory.mktemp("jupyter")) as server:
+        yield server
+
+
+@contextlib.contextmanager
+def running_lab(root: Path, private: Path) -> Iterator[Lab]:
+    """``jupyter lab`` serving ``root`` on loopback until the block ends; its settings, logs and
+    runtime files in ``private``."""
     settings = private / "lab-settings"
     # No news, no update check: the classroom may be offline, and so is CI.
     notification = settings / "@jupyterlab" / "apputils-extension"
@@ -171,14 +180,14 @@ def lab(course: Course, tmp_path_factory: pytest.TempPathFactory):
     cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root",
            "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
            "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}",
-           f"--ServerApp.root_dir={course.root}",
+           f"--ServerApp.root_dir={root}",
            "--LabApp.news_url=None",
            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
            "--LabApp.extension_manager=readonly"]
     with open(log, "wb") as out:
-        proc = subprocess.Popen(cmd, cwd=course.root, env=env, stdout=out,
+        proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=out,
                                 stderr=subprocess.STDOUT, start_new_session=True)
-    server = Lab(f"http://127.0.0.1:{port}", token, course.root, log)
+    server = Lab(f"http://127.0.0.1:{port}", token, root, log)
     deadline = time.monotonic() + SERVER_START_TIMEOUT_S
     while True:
         try:
@@ -209,6 +218,32 @@ def browser(chromium: Path):
     expect.set_options(timeout=labui.TIMEOUT_MS)  # its default, 5 s, is short on 2 busy cores
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.fixture(scope="session")
+def empty_lab(chromium: Path, tmp_path_factory: pytest.TempPathFactory):
+    """JupyterLab on an empty folder, for tests that need no nbgrader course."""
+    root = tmp_path_factory.mktemp("lab-root")
+    with running_lab(root, tmp_path_factory.mktemp("jupyter-empty")) as server:
+        yield server
+
+
+# Chromium's stand-ins for a microphone (a beep) and for the user allowing it.
+FAKE_MEDIA_ARGS = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]
+
+
+@pytest.fixture(scope="session")
+def fake_media_browser(chromium: Path):
+    """A Chromium whose microphone is a fake one that is always allowed."""
+    from playwright.sync_api import expect, sync_playwright
+
+    expect.set_options(timeout=labui.TIMEOUT_MS)
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS + FAKE_MEDIA_ARGS)
         try:
             yield b
         finally:
