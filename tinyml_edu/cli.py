@@ -691,7 +691,52 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("dest", help="where to copy it")
     q.add_argument("--quiet", action="store_true", help="no line per file")
     p.set_defaults(func=_cmd_bundle)
+
+    p = sub.add_parser("voices", help="the class's own voices (recorded in JupyterLab with "
+                       "tinyml_edu.voices_widget): pack, pool, delete, train")
+    voices_sub = p.add_subparsers(dest="voices_command", required=True)
+    q = voices_sub.add_parser("pack", help="zip a student's voices folder for the instructor")
+    q.add_argument("folder")
+    q.add_argument("--out", required=True, help="the zip to write (NAME.zip)")
+    q.add_argument("--pseudonym", help="only this speaker's recordings")
+    q = voices_sub.add_parser("pool", help="merge students' zips into one folder (unsafe paths "
+                              "refused, nothing overwritten)")
+    q.add_argument("zips", nargs="+")
+    q.add_argument("--out", required=True, help="the pooled folder (created or added to)")
+    q = voices_sub.add_parser("delete", help="delete every recording of a pseudonym")
+    q.add_argument("folder")
+    q.add_argument("pseudonym")
+    q = voices_sub.add_parser("train", help="train kws on a pooled folder; int8 accuracy per "
+                              "held-out speaker")
+    q.add_argument("folder")
+    q.add_argument("--out", required=True, help="the run folder")
+    q.add_argument("--base-run", help="a kws run to score on the same speakers")
+    q.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_cmd_voices)
     return parser
+
+
+def _cmd_voices(args: argparse.Namespace) -> int:
+    from tinyml_edu import voices
+
+    if args.voices_command == "pack":
+        packed = voices.pack(args.folder, args.out, pseudonym=args.pseudonym)
+        print(f"{packed.recordings} recording(s) of {', '.join(packed.speakers)} in {packed.path}")
+        for line in packed.skipped:
+            print(f"skipped {line}", file=sys.stderr)
+        return 0
+    if args.voices_command == "pool":
+        summary = voices.pool(args.zips, args.out)
+        print(summary.format())
+        return 0 if summary.ok else 1
+    if args.voices_command == "delete":
+        deleted = voices.delete_speaker(args.folder, args.pseudonym)
+        print(f"deleted {len(deleted)} file(s) of {args.pseudonym!r} from {args.folder}")
+        return 0 if deleted else 1
+    result = voices.train_class_model(args.folder, args.out, seed=args.seed,
+                                      base_run=args.base_run)
+    print(result.format())
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

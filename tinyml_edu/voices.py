@@ -171,15 +171,21 @@ def as_int16(audio: np.ndarray) -> np.ndarray:
 
 
 def loudest_part(audio: np.ndarray, samples: int) -> np.ndarray:
-    """The ``samples`` long part of ``audio`` with the most energy, the word in its middle:
-    among the windows within 2 % of the most energy (a short word fits in many), the middle
-    one. A student speaks somewhere in the prompt's 1.5 s; the kws project reads one second."""
+    """The ``samples`` long part of ``audio`` with the word in its middle: centred on the
+    energy's centre of mass over the windows within 2 % of the most energy (a short word fits
+    in many), as far as the recording reaches. A student speaks somewhere in the prompt's
+    1.5 s; the kws project reads one second."""
     if len(audio) <= samples:
         return audio
-    energy = np.concatenate([[0.0], np.cumsum(audio.astype(np.float64) ** 2)])
+    power = audio.astype(np.float64) ** 2
+    energy = np.concatenate([[0.0], np.cumsum(power)])
     sums = energy[samples:] - energy[:-samples]
     near = np.flatnonzero(sums >= 0.98 * sums.max())
-    start = int((near[0] + near[-1]) // 2)
+    span = slice(int(near[0]), int(near[-1]) + samples)
+    weight = power[span]
+    centre = (span.start + float(np.arange(len(weight)) @ weight / weight.sum())
+              if weight.sum() > 0 else len(audio) / 2)
+    start = int(np.clip(round(centre - samples / 2), 0, len(audio) - samples))
     return audio[start:start + samples]
 
 
@@ -442,16 +448,17 @@ def _member_parts(info: zipfile.ZipInfo) -> tuple[str, ...] | None:
         raise _Refused(f"member {name!r} is a symbolic link")
     if any(_bad_chars(p) for p in parts):
         raise _Refused(f"member {name!r} has a character file systems refuse in a name")
-    if info.is_dir() or any(p in IGNORED_MEMBERS or p.startswith("._") for p in parts):
-        return None
+    if info.is_dir() or any(p in IGNORED_MEMBERS or p.startswith(".") for p in parts):
+        return None  # folders, hidden files (.ipynb_checkpoints, macOS's ._ files)
     if info.file_size > MAX_MEMBER_BYTES:
         raise _Refused(f"member {name!r} is {info.file_size} bytes, too big for a recording")
     return tuple(unicodedata.normalize("NFC", p) for p in parts)
 
 
-def _read_pack(zf: zipfile.ZipFile) -> dict[tuple[str, str], dict[str, bytes]]:
+def _read_pack(zf: zipfile.ZipFile, others: list[str]
+               ) -> dict[tuple[str, str], dict[str, bytes]]:
     """``{(label, stem): {suffix: bytes}}`` of a pack; members at ``<label>/<file>``, or all
-    under one top folder (a folder zipped by the OS)."""
+    under one top folder (a folder zipped by the OS). Other files go to ``others``."""
     members = [(info, parts) for info in zf.infolist()
                if (parts := _member_parts(info)) is not None]
     if members and all(len(p) == 3 for _, p in members) and len({p[0] for _, p in members}) == 1:
@@ -468,7 +475,8 @@ def _read_pack(zf: zipfile.ZipFile) -> dict[tuple[str, str], dict[str, bytes]]:
             raise _Refused(str(err)) from err
         stem, suffix = os.path.splitext(name)
         if suffix.lower() not in (*AUDIO_SUFFIXES, ".json"):
-            raise _Refused(f"member {info.filename!r} is neither a recording nor a sidecar")
+            others.append(info.filename)
+            continue
         found.setdefault((label, stem), {})[suffix.lower()] = zf.read(info)
     return found
 
@@ -514,15 +522,18 @@ def pool(zips: Iterable[Path | str], out_dir: Path | str) -> PoolSummary:
     summary = PoolSummary(out_dir)
     source_of = {who: f"{out_dir} (already pooled)" for who in speakers(out_dir)}
     for zip_path in map(Path, zips):
+        others: list[str] = []
         try:
             with zipfile.ZipFile(zip_path) as zf:
-                packed = _read_pack(zf)
+                packed = _read_pack(zf, others)
         except (zipfile.BadZipFile, OSError) as err:
             summary.refused[zip_path.name] = f"not a readable zip ({err})"
             continue
         except _Refused as err:
             summary.refused[zip_path.name] = f"{err}; nothing of it was pooled"
             continue
+        summary.skipped += [f"{zip_path.name}: {name} is neither a recording nor a sidecar"
+                            for name in others]
         accepted: list[tuple[str, str, str, str, bytes]] = []
         for (label, stem), files in sorted(packed.items()):
             try:

@@ -1,8 +1,9 @@
 """The recorder for the class's own voices: a JupyterLab cell that records a prompted word list
 from the laptop's microphone, in the browser (no board).
 
-    from tinyml_edu.voices_widget import recorder
+    from tinyml_edu.voices_widget import KWS_PROMPTS, recorder
     recorder("voices", ["yes", "no", "up"], keeper="Ms Diallo, on the school's laptop")
+    recorder("voices", KWS_PROMPTS)  # the kws project's 12 classes, silence and unknown too
 
 The cell shows who keeps the recordings and how to have them deleted, asks for a pseudonym
 (never the real name) and the student's consent, then prompts each word ``repeats`` times in a
@@ -34,6 +35,7 @@ from typing import Any
 from tinyml_edu import voices
 from tinyml_edu.errors import InputError, TinyMLEduError
 
+KWS_PROMPTS = voices.KWS_PROMPTS  # the kws project's words, with what to say for each
 SECONDS = 1.5  # recorded per prompt: time to react, say the word and stop
 REPEATS = 3  # takes of each word
 
@@ -301,7 +303,8 @@ _SCRIPT = r"""
         $(".tv-prompt").textContent = `Get ready: ${text}`;
         $(".tv-progress").value = 0;
         await sleep(900);
-        $(".tv-prompt").textContent = `Say: ${text}`;
+        // "(stay quiet)" is an instruction, not a word to say
+        $(".tv-prompt").textContent = text.startsWith("(") ? text : `Say: ${text}`;
         const samples = await mic.record(cfg.seconds);
         $(".tv-prompt").textContent = "…";
         const int16 = new Int16Array(samples.length);
