@@ -457,6 +457,16 @@ def test_train_needs_silence_and_unknown(tmp_path):
     assert not (tmp_path / "run").exists()
 
 
+def test_class_model_report_table(tmp_path):
+    held = [voices.SpeakerScore("ana", "test", 10, 9), voices.SpeakerScore("ben", "test", 30, 15)]
+    base = [voices.SpeakerScore("ana", "test", 10, 5), voices.SpeakerScore("ben", "test", 30, 30)]
+    table = voices.ClassModelReport(tmp_path, tmp_path, held, tmp_path, base).format()
+    lines = table.splitlines()
+    assert lines[1].split() == ["ana", "10", "90.0%", "50.0%"]
+    assert lines[3].split() == ["all", "40", "60.0%", "87.5%"]
+    assert "no float Keras model to fine-tune" in table
+
+
 @pytest.mark.slow
 def test_class_model_is_scored_per_held_out_speaker(tmp_path):
     """Five "students" (two clips of each of four kws classes from the shipped set), recorded
@@ -489,3 +499,4 @@ def test_class_model_is_scored_per_held_out_speaker(tmp_path):
     run_report = json.loads((tmp_path / "run" / "report.json").read_text())
     overall = sum(s.correct for s in again) / sum(s.clips for s in again)
     assert overall == pytest.approx(run_report["int8_accuracy"])
+    assert report.format().splitlines()[-2].split()[-1] == f"{overall:.1%}"
