@@ -710,7 +710,8 @@ def build_parser() -> argparse.ArgumentParser:
                               "held-out speaker")
     q.add_argument("folder")
     q.add_argument("--out", required=True, help="the run folder")
-    q.add_argument("--base-run", help="a kws run to score on the same speakers")
+    q.add_argument("--base-run", help="a kws run to score on the same speakers, e.g. "
+                   "tinyml_edu/pretrained/kws (synthetic voices only)")
     q.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_cmd_voices)
     return parser

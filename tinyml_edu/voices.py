@@ -20,8 +20,8 @@ pseudonym that comes in two zips is reported, and nothing already there is overw
 The class model: a run folder keeps only ``.tflite`` files (no Keras model), so there is no
 float model to fine-tune. ``train_class_model`` instead trains the kws project on the pooled
 folder (``pipeline.run("kws", out, data=folder)``) and scores each held-out speaker with the
-int8 model (``speaker_scores``); a base run, such as one trained on the shipped synthetic
-voices, is scored on the same speakers beside it.
+int8 model (``speaker_scores``); a base run, such as ``tinyml_edu/pretrained/kws`` (the
+shipped synthetic voices only), is scored on the same speakers beside it.
 """
 
 from __future__ import annotations
