@@ -683,6 +683,8 @@ def test_the_deployed_sketch_of_every_project_compiles_for_the_nano(kit_compiler
     model = _project_run(project, tmp_path / "runs" / project)
     board = DEPLOY_BOARD.get(project, "nano33ble_sense_rev2")
     sketch = deploy.build_sketch(model, board, tmp_path / "sketches").sketch_dir
+    if project == "kws":  # a keyword model: the sketch listens too (smoother, K lines)
+        assert "#define LISTEN_HOP_MS" in (sketch / "model_settings.h").read_text()
     # With firmware/libraries on the search path too, as for a student who installed the
     # protocol library: the sketch must still use its own copy only (no double definitions).
     build = kit_compiler.compile(sketch, libraries=(FIRMWARE / "libraries",))

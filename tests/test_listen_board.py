@@ -107,7 +107,7 @@ def test_the_virtual_board_hears_on_a_recording_what_the_host_hears(deployed, ea
 
 
 def test_k_lines_follow_p_lines_at_the_inferences_sample_count(deployed, boards, recording,
-                                                                ear_run):
+                                                                ear_run, flash_dir):
     """On the line: every K line comes right after the P line of the inference that decided,
     its time is that inference's sample count, K seq counts from 0, and the K lines are the
     host's smoother on the scores of the board's runtime (TFLM where it installs)."""
@@ -117,6 +117,10 @@ def test_k_lines_follow_p_lines_at_the_inferences_sample_count(deployed, boards,
     from tinyml_edu.projects import kws
 
     path, audio = recording
+    # The hop of the listen settings wins over a stride in deploy.json, as LISTEN_HOP_MS over
+    # the sketch's default quarter second.
+    model, meta = virtual_board.read_flash(flash_dir)
+    virtual_board.flash(model, {**meta, "stride": 4000}, flash_dir)
     board = boards(source=path, speed=SPEED)
     assert board.stream_description.startswith("talk.wav, once")
     with serial.Serial(board.port, 115200, timeout=0.05) as ser:
