@@ -57,3 +57,10 @@ def test_one_sided_pass_message_names_no_infinity(capsys):
 def test_close_reports_worst_element():
     with pytest.raises(checks.CheckFailed, match="flat index 2"):
         checks.check_close([1.0, 2.0, 9.0], [1.0, 2.0, 3.0], "y")
+
+
+def test_a_by_hand_answer_is_not_given_away():
+    with pytest.raises(checks.CheckFailed) as err:
+        checks.check_equal(35840, 71680, "macs_conv1", reveal=False, hint="positions × filters")
+    assert "35840" in str(err.value) and "71680" not in str(err.value)
+    assert "not right" in str(err.value) and "Try: positions" in str(err.value)

@@ -120,6 +120,20 @@ CHEATS: dict[str, list[tuple[str, list[str], set[str]]]] = {
         ("ans_energy", ['latency_s = prof.boards["nano33ble_sense_rev2"].latency_ms / 1000\n'
                         "energy_per_inference_j = latency_s * ACTIVE_POWER_W"], {"test_energy"}),
     ],
+    "13-listening-all-the-time": [
+        # the library's smoother, which the tests compare with, instead of the student's rules
+        ("ans_smooth", ["hop = int(np.min(np.diff(times_ms)))\n"
+                        "params = listen.ListenParams(hop_ms=hop, average_window_ms=window_ms,\n"
+                        "                             min_count=min_count, threshold=threshold,\n"
+                        "                             suppression_ms=suppression_ms)\n"
+                        "detections = [(int(round(d.time * 1000)), d.label)\n"
+                        "              for d in listen.smooth(times_ms, scores, labels, params)]"],
+         {"test_smooth_rules", "test_smooth_suppression", "test_smooth_stream"}),
+        # the score's own rates instead of dividing the counts
+        ("ans_rates", ["my_hit_rate = score.hit_rate\n"
+                       "my_fa_per_hour = score.false_alarms_per_hour"],
+         {"test_rates"}),
+    ],
     "08-magic-wand": [
         ("ans_features", ["amag = gestures.imu_features(x_train)[..., 6]\n"
                           "n_windows = len(features.imu_windows(x_test.reshape(-1, 6), "

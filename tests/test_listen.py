@@ -229,3 +229,52 @@ def test_the_test_stream_is_the_pinned_one_and_reads_back(tmp_path, capsys):
 
 LABELS_ALL = ["silence", "unknown", "yes", "no", "up", "down", "left", "right", "on", "off",
               "stop", "go"]
+
+
+def test_the_pretrained_kws_run_is_the_shipped_data_sets_model():
+    """The shipped model scores what its report says on the shipped test split, with the
+    features of today's code: a change to either would make lesson 13 listen with a stale
+    model."""
+    from tinyml_edu import datasets, pretrained
+    from tinyml_edu.projects import kws
+    from tinyml_edu.run_report import RunReport
+
+    report, model = RunReport.load_finished(pretrained.run_dir("kws"))
+    clips, labels = datasets.load("kws").split("test")
+    scores = quantize.predict(model.read_bytes(), kws.model_inputs(clips, report.params))
+    accuracy = float(np.mean(scores.argmax(axis=1) == labels))
+    assert accuracy == pytest.approx(report.metrics["int8_accuracy"], abs=0.005)
+    assert report.labels == list(datasets.info("kws").classes)
+    with pytest.raises(KeyError, match="shipped: kws"):
+        pretrained.run_dir("cars")
+
+
+def test_listen_with_truth_scores_the_detections(kws_like_run, tmp_path, capsys):
+    audio = speech_like(6.3)
+    wav = tmp_path / "talk.wav"
+    soundfile.write(wav, audio, 16000)
+    loose = ["--threshold", "0.01", "--min-count", "1", "--suppression-ms", "0",
+             "--average-window-ms", "250"]
+    assert cli.main(["listen", str(kws_like_run), str(wav), "--json", *loose]) == 0
+    detections = [Detection(**d) for d in json.loads(capsys.readouterr().out)]
+    first = detections[0]
+    truth = tmp_path / "truth.csv"
+    listen.write_truth(truth, [KeywordEvent(first.label, first.time - 0.5, first.time - 0.2)])
+    assert cli.main(["listen", str(kws_like_run), str(wav), "--json", "--truth", str(truth),
+                     *loose]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["detections"] == [d.to_dict() for d in detections]
+    assert printed["score"]["hits"] == 1 and printed["score"]["keywords"] == 1
+    assert printed["score"]["false_alarms"] == len(detections) - 1
+    assert printed["score"]["hours"] == pytest.approx(len(audio) / 16000 / 3600, abs=1e-4)
+
+
+def test_the_help_names_the_real_defaults(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["listen", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    p = ListenParams()
+    for option, value in (("--hop-ms", p.hop_ms), ("--average-window-ms", p.average_window_ms),
+                          ("--min-count", p.min_count), ("--threshold", p.threshold),
+                          ("--suppression-ms", p.suppression_ms)):
+        assert f"{option} " in text and f"(default {value})" in text, option

@@ -75,13 +75,16 @@ def check_shape(array: Any, expected: Sequence[int | None], name: str, hint: str
 
 
 def check_equal(value: Any, expected: Any, name: str, hint: str | None = None,
-                quiet: bool = False) -> None:
-    """``value == expected`` (element-wise for arrays)."""
+                quiet: bool = False, reveal: bool = True) -> None:
+    """``value == expected`` (element-wise for arrays). ``reveal=False`` keeps the expected value
+    out of the message, for answers the student must work out (a visible test that prints the
+    answer turns "compute it by hand" into "copy it")."""
     equal = (np.array_equal(np.asarray(value), np.asarray(expected))
              if isinstance(value, np.ndarray) or isinstance(expected, np.ndarray)
              else value == expected)
     if not equal:
-        raise _fail(name, f"is {_short(value)}, expected {_short(expected)}", hint)
+        wanted = f"expected {_short(expected)}" if reveal else "which is not right"
+        raise _fail(name, f"is {_short(value)}, {wanted}", hint)
     _passed(name, f"is {_short(value)}", quiet)
 
 

@@ -619,11 +619,11 @@ def build_parser() -> argparse.ArgumentParser:
                    "(`tinyml-edu data stream` writes one)")
     p.add_argument("--hop-ms", type=int, help="run the model every this many ms (default 250)")
     p.add_argument("--average-window-ms", type=int, help="average scores over this window "
-                   "(default 1000)")
+                   "(default 750)")
     p.add_argument("--min-count", type=int, help="inferences the window must hold (default 3)")
-    p.add_argument("--threshold", type=float, help="lowest averaged score (default 0.6)")
+    p.add_argument("--threshold", type=float, help="lowest averaged score (default 0.5)")
     p.add_argument("--suppression-ms", type=int, help="quiet time after a detection "
-                   "(default 1500)")
+                   "(default 1000)")
     p.add_argument("--port", help="listen to a board instead: its serial port, or 'virtual' "
                    "(deploy the run first)")
     p.add_argument("--seconds", type=_positive_float,

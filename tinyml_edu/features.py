@@ -87,7 +87,7 @@ _AUDIO_DERIVED = frozenset(
 
 @dataclass(frozen=True)
 class AudioFeatureParams:
-    """Settings of the audio front end. Defaults match TFLM micro_speech (49 x 40 features).
+    """Settings of the audio front end. Defaults give TFLM micro_speech's frame geometry (49 x 40).
 
     Frozen (immutable and hashable) so the same object can safely be shared by training and
     export code, and used as a cache key.

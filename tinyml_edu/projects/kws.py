@@ -1,6 +1,6 @@
 """Keyword spotting: 12 classes (silence, unknown, yes ... go) from one second of audio.
 
-Features (what the sketch computes for each 1 s clip): the micro_speech log-mel spectrogram of
+Features (what the sketch computes for each 1 s clip): the log-mel spectrogram of
 ``tinyml_edu.features`` (49 frames x 40 channels, ``AudioFeatureParams()`` defaults), then
 
 - ``norm = "clip_mean"``: subtract the mean of all 49 x 40 log-mel values of the clip (removes
