@@ -1,6 +1,10 @@
 import re
 
+import pytest
+
 from tinyml_edu import export
+from tinyml_edu.errors import InputError
+from tinyml_edu.listen import ListenParams
 
 
 def test_c_array_round_trips_aligned_with_length_and_guard(tmp_path):
@@ -50,3 +54,28 @@ def test_c_array_compiles_with_the_host_compiler(tmp_path):
                     str(tmp_path / "model_data.cpp")], check=True)
     out = subprocess.run([str(exe)], capture_output=True, text=True, check=True).stdout
     assert out == f"{len(blob)} {sum(blob)} 112"
+
+
+def test_keyword_models_get_the_boards_listen_settings():
+    audio = {"kind": "log_mel", "sample_rate": 16000}
+    labels = ["silence", "unknown", "yes", "no"]
+    defaults = ListenParams().to_dict()
+    assert export.listen_settings(labels, audio) == defaults
+    # Not a keyword model: IMU features, a regression, no keyword class, too many classes.
+    assert export.listen_settings(labels, {"channels": ["ax"]}) is None
+    assert export.listen_settings(labels, audio, task="regression") is None
+    assert export.listen_settings(["silence", "unknown"], audio) is None
+    assert export.listen_settings([f"w{i}" for i in range(33)], audio) is None
+
+    loose = ListenParams(hop_ms=200, average_window_ms=600, min_count=2, threshold=0.45,
+                         suppression_ms=700).to_dict()
+    settings = export.settings_header(labels, 100, audio, listen=loose)
+    assert "#define LISTEN_HOP_MS 200\n" in settings
+    assert "#define LISTEN_AVERAGE_WINDOW_MS 600\n" in settings
+    assert "#define LISTEN_MIN_COUNT 2\n" in settings
+    assert "#define LISTEN_THRESHOLD 0.45\n" in settings  # a double, not 0.45f
+    assert "#define LISTEN_SUPPRESSION_MS 700\n" in settings
+    assert "kListenIsKeyword[kCategoryCount] = {0, 0, 1, 1};" in settings
+    assert "LISTEN" not in export.settings_header(labels, 100, audio)
+    with pytest.raises(InputError, match="min_count"):
+        export.settings_header(labels, 100, audio, listen={**loose, "min_count": 9})

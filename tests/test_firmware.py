@@ -286,7 +286,7 @@ def test_the_stream_parser_reads_everything_the_board_sends(host_output):
 
 @pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc is not installed")
 def test_the_library_is_warning_free_c99(tmp_path):
-    for name in ("tinyml_edu_protocol.c", "tinyml_edu_dsp.c"):
+    for name in ("tinyml_edu_protocol.c", "tinyml_edu_dsp.c", "tinyml_edu_listen.c"):
         _run(["gcc", "-std=c99", "-pedantic", "-Wall", "-Wextra", "-Wconversion", "-Wshadow",
               "-Werror", "-c", str(SRC / name), "-o", str(tmp_path / "x.o")])
 
@@ -452,7 +452,8 @@ ARM_GCC = shutil.which("arm-none-eabi-gcc")
 
 
 @pytest.mark.skipif(ARM_GCC is None, reason="arm-none-eabi-gcc is not installed")
-@pytest.mark.parametrize("name", ["tinyml_edu_protocol.c", "tinyml_edu_dsp.c"])
+@pytest.mark.parametrize("name", ["tinyml_edu_protocol.c", "tinyml_edu_dsp.c",
+                                  "tinyml_edu_listen.c"])
 def test_library_builds_for_cortex_m4f(tmp_path, name):
     obj = tmp_path / (name + ".o")
     _run([ARM_GCC, "-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=softfp", "-mfpu=fpv4-sp-d16", "-Os",
@@ -682,6 +683,8 @@ def test_the_deployed_sketch_of_every_project_compiles_for_the_nano(kit_compiler
     model = _project_run(project, tmp_path / "runs" / project)
     board = DEPLOY_BOARD.get(project, "nano33ble_sense_rev2")
     sketch = deploy.build_sketch(model, board, tmp_path / "sketches").sketch_dir
+    if project == "kws":  # a keyword model: the sketch listens too (smoother, K lines)
+        assert "#define LISTEN_HOP_MS" in (sketch / "model_settings.h").read_text()
     # With firmware/libraries on the search path too, as for a student who installed the
     # protocol library: the sketch must still use its own copy only (no double definitions).
     build = kit_compiler.compile(sketch, libraries=(FIRMWARE / "libraries",))

@@ -15,17 +15,19 @@ def test_round_trip_of_every_event_in_arbitrary_pieces():
               + p.encode_imu_sample(7, [0.01234, -1.5])
               + p.encode_audio_frame(65537, audio)
               + p.encode_prediction(2, "yes", 0.9512, 3.333)
+              + p.encode_keyword(65538, "no", 0.812345, 12250)
               + p.encode_error("no IMU found"))
     for piece in (1, 3, 64, len(stream)):
         parser = p.StreamParser()
         events = [e for i in range(0, len(stream), piece) for e in parser.feed(stream[i:i + piece])]
         kinds = [type(e).__name__ for e in events]
         assert kinds == ["Comment", "Header", "ImuSample", "AudioFrame", "Prediction",
-                         "BoardError"]
+                         "KeywordDetection", "BoardError"]
         assert events[1].columns == ("ax", "gx") and events[1].rate == 100
         assert events[2] == p.ImuSample(7, (0.0123, -1.5))
         assert events[3].seq == 1 and np.array_equal(events[3].samples, audio)
         assert events[4] == p.Prediction(2, "yes", 0.951, 3.33)
+        assert events[5] == p.KeywordDetection(2, "no", 0.8123, 12250)
 
 
 @pytest.mark.parametrize("damage", ["flip", "truncate_checksum", "no_checksum"])

@@ -264,9 +264,40 @@ def _listen_params(args: argparse.Namespace):
     return ListenParams(**{k: v for k, v in chosen.items() if v is not None})
 
 
+def _listen_to_board(args: argparse.Namespace) -> int:
+    from tinyml_edu import listen_board
+
+    chosen = [name for name in ("recording", "truth", "hop_ms", "average_window_ms", "min_count",
+                                "threshold", "suppression_ms") if getattr(args, name) is not None]
+    if chosen:
+        raise InputError(f"with --port the board listens with the settings it was deployed with: "
+                         f"leave out {', '.join(chosen)} (a recording for the virtual board goes "
+                         "in --source)")
+
+    def show(d) -> None:
+        print(f"{d.time:9.2f} s  {d.label:<12} {d.score:.3f}", flush=True)
+
+    result = listen_board.listen_to_board(args.run_dir, args.port, args.seconds, args.source,
+                                          args.speed, on_detection=None if args.json else show)
+    for note in result.notes:
+        print(note, file=sys.stderr)
+    if args.json:
+        print(json.dumps([d.to_dict() for d in result.detections], indent=2))
+    else:
+        print(f"{len(result.detections)} detection(s) in {result.seconds:.1f} s of listening",
+              file=sys.stderr)
+    return 0
+
+
 def _cmd_listen(args: argparse.Namespace) -> int:
     from tinyml_edu import listen
 
+    if args.port is not None:
+        return _listen_to_board(args)
+    if args.source is not None or args.seconds is not None or args.speed is not None:
+        raise InputError("--source, --seconds and --speed are for listening to a board (--port)")
+    if args.recording is None:
+        raise InputError("give a RECORDING to listen to, or --port PORT|virtual for a board")
     params = _listen_params(args)
     listener = listen.Listener.from_run(args.run_dir)
     audio = listener.read(args.recording)
@@ -576,9 +607,12 @@ def build_parser() -> argparse.ArgumentParser:
                        "board does", description="Run a run's int8 keyword model over a "
                        "recording of any length as the board does (features of the last second "
                        "every hop, int8 inference, posterior smoothing) and print the keywords "
-                       "it detects. With --truth, count hits and false alarms.")
+                       "it detects. With --truth, count hits and false alarms. With --port, "
+                       "print the keywords a board with the run's model deployed reports (its "
+                       "K lines) instead.")
     p.add_argument("run_dir", help="a `tinyml-edu run kws` output folder")
-    p.add_argument("recording", help="a WAV or FLAC recording (other rates are resampled)")
+    p.add_argument("recording", nargs="?",
+                   help="a WAV or FLAC recording (other rates are resampled)")
     p.add_argument("--json", action="store_true",
                    help="a JSON list of {time, label, score} (with --truth: and the score)")
     p.add_argument("--truth", help="CSV label,start,end of the keywords in the recording "
@@ -590,6 +624,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threshold", type=float, help="lowest averaged score (default 0.5)")
     p.add_argument("--suppression-ms", type=int, help="quiet time after a detection "
                    "(default 1000)")
+    p.add_argument("--port", help="listen to a board instead: its serial port, or 'virtual' "
+                   "(deploy the run first)")
+    p.add_argument("--seconds", type=_positive_float,
+                   help="with --port: how long to listen (virtual with --source: until the "
+                   "recording ends)")
+    p.add_argument("--source", help="--port virtual only: the WAV or FLAC recording the virtual "
+                   "board hears, once")
+    p.add_argument("--speed", type=_positive_float, help="--port virtual only: times real time")
     p.set_defaults(func=_cmd_listen)
 
     p = sub.add_parser("edge-impulse",

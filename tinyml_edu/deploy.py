@@ -111,9 +111,12 @@ def resolver_method(op_name: str) -> str:
 
 def build_sketch(model_path: Path | str, board_id: str, out_dir: Path | str,
                  labels: list[str] | None = None, project: str | None = None,
-                 kit: Path | str | None = None) -> DeployResult:
+                 kit: Path | str | None = None,
+                 listen_params: Any = None) -> DeployResult:
     """Write a complete sketch folder ``out_dir/<name>/<name>.ino`` for ``board_id``. ``kit``:
-    the compile-only Arduino kit, whose flags the flash measurement then uses."""
+    the compile-only Arduino kit, whose flags the flash measurement then uses.
+    ``listen_params``: a ``listen.ListenParams`` for a keyword model, instead of the defaults
+    (how often the board runs the model and how it smooths the scores)."""
     model_path, out_dir = Path(model_path), Path(out_dir)
     if not model_path.is_file():
         raise DeployError(f"{model_path} not found; give the .tflite file of a run, e.g. "
@@ -133,6 +136,15 @@ def build_sketch(model_path: Path | str, board_id: str, out_dir: Path | str,
     except ValueError as err:
         raise DeployError(f"{model_path} is not a valid .tflite model: {err}") from err
     sketch_sensor = sketch_sensor_of(sensor, feature_params, _input_count(model))
+    listening = (export.listen_settings(labels, feature_params, report.task or "classification")
+                 if sketch_sensor == "audio" else None)
+    if listen_params is not None:
+        if listening is None:
+            raise DeployError("listen settings are for audio classification models with "
+                              "keyword classes; leave them out for this model")
+        listening = listen_params.to_dict()
+    if listening and stream.get("rate"):  # the sketch runs the model every LISTEN_HOP_MS
+        stream["stride"] = int(stream["rate"]) * int(listening["hop_ms"]) // 1000
     prof = profile.profile(model, boards={board.id: board}, search_smallest=False)
     arena = int(prof.arena_bytes * (1 + profile.ARENA_MARGIN))
 
@@ -154,7 +166,8 @@ def build_sketch(model_path: Path | str, board_id: str, out_dir: Path | str,
     with staged_dir(sketch) as staging:
         (staging / f"{name}.ino").write_text(filled, encoding="utf-8")
         interp_in = _input_quantization(model)
-        export.write_sketch_sources(staging, model, labels, arena, feature_params, *interp_in)
+        export.write_sketch_sources(staging, model, labels, arena, feature_params, *interp_in,
+                                    listen=listening)
         library_src = firmware_dir() / "libraries" / PROTOCOL_LIBRARY / "src"
         shutil.copytree(library_src, staging / "src")
         (staging / "README.md").write_text(sketch_readme(name, board, sketch_sensor),
@@ -165,6 +178,7 @@ def build_sketch(model_path: Path | str, board_id: str, out_dir: Path | str,
             "labels": labels, "ops": ops, "arena_bytes": arena,
             "arena_source": prof.arena_source, "model_bytes": len(model),
             "feature_params": feature_params, "model": str(model_path), **stream,
+            **({"listen": listening} if listening else {}),
         }, indent=2) + "\n", encoding="utf-8")
 
     result = DeployResult(sketch, ops, arena, prof.arena_source)

@@ -11,7 +11,7 @@ inference is noisy: one second of a fan can look like "go" for 250 ms. So the sm
 
 1. keeps the score vectors of the last ``average_window_ms`` (those with time > now - window),
 2. averages them, class by class (oldest first, in double precision, so the C copy in
-   ``tinyml_edu_dsp.c`` gives the same bits),
+   ``tinyml_edu_listen.c`` gives the same bits),
 3. waits until it holds at least ``min_count`` of them,
 4. takes the top class of the average (the first one on a tie). When that class is a keyword
    (not ``silence`` or ``unknown``), its average is at least ``threshold`` and the last
@@ -49,7 +49,7 @@ from tinyml_edu.run_report import RunReport
 
 # Class names that are never reported as keywords.
 NOT_KEYWORDS = frozenset({"silence", "unknown", "_silence_", "_unknown_", "background", "noise"})
-# The most score vectors the smoother keeps; the sketch's ring has this size (TME_SMOOTHER_MAX).
+# The most score vectors the smoother keeps; the sketch keeps as many (TME_LISTEN_MAX_HISTORY).
 MAX_HISTORY = 32
 
 

@@ -176,7 +176,8 @@ def run(project_name: str, out_dir: Path | str, seed: int = 0, progress: bool = 
         for path in export.write_sketch_sources(stage / EXPORT_DIR, variants["int8"],
                                                 prep.labels, arena_for_sketch,
                                                 prep.feature_params, float(in_scale),
-                                                int(in_zero)):
+                                                int(in_zero), export.listen_settings(
+                                                    prep.labels, prep.feature_params, task)):
             artifacts[path.name] = f"{EXPORT_DIR}/{path.name}"
 
         rep = RunReport(

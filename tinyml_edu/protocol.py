@@ -83,6 +83,16 @@ class Prediction:
 
 
 @dataclass(frozen=True)
+class KeywordDetection:
+    """A ``K`` line: the board's posterior smoother heard a keyword (see tinyml_edu.listen)."""
+
+    seq: int
+    label: str
+    score: float  # the label's averaged score
+    time_ms: int  # the deciding inference, in ms from the start of listening (in samples)
+
+
+@dataclass(frozen=True)
 class Comment:
     text: str
 
@@ -100,7 +110,8 @@ class Corrupted:
     raw: bytes = field(repr=False, default=b"")
 
 
-Event = Header | ImuSample | AudioFrame | Prediction | Comment | BoardError | Corrupted
+Event = (Header | ImuSample | AudioFrame | Prediction | KeywordDetection | Comment
+         | BoardError | Corrupted)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -119,6 +130,10 @@ def encode_imu_sample(seq: int, values: Sequence[float]) -> bytes:
 
 def encode_prediction(seq: int, label: str, score: float, ms: float) -> bytes:
     return _with_checksum(f"P {seq % 65536} {label} {score:.3f} {ms:.2f}")
+
+
+def encode_keyword(seq: int, label: str, score: float, time_ms: int) -> bytes:
+    return _with_checksum(f"K {seq % 65536} {label} {score:.4f} {int(time_ms)}")
 
 
 def encode_comment(text: str) -> bytes:
@@ -170,6 +185,9 @@ def parse_line(line: bytes) -> Event:
         if text.startswith("P "):
             _, seq, label, score, ms = text.split(" ")
             return Prediction(int(seq), label, float(score), float(ms))
+        if text.startswith("K "):
+            _, seq, label, score, time_ms = text.split(" ")
+            return KeywordDetection(int(seq), label, float(score), int(time_ms))
         if text.startswith("#TINYML-EDU "):
             fields = dict(part.split("=", 1) for part in text.split(" ")[2:])
             return Header(fields["board"], fields["sensor"], float(fields["rate"]),

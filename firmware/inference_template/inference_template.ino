@@ -17,8 +17,12 @@
  *           model every FEATURE_STRIDE samples.
  *   audio - PDM microphone (Nano: PDM library; XIAO ESP32S3 Sense: ESP_I2S, core 3.x) at
  *           16 kHz, decimated to FEATURE_SAMPLE_RATE when that is lower; keeps the last
- *           FEATURE_CLIP_SAMPLES samples and about every 250 ms computes the log-mel (or
- *           MFCC) features of features.py (tinyml_edu_dsp.h) and runs the model.
+ *           FEATURE_CLIP_SAMPLES samples and about every 250 ms (LISTEN_HOP_MS when
+ *           model_settings.h gives it) computes the log-mel (or MFCC) features of features.py
+ *           (tinyml_edu_dsp.h) and runs the model. A keyword model (LISTEN_* settings) also
+ *           feeds every inference's scores to the posterior smoother of tinyml_edu.listen
+ *           (tinyml_edu_listen.h) and prints "K <seq> <label> <score> <time_ms> *CRC" for
+ *           each keyword it detects, time_ms counted in samples from start-up.
  *   none  - the hello-world sine demo: feeds x sweeping 0..2*pi and reports y = model(x).
  *   other - a model whose features the board does not compute yet (e.g. wingbeats, ecg):
  *           the model is loaded, run once on zeros (its Invoke() time is reported) and the
@@ -106,6 +110,11 @@
 
 #include "model_data.h"
 #include "model_settings.h"
+
+#if defined(TINYML_EDU_SENSOR_audio) && defined(LISTEN_HOP_MS)
+#define TINYML_EDU_LISTEN 1  // a keyword model: smooth the scores, report keywords (K lines)
+#include "src/tinyml_edu_listen.h"
+#endif
 
 // ============================================================================================
 // Model
@@ -418,7 +427,15 @@ static const uint32_t kClip = FEATURE_CLIP_SAMPLES;
 static const uint32_t kFrames = FEATURE_NUM_FRAMES;
 static const uint32_t kMel = FEATURE_NUM_CHANNELS;
 static const uint32_t kFft = FEATURE_FFT_SIZE;
+#if defined(TINYML_EDU_LISTEN)
+// Every LISTEN_HOP_MS, in samples as on the host (tinyml_edu.listen: rate * hop_ms // 1000).
+static const uint32_t kHop = (uint32_t)FEATURE_SAMPLE_RATE * (uint32_t)LISTEN_HOP_MS / 1000u;
+#if FEATURE_SAMPLE_RATE * LISTEN_HOP_MS < 1000
+#error "LISTEN_HOP_MS is shorter than one sample"
+#endif
+#else
 static const uint32_t kHop = FEATURE_SAMPLE_RATE / 4;  // about every 250 ms
+#endif
 static const size_t kStreamSamples = 512;
 
 // Microphone -> loop(): 0.5 s of 16 kHz audio, so a slow inference does not lose audio.
@@ -453,6 +470,56 @@ static size_t g_stream_count = 0;
 static uint8_t g_frame[TME_AUDIO_FRAME_BYTES(kStreamSamples)];
 static uint32_t g_reported_drops = 0;
 static uint32_t g_last_drop_report_ms = 0;
+
+#if defined(TINYML_EDU_LISTEN)
+static tme_smoother_t g_smoother;
+static bool g_listen_ok = false;
+static uint32_t g_keyword_seq = 0;
+// The time of an inference, counted in samples (not millis(): the host's `tinyml-edu listen`
+// then gives the same times on a recording): whole seconds, and samples into the next one.
+static uint32_t g_clock_seconds = 0;
+static uint32_t g_clock_samples = 0;
+
+static void tickListenClock() {
+  if (++g_clock_samples == FEATURE_SAMPLE_RATE) {
+    g_clock_samples = 0;
+    ++g_clock_seconds;
+  }
+}
+
+// samples * 1000 / rate, without 64-bit arithmetic; wraps after 49 days (the smoother then
+// starts afresh).
+static uint32_t listenTimeMs() {
+  return g_clock_seconds * 1000u + g_clock_samples * 1000u / FEATURE_SAMPLE_RATE;
+}
+
+static void setupListening() {
+  tme_listen_params_t params;
+  params.average_window_ms = LISTEN_AVERAGE_WINDOW_MS;
+  params.min_count = LISTEN_MIN_COUNT;
+  params.threshold = LISTEN_THRESHOLD;
+  params.suppression_ms = LISTEN_SUPPRESSION_MS;
+  g_listen_ok = tme_smoother_init(&g_smoother, &params, kListenIsKeyword,
+                                  (uint32_t)kCategoryCount) == TME_LISTEN_OK;
+  if (!g_listen_ok) sendError("the LISTEN_* settings in model_settings.h are not usable");
+}
+
+// After each inference: its scores into the smoother; a detection becomes a K line.
+static void listenToScores() {
+  if (!g_listen_ok) return;
+  float scores[kCategoryCount];
+  const size_t count = outputCount();
+  for (size_t i = 0; i < (size_t)kCategoryCount; ++i) {
+    scores[i] = i < count ? outputValue(i) : 0.0f;
+  }
+  const uint32_t time_ms = listenTimeMs();
+  double average = 0.0;
+  const int heard = tme_smoother_update(&g_smoother, time_ms, scores, &average);
+  if (heard < 0) return;
+  sendLine(tme_format_keyword(g_line, sizeof g_line, g_keyword_seq++, kCategoryLabels[heard],
+                              average, time_ms));
+}
+#endif
 
 #if defined(ARDUINO_ARCH_ESP32)
 static I2SClass g_i2s;
@@ -538,7 +605,11 @@ static void runInference() {
 #endif
   for (uint32_t i = 0; i < n; ++i) setInput(i, (g_features[i] - offset) * scale);
   const float ms = invokeTimed();
-  if (ms >= 0.0f) reportTopLabel(ms);
+  if (ms < 0.0f) return;
+  reportTopLabel(ms);
+#if defined(TINYML_EDU_LISTEN)
+  listenToScores();
+#endif
 }
 
 static void setupSensor() {
@@ -569,6 +640,9 @@ static void setupSensor() {
   if (tme_logmel_init(&g_mel) != TME_DSP_OK) {
     sendError("the mel filterbank settings in model_settings.h are not usable");
   }
+#if defined(TINYML_EDU_LISTEN)
+  setupListening();
+#endif
   g_mic_ok = startMicrophone();
 }
 
@@ -595,6 +669,9 @@ static void pollSensor() {
       if (!tme_decimator_push(&g_decimator, block[i], &sample)) continue;
       g_clip[g_clip_pos] = sample;
       g_clip_pos = (g_clip_pos + 1 == kClip) ? 0 : g_clip_pos + 1;
+#if defined(TINYML_EDU_LISTEN)
+      tickListenClock();
+#endif
       if (g_streaming) {
         g_stream[g_stream_count++] = sample;
         if (g_stream_count == kStreamSamples) {
@@ -732,6 +809,9 @@ static void handleCommand(tme_command_t command) {
       sendComment("stopped");
       break;
     case TME_CMD_INFER_ON:
+#if defined(TINYML_EDU_LISTEN)
+      if (!g_infer) tme_smoother_reset(&g_smoother);  // a fresh start after a pause
+#endif
       g_infer = true;
       if (g_model_ok) {
         sendComment("inference on");

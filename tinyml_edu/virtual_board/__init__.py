@@ -17,6 +17,13 @@ Window numbering, for anyone checking predictions: inference starts at boot, at 
 ``INFER OFF`` + ``INFER ON`` the windows restart at the sample of that moment). The stream
 restarts at its first sample on every boot (``start``, ``flash``, ``erase``).
 
+A keyword model (deployed with listen settings: an audio classification model with keyword
+classes) also runs the sketch's posterior smoother after every inference, every ``hop_ms`` of
+those settings, and prints a ``K`` line per detection, timed in stream samples from boot. With
+one recording file as ``source`` the board hears it once from boot (``reset()`` plays it again)
+and ``source_ended`` says when it is over: ``tinyml-edu listen RUN --port virtual --source
+RECORDING`` then gives the host's detections on that file.
+
 A model deployed without a sensor (``sensor none``, the ``sine`` project) runs the sketch's
 hello-world sine demo instead: x steps through 0..2π in 100 steps, one every 20 ms (divided by
 ``speed``), and prediction ``k`` is ``P k y <model(x)> <ms>`` for x = 2π (k mod 100) / 100.

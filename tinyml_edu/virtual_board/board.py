@@ -43,7 +43,8 @@ class VirtualBoard:
     sensor: ``imu``, ``audio`` or ``none`` (the sine demo), or any sensor registered in
     ``streams.SENSOR_KINDS``; default: the flashed model's sensor, else ``imu``.
     source: a shipped data set name (default ``gestures`` for IMU, ``kws`` or else ``wingbeats``
-    for audio) or a folder of recordings (``<label>/*.csv`` or ``<label>/*.wav``).
+    for audio) or a folder of recordings (``<label>/*.csv`` or ``<label>/*.wav``), played on a
+    loop; or one recording file, played once from boot (``source_ended`` says when it is over).
     speed: how many times faster than real time the sensor plays (tests use 20-100).
     flash_dir: where flashed models live (default ``default_flash_dir()``).
     model_input: raw window -> float model input; default from the flashed ``feature_params``.
@@ -72,6 +73,7 @@ class VirtualBoard:
         self._lock = threading.Lock()
         self._faults: list[Fault] = []
         self._reboot_pending = False
+        self._flush_on_reboot = False
         self._rebooted = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -108,6 +110,12 @@ class VirtualBoard:
     @property
     def sensor(self) -> str:
         return self._stream.sensor if self._stream else (self.sensor_arg or "imu")
+
+    @property
+    def source_ended(self) -> bool:
+        """A recording played once (a file as ``source``) is over, and everything the board
+        said about it is on the line for the host."""
+        return self._boot.ended and not self._boot.out
 
     def start(self) -> str:
         """Open the pty, boot, serve it in a daemon thread; return the device path."""
@@ -169,10 +177,17 @@ class VirtualBoard:
         erase(self.flash_dir)
         self._request_reboot()
 
-    def _request_reboot(self) -> None:
+    def reset(self) -> None:
+        """Press the reset button: the board boots again (its stream restarts at the first
+        sample) and what the host has not read yet is lost, as when a real board's USB port
+        goes away. Returns once it has rebooted."""
+        self._request_reboot(flush=True)
+
+    def _request_reboot(self, flush: bool = False) -> None:
         """Reboot a running board and wait until it has (like an upload that ends with it)."""
         with self._lock:
             self._reboot_pending = True
+            self._flush_on_reboot = self._flush_on_reboot or flush
             self._rebooted.clear()
         thread = self._thread
         if thread is not None and thread.is_alive() and thread is not threading.current_thread():
@@ -198,10 +213,13 @@ class VirtualBoard:
 
     # -- the firmware ------------------------------------------------------------------------
 
-    def _reboot(self) -> None:
-        """A fresh boot state, the flash loaded, the boot messages queued."""
+    def _reboot(self, flush: bool = False) -> None:
+        """A fresh boot state, the flash loaded, the boot messages queued; ``flush``: drop what
+        the host has not read (a reset)."""
         stream = self._stream
         assert stream is not None
+        if flush:
+            self._line.flush_unread()
         self._boot = BootState()
         self._emit(protocol.encode_comment(
             f"tinyml-edu virtual board {FIRMWARE_VERSION} ({self.board_id}): {stream.sensor} "
@@ -238,6 +256,8 @@ class VirtualBoard:
             return
         runner = boot.runner
         assert runner is not None
+        if meta.get("listen") and stream.sensor == "audio" and not runner.regression:
+            meta = self._start_listening(meta, runner.labels)
         boot.infer_meta = meta
         channels = (meta.get("feature_params") or {}).get("channels")
         boot.channel_index = ([stream.columns.index(c) for c in channels]
@@ -249,6 +269,24 @@ class VirtualBoard:
                 "no wheel for this OS): same int8 results, but timings are not the board's"))
         self._set_infer(True)
 
+    def _start_listening(self, meta: dict[str, Any], labels: list[str]) -> dict[str, Any]:
+        """A keyword model: the sketch's posterior smoother (here the host's own), run every
+        ``hop_ms`` of the deploy settings; returns ``meta`` with that stride."""
+        from tinyml_edu.errors import InputError
+        from tinyml_edu.listen import ListenParams, PosteriorSmoother
+
+        stream = self._stream
+        assert stream is not None
+        try:
+            params = ListenParams.from_dict(dict(meta["listen"]))
+            self._boot.smoother = PosteriorSmoother(labels, params)
+        except (InputError, TypeError) as err:
+            self._emit(protocol.encode_error(f"the listen settings of deploy.json are not "
+                                             f"usable ({err}): no K lines"))
+            return meta
+        # As the sketch's kHop: rate * LISTEN_HOP_MS / 1000 samples.
+        return {**meta, "stride": int(stream.rate) * params.hop_ms // 1000}
+
     def _model_text(self) -> str:
         runner, meta = self._boot.runner, self._boot.infer_meta
         assert runner is not None
@@ -258,8 +296,9 @@ class VirtualBoard:
         if runner.regression:
             return (f"model {meta.get('project', 'model')}: sine demo, x sweeps 0..2pi in "
                     f"{SINE_STEPS} steps, P lines give y = model(x); {runtime}")
+        listening = "; listening (K lines)" if self._boot.smoother is not None else ""
         return (f"model {meta.get('project', 'model')}: labels {','.join(runner.labels) or '-'}; "
-                f"window {meta['window']}, stride {meta['stride']}; {runtime}")
+                f"window {meta['window']}, stride {meta['stride']}{listening}; {runtime}")
 
     def _restart_clock(self) -> None:
         """The sensor's first sample is due one sample period from now."""
@@ -271,6 +310,8 @@ class VirtualBoard:
         assert stream is not None
         if on and not self._active():
             self._restart_clock()
+        if on and boot.smoother is not None:
+            boot.smoother.reset()  # as the sketch: a fresh start after a pause
         boot.windows = None
         if on and boot.runner is not None:
             boot.windows = Windows(int(boot.infer_meta["window"]), int(boot.infer_meta["stride"]),
@@ -298,8 +339,9 @@ class VirtualBoard:
             while not self._stop.is_set():
                 with self._lock:
                     reboot, self._reboot_pending = self._reboot_pending, False
+                    flush, self._flush_on_reboot = self._flush_on_reboot, False
                 if reboot:
-                    self._reboot()
+                    self._reboot(flush)
                     self._rebooted.set()
                 if self._apply_faults(data_frame=False) == "unplug":
                     return
@@ -326,7 +368,8 @@ class VirtualBoard:
     # -- the sensor clock --------------------------------------------------------------------
 
     def _active(self) -> bool:
-        return self.mode == "garbage" or self._boot.streaming or self._boot.infer
+        boot = self._boot
+        return self.mode == "garbage" or ((boot.streaming or boot.infer) and not boot.ended)
 
     def _due(self, s: SensorStream) -> float:
         """When the sensor's next chunk is due (monotonic seconds)."""
@@ -361,12 +404,18 @@ class VirtualBoard:
             if self.mode == "garbage":
                 boot.out += self._garbage(max(8, s.kind.noise_bytes), newlines=True)
                 continue
-            chunk = s.take(boot.pos, s.chunk)
-            boot.pos += s.chunk
+            n = s.chunk if s.loop else min(s.chunk, len(s.data) - boot.pos)
+            chunk = s.take(boot.pos, n)
+            boot.pos += n
             if boot.streaming:
                 self._send_data(chunk)
             if boot.infer:
                 self._run_inference(chunk)
+            if not s.loop and boot.pos >= len(s.data):
+                boot.ended = True
+                self._emit(protocol.encode_comment(
+                    f"end of {s.description}: the sensor is silent now (reset plays it again)"))
+                return
 
     def _send_data(self, chunk: np.ndarray) -> None:
         s, boot = self._stream, self._boot
@@ -394,8 +443,22 @@ class VirtualBoard:
             label, score, ms = runner(raw)
             self._send_frame(protocol.encode_prediction(boot.pred_seq, label, score, ms))
             boot.pred_seq = (boot.pred_seq + 1) % 65536
+            if boot.smoother is not None:
+                self._listen(windows.next_end, runner.scores)
             windows.advance()
         windows.trim()
+
+    def _listen(self, end_sample: int, scores: np.ndarray) -> None:
+        """The smoother after an inference on the samples before ``end_sample`` (counted from
+        boot, as the sketch counts them from start-up); a detection is a K line."""
+        boot, stream = self._boot, self._stream
+        assert boot.smoother is not None and stream is not None
+        time_ms = end_sample * 1000 // int(stream.rate)
+        heard = boot.smoother.update(time_ms, scores)
+        if heard is not None:
+            self._send_frame(protocol.encode_keyword(boot.keyword_seq, heard.label, heard.score,
+                                                     time_ms))
+            boot.keyword_seq = (boot.keyword_seq + 1) % 65536
 
     # -- faults ------------------------------------------------------------------------------
 

@@ -84,6 +84,9 @@ class BootState:
     channel_index: list[int] | None = None  # the model's IMU channels among the stream's
     problem: str = ""  # why a flashed model does not run, repeated on HELLO
     windows: Windows | None = None  # not None while inference is on
+    smoother: Any = None  # a keyword model's listen.PosteriorSmoother
+    keyword_seq: int = 0
+    ended: bool = False  # a recording played once is over
 
     @property
     def infer(self) -> bool:

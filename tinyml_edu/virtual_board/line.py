@@ -78,6 +78,15 @@ class PtyLine:
         except OSError:  # BlockingIOError, InterruptedError, or gone
             return b""
 
+    def flush_unread(self) -> None:
+        """Throw away what the host has not read yet (a board reset)."""
+        import termios
+
+        with self._lock:
+            if self.slave is not None:
+                with contextlib.suppress(OSError, termios.error):
+                    termios.tcflush(self.slave, termios.TCIFLUSH)
+
     def unread(self) -> int:
         """Bytes the host has not read yet (on its side of the pty)."""
         import fcntl

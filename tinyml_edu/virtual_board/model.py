@@ -70,6 +70,7 @@ class ModelRunner:
         if self.regression and inp.size != 1:
             raise VirtualBoardError(f"the model takes {inp.size} input values "
                                     "but the sine demo (sensor none) feeds it one, x")
+        self.scores = np.zeros(0, np.float32)  # every class's score of the last inference
         if self.labels and not self.regression and len(self.labels) != out.size:
             raise VirtualBoardError(f"the model has {out.size} outputs but deploy.json "
                                     f"lists {len(self.labels)} labels")
@@ -85,6 +86,7 @@ class ModelRunner:
         y = np.asarray(self.interp.get_output()).reshape(-1)
         if self.regression:
             return "y", float(out.dequantize(y[:1])[0]), ms
+        self.scores = np.asarray(out.dequantize(y), np.float32)
         top = int(np.argmax(y))
         label = self.labels[top] if self.labels else str(top)
-        return label, float(out.dequantize(y)[top]), ms
+        return label, float(self.scores[top]), ms

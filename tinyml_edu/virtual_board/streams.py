@@ -1,4 +1,5 @@
-"""What the virtual board's sensor plays: a recording on a loop, one stream per sensor kind.
+"""What the virtual board's sensor plays: recordings on a loop (or one recording, once), one
+stream per sensor kind.
 
 A sensor kind (``imu``, ``audio``, ``none`` for the sine demo; a camera later) is registered in
 ``SENSOR_KINDS`` by name with what the board needs to know about it: how many samples one data
@@ -37,6 +38,7 @@ class SensorStream:
     data: np.ndarray
     description: str
     note: str = ""  # e.g. that the data has no class of the label asked for
+    loop: bool = True  # False: one recording, played once (then the sensor stops)
 
     @property
     def kind(self) -> SensorKind:
@@ -136,6 +138,8 @@ def _recorded_stream(sensor: str | None, source: str | Path | None,
                      label: str | None) -> SensorStream:
     if source is not None and Path(source).is_dir():
         return _folder_stream(sensor, Path(source), label)
+    if source is not None and Path(source).is_file():
+        return _file_stream(sensor, Path(source))
     from tinyml_edu import datasets
 
     known = datasets.registry()
@@ -230,6 +234,31 @@ def _folder_stream(sensor: str | None, folder: Path, label: str | None = None) -
     desc = f"{folder} ({len(files)} files, {len(data)} samples at {rate:g} Hz)"
     return SensorStream(kind, rate, columns, units, data, desc, note)
 
+
+
+def _file_stream(sensor: str | None, path: Path) -> SensorStream:
+    """One recording (.wav/.flac audio, .csv IMU), played once from its first sample: what a
+    board would hear if the recording were played to it after a reset."""
+    suffix = path.suffix.lower()
+    if suffix not in (".wav", ".flac", ".csv"):
+        raise VirtualBoardError(f"{path}: the virtual board plays .wav or .flac (audio) and .csv "
+                                "(IMU) recordings, a folder of them or a shipped data set")
+    kind = "imu" if suffix == ".csv" else "audio"
+    if sensor is not None and sensor != kind:
+        raise VirtualBoardError(f"{path} is {kind} data, not {sensor}")
+    from tinyml_edu import datasets
+
+    recording = datasets.load_recording(path)
+    if len(recording.data) == 0:
+        raise VirtualBoardError(f"{path} is empty")
+    if kind == "imu":
+        rate, columns = recording.rate or 100.0, recording.columns
+        units, data = _imu_units(columns), recording.data.astype(np.float32)
+    else:
+        rate, columns, units = float(recording.rate or 0), ("audio",), ("int16",)
+        data = recording.data.astype(np.int16)
+    desc = f"{path.name}, once ({len(data)} samples at {rate:g} Hz)"
+    return SensorStream(kind, rate, columns, units, data, desc, loop=False)
 
 
 # ---------------------------------------------------------------------------------------------

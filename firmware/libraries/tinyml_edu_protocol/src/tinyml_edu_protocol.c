@@ -375,6 +375,18 @@ size_t tme_format_imu_double(char *out, size_t cap, uint32_t seq, const double *
   return finish_with_checksum(&t);
 }
 
+/* A label as one word: blanks become '_', an empty label "?". */
+static void text_label(text_t *t, const char *label) {
+  if (label == 0 || *label == '\0') {
+    text_char(t, '?');
+    return;
+  }
+  for (; *label; ++label) {
+    char c = *label;
+    text_char(t, (c == ' ' || c == '\t' || c == '\r' || c == '\n') ? '_' : c);
+  }
+}
+
 size_t tme_format_prediction(char *out, size_t cap, uint32_t seq, const char *label,
                              double score, double ms) {
   text_t t;
@@ -382,18 +394,26 @@ size_t tme_format_prediction(char *out, size_t cap, uint32_t seq, const char *la
   text_str(&t, "P ");
   text_uint(&t, seq % 65536u);
   text_char(&t, ' ');
-  if (label == 0 || *label == '\0') {
-    text_char(&t, '?');
-  } else {
-    for (; *label; ++label) {
-      char c = *label;
-      text_char(&t, (c == ' ' || c == '\t' || c == '\r' || c == '\n') ? '_' : c);
-    }
-  }
+  text_label(&t, label);
   text_char(&t, ' ');
   text_fixed(&t, score, 3);
   text_char(&t, ' ');
   text_fixed(&t, ms, 2);
+  return finish_with_checksum(&t);
+}
+
+size_t tme_format_keyword(char *out, size_t cap, uint32_t seq, const char *label,
+                          double score, uint32_t time_ms) {
+  text_t t;
+  text_init(&t, out, cap);
+  text_str(&t, "K ");
+  text_uint(&t, seq % 65536u);
+  text_char(&t, ' ');
+  text_label(&t, label);
+  text_char(&t, ' ');
+  text_fixed(&t, score, 4);
+  text_char(&t, ' ');
+  text_uint(&t, time_ms);
   return finish_with_checksum(&t);
 }
 

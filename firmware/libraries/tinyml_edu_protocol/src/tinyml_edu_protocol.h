@@ -86,6 +86,13 @@ size_t tme_format_imu_double(char *out, size_t cap, uint32_t seq, const double *
 size_t tme_format_prediction(char *out, size_t cap, uint32_t seq, const char *label,
                              double score, double ms);
 
+/* "K <seq % 65536> <label> <score with 4 decimals> <time_ms> *XXXX\n": a keyword the
+ * board's posterior smoother detected (tinyml_edu_listen.h), its averaged score, and the time
+ * of the inference that decided, in ms from the start of listening counted in samples (so the
+ * host's `tinyml-edu listen` gives the same times on a recording). Labels as for P lines. */
+size_t tme_format_keyword(char *out, size_t cap, uint32_t seq, const char *label,
+                          double score, uint32_t time_ms);
+
 /* "# <text>\n" (a comment for humans, never stored) and "E <text>\n" (an error). */
 size_t tme_format_comment(char *out, size_t cap, const char *text);
 size_t tme_format_error(char *out, size_t cap, const char *text);
