@@ -18,7 +18,8 @@
  *   audio - PDM microphone (Nano: PDM library; XIAO ESP32S3 Sense: ESP_I2S, core 3.x) at
  *           16 kHz, decimated to FEATURE_SAMPLE_RATE when that is lower; keeps the last
  *           FEATURE_CLIP_SAMPLES samples and about every 250 ms computes the log-mel (or
- *           MFCC) features of features.py (tinyml_edu_dsp.h) and runs the model.
+ *           MFCC) features of features.py (tinyml_edu_dsp.h), normalised as in training
+ *           (tinyml_edu_audio_input.h), and runs the model.
  *   none  - the hello-world sine demo: feeds x sweeping 0..2*pi and reports y = model(x).
  *   other - a model whose features the board does not compute yet (e.g. wingbeats, ecg):
  *           the model is loaded, run once on zeros (its Invoke() time is reported) and the

@@ -177,21 +177,17 @@ def compare_features(board_inputs: np.ndarray, host_inputs: np.ndarray,
 
 def host_outputs(model_bytes: bytes, inputs: np.ndarray) -> np.ndarray:
     """The host TFLM runtime's int8 outputs for each row of ``inputs``."""
-    from tinyml_edu import profile
+    from tinyml_edu import runtime
 
-    if not profile.tflm_available():
+    if not runtime.tflm_available():
         raise EmulatorError("the host TFLM runtime (pip package tflite-micro) is not installed; "
                             "it has wheels for Linux only")
-    from tflite_micro import runtime
-
-    arena = 2 * profile.tflm_arena_bytes(model_bytes) + 4096
-    interp = runtime.Interpreter.from_bytes(model_bytes, arena_size=arena)
-    shape = interp.get_input_details(0)["shape"]
+    interp = runtime.TFLMInterpreter(model_bytes)
     results = []
     for row in inputs:
-        interp.set_input(row.reshape(shape).astype(np.int8), 0)
+        interp.set_input(row.reshape(interp.input.shape).astype(np.int8))
         interp.invoke()
-        results.append(np.asarray(interp.get_output(0), np.int8).reshape(-1))
+        results.append(np.asarray(interp.get_output(), np.int8).reshape(-1))
     return np.stack(results)
 
 
