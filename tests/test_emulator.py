@@ -61,6 +61,7 @@ def test_sine_run_is_bit_exact_with_counted_instructions(board_ready, tmp_path: 
     assert result["latency_ms_at_64mhz"] == pytest.approx(
         result["instructions_per_inference"] * result["cycles_per_instruction"] / 64e6 * 1e3,
         rel=1e-3)
+    assert result["features"]["source"] == "host"  # no audio: the host computes the inputs
     report = json.loads((run_dir / "report.json").read_text())
     assert report["cortex_m4"]["bit_exact"] is True
     assert report["boards"]["nano33ble_sense_rev2"]["latency_source"] == "cortex-m4-emulated"
@@ -211,3 +212,111 @@ def test_a_missing_measurement_names_the_ones_there_are(tmp_path: Path) -> None:
     broken.write_text("{")
     with pytest.raises(emulator.EmulatorError, match="reinstall tinyml-edu"):
         emulator.measured("lesson06", broken)
+
+
+# ---------------------------------------------------------------------------------------------
+# Audio runs: the sketch's front end (tinyml_edu_dsp.c) computes the model inputs on the core
+
+AUDIO_CLIPS = 6  # each clip is a log-mel front end (~3 M instructions) and an inference on QEMU
+
+
+def _audio_run(folder: Path, model: bytes, params: dict, labels: list[str]) -> Path:
+    """A run folder as `tinyml-edu run` leaves it for the kws project: model, report.json
+    with the feature parameters, and export/ (the sketch's model_settings.h)."""
+    from tinyml_edu import export, profile, quantize
+
+    folder.mkdir(parents=True)
+    (folder / "model_int8.tflite").write_bytes(model)
+    (folder / "report.json").write_text(json.dumps({
+        "project": "kws", "dataset": "kws", "task": "classification", "classes": labels,
+        "feature_params": params}))
+    scale, zero_point = quantize.interpreter(model).get_input_details()[0]["quantization"]
+    arena = int(profile.tflm_arena_bytes(model) * (1 + profile.ARENA_MARGIN))
+    export.write_sketch_sources(folder / "export", model, labels, arena, params, float(scale),
+                                int(zero_point))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def kws_run(board_ready, tmp_path_factory) -> Path:
+    """The kws project's network (untrained, quantized on a few clips of each word) with the
+    project's feature parameters: log-mel 49 x 40, clip_mean, input_scale 0.25."""
+    from tinyml_edu.emulator.projects import project_model
+    from tinyml_edu.projects import kws
+
+    built = project_model("kws")
+    labels = ["silence", "unknown", "yes", "no", "up", "down", "left", "right", "on", "off",
+              "stop", "go"]
+    return _audio_run(tmp_path_factory.mktemp("kws") / "run", built.model,
+                      kws.feature_params(), labels)
+
+
+def _assert_features_match_the_host(figures: dict, values_per_clip: int) -> None:
+    f = figures["features"]
+    assert f["source"] == "sketch-dsp-on-cortex-m4"
+    assert f["clips"] == AUDIO_CLIPS and f["input_values"] == AUDIO_CLIPS * values_per_clip
+    # float32 on the core against float64 in numpy: at most a rare value one step away
+    assert f["max_lsb"] <= 1
+    assert f["input_values_differing"] <= 0.001 * f["input_values"]
+    assert f["top1_agreement_from_features"] >= (AUDIO_CLIPS - 1) / AUDIO_CLIPS
+    assert 100_000 < f["instructions_per_clip"] < 20_000_000
+    # the kernel path on the core's own inputs: bit-exact, or a difference already understood
+    assert figures["bit_exact"] or figures["explained"], figures
+
+
+def test_kws_inputs_computed_by_the_sketch_front_end_on_the_core_match_the_host(
+        board_ready, kws_run: Path) -> None:
+    import contextlib
+    import io
+
+    from tinyml_edu.cli import main
+
+    figures = emulator.verify_run(kws_run, inputs=AUDIO_CLIPS)
+    _assert_features_match_the_host(figures, 49 * 40)
+    assert "front end" in figures["verified"]
+    report = json.loads((kws_run / "report.json").read_text())
+    assert report["cortex_m4"]["features"]["source"] == "sketch-dsp-on-cortex-m4"
+    assert report["cortex_m4"]["features"]["clips"] == AUDIO_CLIPS
+
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        main(["verify", str(kws_run), "--inputs", "2", "--no-report", "--host-features"])
+    assert "features: computed on the host (--host-features was given)" in printed.getvalue()
+
+
+def test_a_board_log_floor_unlike_trainings_shows_as_differing_inputs(
+        board_ready, kws_run: Path, tmp_path: Path) -> None:
+    """The comparison can fail: the same run with the board's FEATURE_LOG_FLOOR raised from
+    1e-6 to 1e-2 (the host keeps 1e-6) gives inputs that differ on quiet frames."""
+    import shutil
+
+    changed = tmp_path / "run"
+    shutil.copytree(kws_run, changed)
+    settings = changed / "export" / "model_settings.h"
+    text = settings.read_text()
+    assert "#define FEATURE_LOG_FLOOR 1e-06f" in text
+    settings.write_text(text.replace("FEATURE_LOG_FLOOR 1e-06f", "FEATURE_LOG_FLOOR 0.01f"))
+    f = emulator.verify_run(changed, inputs=AUDIO_CLIPS, update_report=False)["features"]
+    assert f["input_values_differing"] > 0.05 * f["input_values"]
+    assert f["max_lsb"] > 1
+
+
+def test_mfcc_inputs_computed_on_the_core_match_the_host(board_ready, tmp_path: Path) -> None:
+    """MFCC: the front end's DCT on the core, on a small dense model over 49 x 13 MFCCs."""
+    import keras
+
+    from tinyml_edu import datasets, quantize, train
+    from tinyml_edu.projects import kws
+
+    params = {**kws.feature_params(), "kind": "mfcc"}
+    params["shape"] = [49, 13]
+    clips, _ = datasets.load("kws").split("train")
+    x = kws.model_inputs(clips[:40], params)
+    train.set_seed(0)
+    inputs = keras.Input((49, 13))
+    outputs = keras.layers.Dense(12, activation="softmax")(keras.layers.Flatten()(inputs))
+    model = quantize.convert(keras.Model(inputs, outputs), "int8", representative=x,
+                             per_channel_dense=False)
+    run = _audio_run(tmp_path / "run", model, params, [str(i) for i in range(12)])
+    figures = emulator.verify_run(run, inputs=AUDIO_CLIPS, update_report=False)
+    _assert_features_match_the_host(figures, 49 * 13)

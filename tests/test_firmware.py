@@ -445,6 +445,74 @@ def test_decimator_and_sample_ring(tmp_path):
                             "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11"]
 
 
+AUDIO_INPUT_PROGRAM = r"""
+#include <cstdio>
+#include <cstdlib>
+#include <vector>
+#include "model_settings.h"
+#include "tinyml_edu_audio_input.h"
+// stdin: n int16 clips of FEATURE_CLIP_SAMPLES, then m float32 values to quantize.
+// stdout: each clip's int8 model input, then the m quantized values.
+int main(int argc, char** argv) {
+  if (argc != 3) return 1;
+  const unsigned clips = (unsigned)std::atoi(argv[1]), values = (unsigned)std::atoi(argv[2]);
+  static tme_audio_input_t in;
+  if (tme_audio_input_setup(&in) != TME_DSP_OK) return 2;
+  const uint32_t n = tme_audio_input_count(&in);
+  std::vector<int16_t> clip(FEATURE_CLIP_SAMPLES);
+  std::vector<float> features(n);
+  std::vector<int8_t> q(n);
+  for (unsigned c = 0; c < clips; ++c) {
+    if (std::fread(clip.data(), 2, clip.size(), stdin) != clip.size()) return 3;
+    tme_audio_input_compute(&in, clip.data(), FEATURE_CLIP_SAMPLES, 0, features.data());
+    for (uint32_t i = 0; i < n; ++i) q[i] = tme_quantize_int8(features[i], kInputScale,
+                                                             kInputZeroPoint);
+    std::fwrite(q.data(), 1, n, stdout);
+  }
+  for (unsigned i = 0; i < values; ++i) {
+    float x;
+    if (std::fread(&x, 4, 1, stdin) != 1) return 4;
+    const int8_t v = tme_quantize_int8(x, kInputScale, kInputZeroPoint);
+    std::fwrite(&v, 1, 1, stdout);
+  }
+  return 0;
+}
+"""
+
+
+@needs_gxx
+@pytest.mark.parametrize("kind", ["log_mel", "mfcc"])
+def test_the_sketchs_audio_input_matches_the_host_model_input(tmp_path, kind):
+    """tme_audio_input_setup (from model_settings.h) + tme_audio_input_compute +
+    tme_quantize_int8, what the sketch's runInference does, against kws.model_inputs quantized
+    with runtime.quantize_input; and the quantizer alone on halves and out-of-range values."""
+    from tinyml_edu import datasets, export, runtime
+    from tinyml_edu.projects import kws
+
+    params = {**kws.feature_params(), "kind": kind}
+    scale, zero_point = 0.0278, -10
+    (tmp_path / "model_settings.h").write_text(
+        export.settings_header(["a"], 4096, params, scale, zero_point))
+    (tmp_path / "audio_input.cpp").write_text(AUDIO_INPUT_PROGRAM)
+    exe = tmp_path / "audio_input"
+    _run([GXX, "-std=c++17", "-O2", "-Wall", "-Wextra", "-Werror", "-I", str(SRC),
+          "-I", str(tmp_path), "-x", "c++", str(SRC / "tinyml_edu_dsp.c"),
+          "-x", "c++", str(tmp_path / "audio_input.cpp"), "-o", str(exe)])
+    clips = datasets.load("kws").split("test")[0][::40][:6]
+    halves = (np.arange(-140, 140) + 0.5) * np.float32(scale)  # ties round away from zero
+    values = np.concatenate([halves, [-1e3, 1e3, 0.0]]).astype(np.float32)
+    out = _run([str(exe), str(len(clips)), str(len(values))],
+               input=clips.tobytes() + values.tobytes()).stdout
+    board = np.frombuffer(out, np.int8)
+    expected = runtime.quantize_input(kws.model_inputs(clips, params), scale, zero_point)
+    got = board[:expected.size].reshape(expected.shape)
+    lsb = np.abs(got.astype(int) - expected)
+    assert lsb.max() <= 1 and (lsb > 0).mean() < 0.001  # float32 here, float64 in numpy
+    assert len(np.unique(got)) > 20  # real features, not a constant
+    np.testing.assert_array_equal(board[expected.size:],
+                                  runtime.quantize_input(values, scale, zero_point))
+
+
 # ---------------------------------------------------------------------------------------------
 # (b) the library builds for the Nano's Cortex-M4F
 

@@ -19,10 +19,11 @@
  *           16 kHz, decimated to FEATURE_SAMPLE_RATE when that is lower; keeps the last
  *           FEATURE_CLIP_SAMPLES samples and about every 250 ms (LISTEN_HOP_MS when
  *           model_settings.h gives it) computes the log-mel (or MFCC) features of features.py
- *           (tinyml_edu_dsp.h) and runs the model. A keyword model (LISTEN_* settings) also
- *           feeds every inference's scores to the posterior smoother of tinyml_edu.listen
- *           (tinyml_edu_listen.h) and prints "K <seq> <label> <score> <time_ms> *CRC" for
- *           each keyword it detects, time_ms counted in samples from start-up.
+ *           (tinyml_edu_dsp.h), normalised as in training (tinyml_edu_audio_input.h), and runs
+ *           the model. A keyword model (LISTEN_* settings) also feeds every inference's scores
+ *           to the posterior smoother of tinyml_edu.listen (tinyml_edu_listen.h) and prints
+ *           "K <seq> <label> <score> <time_ms> *CRC" for each keyword it detects, time_ms
+ *           counted in samples from start-up.
  *   none  - the hello-world sine demo: feeds x sweeping 0..2*pi and reports y = model(x).
  *   other - a model whose features the board does not compute yet (e.g. wingbeats, ecg):
  *           the model is loaded, run once on zeros (its Invoke() time is reported) and the
@@ -73,6 +74,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "src/tinyml_edu_dsp.h"  // tme_quantize_int8 for every model; the audio front end
 #include "src/tinyml_edu_protocol.h"
 
 #if defined(TINYML_EDU_SENSOR_imu)
@@ -83,7 +85,6 @@
 #include <Arduino_BMI270_BMM150.h>
 #include "src/tinyml_edu_imu.h"
 #elif defined(TINYML_EDU_SENSOR_audio)
-#include "src/tinyml_edu_dsp.h"
 #if defined(ARDUINO_ARCH_ESP32)
 #include <ESP_I2S.h>  // ESP32 Arduino core 3.x; core 2.x had I2S.h, removed in 3.x
 #else
@@ -110,6 +111,9 @@
 
 #include "model_data.h"
 #include "model_settings.h"
+#if defined(TINYML_EDU_SENSOR_audio)
+#include "src/tinyml_edu_audio_input.h"  // after model_settings.h: sized from its FEATURE_*
+#endif
 
 #if defined(TINYML_EDU_SENSOR_audio) && defined(LISTEN_HOP_MS)
 #define TINYML_EDU_LISTEN 1  // a keyword model: smooth the scores, report keywords (K lines)
@@ -155,13 +159,10 @@ static void registerOps() {
 }
 
 // The int8 value of x: round(x / kInputScale) + kInputZeroPoint, halves away from zero as
-// TFLite's quantize kernel does (and tinyml_edu.quantize.quantize_input).
+// TFLite's quantize kernel does (and tinyml_edu.runtime.quantize_input).
 static void setInput(size_t i, float x) {
   if (g_input->type == kTfLiteInt8) {
-    int q = (int)lroundf(x / kInputScale) + kInputZeroPoint;
-    if (q < -128) q = -128;
-    if (q > 127) q = 127;
-    g_input->data.int8[i] = (int8_t)q;
+    g_input->data.int8[i] = tme_quantize_int8(x, kInputScale, kInputZeroPoint);
   } else {
     g_input->data.f[i] = x;
   }
@@ -424,9 +425,6 @@ static const uint32_t kMicRate = 16000;  // what both PDM microphones are run at
 #endif
 static const uint32_t kDecimation = kMicRate / FEATURE_SAMPLE_RATE;
 static const uint32_t kClip = FEATURE_CLIP_SAMPLES;
-static const uint32_t kFrames = FEATURE_NUM_FRAMES;
-static const uint32_t kMel = FEATURE_NUM_CHANNELS;
-static const uint32_t kFft = FEATURE_FFT_SIZE;
 #if defined(TINYML_EDU_LISTEN)
 // Every LISTEN_HOP_MS, in samples as on the host (tinyml_edu.listen: rate * hop_ms // 1000).
 static const uint32_t kHop = (uint32_t)FEATURE_SAMPLE_RATE * (uint32_t)LISTEN_HOP_MS / 1000u;
@@ -451,19 +449,11 @@ static float g_taps[TME_DECIMATOR_TAPS(kDecimation)];
 static float g_history[TME_DECIMATOR_TAPS(kDecimation)];
 static tme_decimator_t g_decimator;
 
-static float g_hann[FEATURE_WINDOW_SAMPLES];
-static float g_twiddle[kFft];
-static float g_fft[kFft];
-static float g_power[kFft / 2 + 1];
-static float g_weights[TME_MEL_WEIGHTS_MAX(kFft)];
-static uint16_t g_first_bin[kMel];
-static uint16_t g_bin_count[kMel];
-static tme_logmel_t g_mel;
-static float g_mel_row[kMel];
-static float g_dct[FEATURE_NUM_MFCC * kMel];
-static bool g_mfcc = false;
-static uint32_t g_width = kMel;  // values per frame: kMel, or FEATURE_NUM_MFCC for MFCC
-static float g_features[kFrames * kMel];
+// The log-mel (or MFCC) front end and the training normalisation, set up from
+// model_settings.h (src/tinyml_edu_audio_input.h): the code `tinyml-edu verify --on
+// cortex-m4` runs on the emulated Cortex-M4 and compares with the host's features.
+static tme_audio_input_t g_audio;
+static float g_features[kTmeAudioInputMax];
 
 static int16_t g_stream[kStreamSamples];
 static size_t g_stream_count = 0;
@@ -580,30 +570,12 @@ static void sendHeader() {
 }
 
 static void runInference() {
-  for (uint32_t f = 0; f < kFrames; ++f) {
-    tme_logmel_frame(&g_mel, g_clip, kClip, g_clip_pos + f * FEATURE_STRIDE_SAMPLES, g_mel_row);
-    float* out = &g_features[f * g_width];
-    if (g_mfcc) {
-      tme_dct_apply(g_dct, FEATURE_NUM_MFCC, kMel, g_mel_row, out);
-    } else {
-      memcpy(out, g_mel_row, sizeof g_mel_row);
-    }
-  }
-  const uint32_t n = kFrames * g_width;
-  // Optional normalisation from model_settings.h (the kws project): subtract the mean of the
-  // whole clip's features (loudness and microphone gain drop out), then scale.
-  float offset = 0.0f, scale = 1.0f;
-#if defined(FEATURE_NORM)
-  if (strcmp(FEATURE_NORM, "clip_mean") == 0) {
-    double sum = 0.0;
-    for (uint32_t i = 0; i < n; ++i) sum += g_features[i];
-    offset = (float)(sum / n);
-  }
-#endif
-#if defined(FEATURE_INPUT_SCALE)
-  scale = FEATURE_INPUT_SCALE;
-#endif
-  for (uint32_t i = 0; i < n; ++i) setInput(i, (g_features[i] - offset) * scale);
+  // The clip starts at its oldest sample. With FEATURE_NORM "clip_mean" (kws) the mean of the
+  // whole clip's features is subtracted (loudness and microphone gain drop out), then the
+  // values are multiplied by FEATURE_INPUT_SCALE.
+  tme_audio_input_compute(&g_audio, g_clip, kClip, g_clip_pos, g_features);
+  const uint32_t n = tme_audio_input_count(&g_audio);
+  for (uint32_t i = 0; i < n; ++i) setInput(i, g_features[i]);
   const float ms = invokeTimed();
   if (ms < 0.0f) return;
   reportTopLabel(ms);
@@ -619,25 +591,10 @@ static void setupSensor() {
   tme_ring16_init(&g_raw, g_raw_storage, sizeof g_raw_storage / sizeof g_raw_storage[0]);
   tme_decimator_init(&g_decimator, g_taps, g_history, TME_DECIMATOR_TAPS(kDecimation),
                      kDecimation);
-  g_mfcc = strcmp(FEATURE_KIND, "mfcc") == 0;
-  g_width = g_mfcc ? FEATURE_NUM_MFCC : kMel;
-  if (g_mfcc) tme_dct_init(g_dct, FEATURE_NUM_MFCC, kMel);
-  g_mel.sample_rate = FEATURE_SAMPLE_RATE;
-  g_mel.window_samples = FEATURE_WINDOW_SAMPLES;
-  g_mel.fft_size = kFft;
-  g_mel.num_channels = kMel;
-  g_mel.lower_hz = FEATURE_LOWER_HZ;
-  g_mel.upper_hz = FEATURE_UPPER_HZ;
-  g_mel.log_floor = FEATURE_LOG_FLOOR;
-  g_mel.hann = g_hann;
-  g_mel.twiddle = g_twiddle;
-  g_mel.fft = g_fft;
-  g_mel.power = g_power;
-  g_mel.weights = g_weights;
-  g_mel.weights_capacity = TME_MEL_WEIGHTS_MAX(kFft);
-  g_mel.first_bin = g_first_bin;
-  g_mel.bin_count = g_bin_count;
-  if (tme_logmel_init(&g_mel) != TME_DSP_OK) {
+  const int status = tme_audio_input_setup(&g_audio);
+  if (status == TME_DSP_BAD_NORM) {
+    sendError("FEATURE_NORM in model_settings.h is not one this library knows: update it");
+  } else if (status != TME_DSP_OK) {
     sendError("the mel filterbank settings in model_settings.h are not usable");
   }
 #if defined(TINYML_EDU_LISTEN)
@@ -647,7 +604,7 @@ static void setupSensor() {
 }
 
 static size_t expectedInputs() {
-  return (size_t)kFrames * (size_t)g_width;
+  return (size_t)tme_audio_input_count(&g_audio);
 }
 
 static void startStreaming() {

@@ -2,9 +2,13 @@
 
 ``CortexM4Board`` has the shape of a runtime backend: ``load(model_bytes)`` builds the program,
 ``invoke(inputs)`` runs a batch of int8 inputs through it and returns the int8 outputs, and
-``stats`` says what the last run measured. Inputs and outputs cross through newlib's
-semihosting (files opened on the host); a small TCG plugin counts the instructions each
-``Invoke()`` executes, exactly, and the program checks the count on loops of known length.
+``stats`` says what the last run measured. An audio model loaded with ``audio_input=True``
+takes raw int16 clips instead (``invoke_clips``): the sketch's front end computes and
+quantizes each model input on the core, and the board returns those inputs with the outputs.
+
+Inputs and outputs cross through newlib's semihosting (files opened on the host); a small TCG
+plugin counts the instructions each ``Invoke()`` executes, exactly, and the program checks the
+count on loops of known length.
 
 QEMU runs the instructions, not the timing of an nRF52840 (no flash wait states, no pipeline),
 so latency is an estimate: instructions x an assumed cycles-per-instruction / 64 MHz.
@@ -77,6 +81,8 @@ class RunStats:
     calibration_ok: bool  # the known loops counted exactly
     arena_used_bytes: int  # what TFLM allocated on the 32-bit core
     build: dict[str, Any] = field(default_factory=dict)
+    # per clip, the sketch's front end (features, normalisation, quantization): audio input only
+    feature_instructions: list[int] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -102,10 +108,13 @@ class CortexM4Board:
         self.stats: RunStats | None = None
         self._plugin = build.plugin_path(self.kit)
 
-    def load(self, model_bytes: bytes, export_dir: Path | str | None = None) -> build.BuildResult:
+    def load(self, model_bytes: bytes, export_dir: Path | str | None = None,
+             audio_input: bool = False) -> build.BuildResult:
         """Build the program for ``model_bytes``. ``export_dir``: a run's ``export/`` folder to
         build from (its C array must hold these bytes); without it, the export is written here
-        the way ``tinyml-edu run`` writes it (arena measured with TFLM plus the margin)."""
+        the way ``tinyml-edu run`` writes it (arena measured with TFLM plus the margin).
+        ``audio_input``: the program computes the model input from raw clips with the sketch's
+        front end (``invoke_clips``); the export must be an audio run's."""
         from tinyml_edu import export, profile
 
         if export_dir is None:
@@ -126,7 +135,7 @@ class CortexM4Board:
         ops = sorted({op.name for op in profile.op_list(model_bytes)})
         try:
             self.program = build.build_program(export_dir, ops, self.work_dir / "build",
-                                               self.kit, self.jobs)
+                                               self.kit, self.jobs, audio_input=audio_input)
         except build.BuildError as err:
             raise EmulatorError(str(err)) from err
         return self.program
@@ -136,9 +145,37 @@ class CortexM4Board:
         through the program; return the int8 outputs, one row per input."""
         if self.program is None:
             raise EmulatorError("load a model before invoke")
+        if self.program.audio_input:
+            raise EmulatorError("this program computes its inputs from raw clips: use "
+                                "invoke_clips, or load the model without audio_input")
         inputs = np.ascontiguousarray(inputs, dtype=np.int8)
+        in_bytes, outputs = self._run(inputs.tobytes(), len(inputs))
+        if inputs.size != len(inputs) * in_bytes:
+            raise EmulatorError(f"each input must have {in_bytes} int8 values, not "
+                                f"{inputs.size // max(len(inputs), 1)}")
+        return outputs
+
+    def invoke_clips(self, clips: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Run raw int16 clips (one row each, ``FEATURE_CLIP_SAMPLES`` long) through the
+        sketch's front end and the model on the core; return the int8 model inputs the core
+        computed and its int8 outputs, one row per clip."""
+        if self.program is None or not self.program.audio_input:
+            raise EmulatorError("load an audio model with audio_input=True before invoke_clips")
+        clips = np.asarray(clips)
+        if clips.dtype != np.int16 or clips.ndim != 2:
+            raise EmulatorError(f"clips must be a 2-D int16 array (clips, samples), got "
+                                f"{clips.dtype} of shape {clips.shape}")
         run_dir = self.work_dir / "build"
-        (run_dir / "inputs.bin").write_bytes(inputs.tobytes())
+        (run_dir / "board_inputs.bin").unlink(missing_ok=True)
+        in_bytes, outputs = self._run(np.ascontiguousarray(clips, "<i2").tobytes(), len(clips))
+        inputs = np.frombuffer((run_dir / "board_inputs.bin").read_bytes(), dtype=np.int8)
+        return inputs.reshape(len(clips), in_bytes), outputs
+
+    def _run(self, payload: bytes, count: int) -> tuple[int, np.ndarray]:
+        """Write the input file, run QEMU, check and parse what the program reported:
+        (input tensor bytes, outputs one row per input)."""
+        run_dir = self.work_dir / "build"
+        (run_dir / "inputs.bin").write_bytes(payload)
         for name in ("outputs.bin", "counts.txt"):
             (run_dir / name).unlink(missing_ok=True)
         stdout = self._run_qemu(run_dir)
@@ -147,16 +184,15 @@ class CortexM4Board:
             raise EmulatorError("the program on the emulated Cortex-M4 failed: "
                                 + facts.get("ERROR", stdout[-1000:]))
         in_bytes, out_bytes = (int(v) for v in facts["TENSORS"].split())
-        if inputs.size != len(inputs) * in_bytes:
-            raise EmulatorError(f"each input must have {in_bytes} int8 values, not "
-                                f"{inputs.size // max(len(inputs), 1)}")
         done = int(facts["DONE"])
-        if done != len(inputs):
-            raise EmulatorError(f"the program ran {done} of {len(inputs)} inputs")
+        if done != count:
+            raise EmulatorError(f"the program ran {done} of {count} inputs (each input must "
+                                "be whole: clips of FEATURE_CLIP_SAMPLES samples, or "
+                                f"{in_bytes} int8 values)")
         outputs = np.frombuffer((run_dir / "outputs.bin").read_bytes(), dtype=np.int8)
         counts = _read_counts(run_dir / "counts.txt")
         self.stats = _instruction_stats(counts, done, int(facts["ARENA"]), self.program)
-        return outputs.reshape(done, out_bytes)
+        return in_bytes, outputs.reshape(done, out_bytes)
 
     def _run_qemu(self, run_dir: Path) -> str:
         command = [QEMU, "-M", MACHINE, "-nographic", "-monitor", "none", "-serial", "none",
@@ -196,13 +232,18 @@ def _read_counts(path: Path) -> list[int]:
 def _instruction_stats(counts: list[int], inputs: int, arena: int,
                        program: build.BuildResult) -> RunStats:
     """Instructions per Invoke() from the plugin's counts at each ``tme_mark()``: pairs of
-    marks bracket the empty call, the two loops, then each inference."""
-    if len(counts) != 2 * (3 + inputs):
-        raise EmulatorError(f"expected {2 * (3 + inputs)} instruction marks, got {len(counts)}")
+    marks bracket the empty call, the two loops, then each inference (with audio input, the
+    front end's pair comes before each inference's)."""
+    per_input = 2 if program.audio_input else 1
+    expected = 2 * (3 + per_input * inputs)
+    if len(counts) != expected:
+        raise EmulatorError(f"expected {expected} instruction marks, got {len(counts)}")
     spans = [counts[i + 1] - counts[i] for i in range(0, len(counts), 2)]
     bracket, short, long = spans[:3]
     calibration_ok = long - short == 2 * (LOOP_LONG - LOOP_SHORT)
     build_facts = {"seconds": program.seconds, "objects_compiled": program.objects_compiled,
                    "objects_cached": program.objects_cached}
-    return RunStats(inputs=inputs, instructions=[s - bracket for s in spans[3:]],
-                    calibration_ok=calibration_ok, arena_used_bytes=arena, build=build_facts)
+    measured = [s - bracket for s in spans[3:]]
+    return RunStats(inputs=inputs, instructions=measured[per_input - 1::per_input],
+                    calibration_ok=calibration_ok, arena_used_bytes=arena, build=build_facts,
+                    feature_instructions=measured[0::2] if per_input == 2 else [])

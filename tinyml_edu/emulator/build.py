@@ -6,6 +6,11 @@ sketch uses) with its CMSIS-NN kernels, the exported model array, an op resolver
 C/C++ flags from the kit (``-mcpu=cortex-m4 -mthumb -mfpu=fpv4-sp-d16 -mfloat-abi=softfp -Os``,
 ``-funsigned-char``, ...), plus ``-DARDUINO`` (which selects the int8 kernel registrations).
 
+For an audio model the program can also compute the model's input on the core from raw clips
+(``audio_input=True``): the sketch's front end, ``tinyml_edu_dsp.c`` of the course's own
+Arduino library compiled with the core's C flags, set up from ``model_settings.h`` by the same
+``tinyml_edu_audio_input.h`` the sketch includes.
+
 Only the library files the model needs are compiled: the TFLM framework, the kernels of the
 model's ops and CMSIS-NN (archived, so the linker takes only what is called). Objects are
 cached under ``~/.cache/tinyml-edu/m4/<hash of compiler version and flags>/`` and reused by
@@ -97,6 +102,7 @@ class BuildResult:
     seconds: float
     ops: list[str] = field(default_factory=list)
     flags: list[str] = field(default_factory=list)
+    audio_input: bool = False  # the program computes the model input from raw int16 clips
 
 
 def default_kit() -> Path:
@@ -259,10 +265,19 @@ def ops_header(ops: list[str]) -> str:
             f"#define TME_REGISTER_OPS(r) do {{ {adds} }} while (0)\n")
 
 
+def sketch_library_src() -> Path:
+    """``src/`` of the course's Arduino library (tinyml_edu_protocol), as deploy copies it."""
+    from tinyml_edu.deploy import PROTOCOL_LIBRARY, firmware_dir
+
+    return firmware_dir() / "libraries" / PROTOCOL_LIBRARY / "src"
+
+
 def build_program(export_dir: Path, ops: list[str], work_dir: Path, kit: Path | str | None = None,
-                  jobs: int = 2) -> BuildResult:
+                  jobs: int = 2, audio_input: bool = False) -> BuildResult:
     """Compile and link ``work_dir/harness.elf`` from a run's ``export/`` folder
-    (``export.MODEL_SOURCE``, ``model_data.h``, ``model_settings.h``)."""
+    (``export.MODEL_SOURCE``, ``model_data.h``, ``model_settings.h``). ``audio_input``: read
+    raw clips and compute the model input with the sketch's front end (an audio model's
+    ``model_settings.h`` has its ``FEATURE_*`` settings)."""
     started = time.perf_counter()
     toolchain, kit = find_toolchain(), find_kit(kit)
     cache = ObjectCache(toolchain, kit, jobs)
@@ -273,13 +288,23 @@ def build_program(export_dir: Path, ops: list[str], work_dir: Path, kit: Path | 
                              "(tinyml-edu run writes export/)")
         shutil.copy(export_dir / name, work_dir / name)
     (work_dir / "ops.h").write_text(ops_header(ops), encoding="utf-8")
+    if audio_input and "FEATURE_KIND" not in (work_dir / "model_settings.h").read_text(
+            encoding="utf-8"):
+        raise BuildError(f"{export_dir / 'model_settings.h'} has no audio feature settings "
+                         "(FEATURE_KIND): only an audio run's export can compute its input on "
+                         "the board")
 
     library_objects = cache.objects(framework_sources(cache.library)
                                     + kernel_sources(cache.library, ops))
     archive = cache.cmsis_nn_archive()
-    local = [(work_dir / export.MODEL_SOURCE, []), (HARNESS / "harness.cpp",
-             ['-DTME_INPUT_FILE="inputs.bin"', '-DTME_OUTPUT_FILE="outputs.bin"']),
-             (HARNESS / "startup.c", [])]
+    harness_defines = ['-DTME_INPUT_FILE="inputs.bin"', '-DTME_OUTPUT_FILE="outputs.bin"']
+    local = [(work_dir / export.MODEL_SOURCE, []), (HARNESS / "startup.c", [])]
+    if audio_input:
+        src = sketch_library_src()
+        harness_defines += ["-DTME_AUDIO_INPUT=1",
+                            '-DTME_BOARD_INPUT_FILE="board_inputs.bin"', f"-I{src}"]
+        local.append((src / "tinyml_edu_dsp.c", []))  # the core's C flags, as the sketch's
+    local.append((HARNESS / "harness.cpp", harness_defines))
     local_objects = []
     for source, extra in local:
         obj = work_dir / (source.stem + ".o")
@@ -300,7 +325,7 @@ def build_program(export_dir: Path, ops: list[str], work_dir: Path, kit: Path | 
     return BuildResult(elf=elf, mark_address=symbol_address(toolchain, elf, "tme_mark"),
                        objects_compiled=cache.compiled, objects_cached=cache.cached,
                        seconds=round(time.perf_counter() - started, 2), ops=ops,
-                       flags=cache.cxxflags)
+                       flags=cache.cxxflags, audio_input=audio_input)
 
 
 def symbol_address(toolchain: Toolchain, elf: Path, name: str) -> int:

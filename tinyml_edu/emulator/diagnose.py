@@ -67,12 +67,9 @@ def expose_every_op_output(model_bytes: bytes) -> tuple[bytes, Layout]:
 def host_all_outputs(model_bytes: bytes, inputs: np.ndarray, count: int) -> np.ndarray:
     """The host TFLM's ``count`` outputs per input, as bytes, concatenated (as the board
     writes them)."""
-    from tflite_micro import runtime
+    from tinyml_edu import runtime
 
-    from tinyml_edu import profile
-
-    arena = 2 * profile.tflm_arena_bytes(model_bytes) + 4096
-    interp = runtime.Interpreter.from_bytes(model_bytes, arena_size=arena)
+    interp, _ = runtime.allocate_tflm(model_bytes)  # raw: it reads every output, not only one
     shape = interp.get_input_details(0)["shape"]
     rows = []
     for row in inputs:

@@ -2,9 +2,16 @@
 
 The run's int8 model, built from its ``export/`` folder for the emulated Cortex-M4, runs the
 run's test inputs; every int8 output is compared with the host's TFLM runtime (the
-``tflite-micro`` package, reference kernels) on the same inputs. Inputs are the test split's
-features computed on the host and quantized as the sketch does: the sketch's own feature code
-is not run on the emulated core.
+``tflite-micro`` package, reference kernels) on the same inputs.
+
+Audio runs (log-mel or MFCC features) feed the board the test split's raw int16 clips: the
+sketch's own front end (``tinyml_edu_dsp.c`` with ``tinyml_edu_audio_input.h``) computes,
+normalises and quantizes each model input on the emulated core. Then two comparisons: the
+board's outputs against the host TFLM on the board's own inputs (must be bit-exact: the kernel
+path alone), and the board's inputs and outputs against the host's whole path (numpy features,
+quantized): float32 on the core against float64 in numpy moves an input value by one step
+now and then, which is measured and reported (``features``). Other runs (IMU, hand-made
+features) get the test split's features computed and quantized on the host.
 """
 
 from __future__ import annotations
@@ -45,6 +52,24 @@ M4_CPU = "Arm Cortex-M4F"
 WHAT_IS_VERIFIED = ("the int8 model (TFLM + CMSIS-NN, the deployed op resolver, arena and C "
                     "array) on the test split's features computed on the host; the sketch's "
                     "feature code is not run on the emulated core")
+WHAT_IS_VERIFIED_AUDIO = ("the sketch's audio front end (log-mel/MFCC, normalisation, "
+                          "quantization: tinyml_edu_dsp.c) on the test split's raw clips, then "
+                          "the int8 model (TFLM + CMSIS-NN, the deployed op resolver, arena and "
+                          "C array) on the inputs the core computed")
+BOARD_FEATURES = "sketch-dsp-on-cortex-m4"
+# The training normalisations the sketch's front end knows (tinyml_edu_audio_input.h).
+SKETCH_NORMS = ("clip_mean", "none")
+FEATURE_DIFFERENCE = (
+    "float32 on the Cortex-M4F (FFT, mel filterbank with fused multiply-adds, newlib's logf) "
+    "against float64 in numpy: the log-mel values differ in their last float32 bits, so an "
+    "input whose exact value lies that close to a rounding boundary of the int8 scale lands "
+    "one step (1 LSB) the other way. Rare, and one step: the kernel path is checked apart from "
+    "it, on the board's own inputs (bit_exact).")
+HOST_IMU_FEATURES = (
+    "IMU features stay host-computed: the emulated core is not fed raw IMU windows yet. The "
+    "sketch's IMU step is a scale and a clip per sample (and |a| for gestures) in float32, "
+    "without an FFT or a log, so it can move an input by one step only where a value lies "
+    "within float32 rounding of an int8 rounding boundary")
 
 
 def test_inputs(run_dir: Path, report: RunReport, model_bytes: bytes,
@@ -68,23 +93,101 @@ def test_inputs(run_dir: Path, report: RunReport, model_bytes: bytes,
     return quantize.quantize_input(x, scale, zero_point).reshape(len(x), -1)
 
 
+def sketch_audio_params(params: dict[str, Any]) -> str | None:
+    """Why the sketch's front end cannot compute this run's inputs, or None when it can: an
+    audio run whose extra feature keys are the normalisations tinyml_edu_audio_input.h knows."""
+    from tinyml_edu.features import AUDIO_KINDS, AudioFeatureParams
+
+    if params.get("kind") not in AUDIO_KINDS:
+        return "not an audio run (its feature_params name no log_mel or mfcc kind)"
+    audio_keys = {f for f in AudioFeatureParams.__dataclass_fields__} | {
+        "window_samples", "stride_samples", "clip_samples", "num_frames", "shape"}
+    extra = sorted(set(params) - audio_keys - {"norm", "input_scale"})
+    if extra:
+        return f"feature_params keys {extra} are computed on the host only"
+    if params.get("norm", "none") not in SKETCH_NORMS:
+        return f"norm {params['norm']!r} is not one the sketch computes ({', '.join(SKETCH_NORMS)})"
+    return None
+
+
+def raw_test_clips(run_dir: Path, report: RunReport, model_bytes: bytes,
+               count: int = DEFAULT_INPUTS) -> tuple[np.ndarray, np.ndarray]:
+    """An audio run's first ``count`` test-split clips as the board's ring holds them (int16,
+    fit to ``clip_samples``), and the host's int8 model inputs for them (numpy features, the
+    project's normalisation, quantized as the sketch does)."""
+    from tinyml_edu import features, pipeline, quantize
+    from tinyml_edu.projects import get_project
+
+    project = get_project(report.project or "")
+    if project.features is None:
+        raise EmulatorError(f"project {project.name} has no feature function for raw clips")
+    dataset = report.dataset
+    own_data = dataset if dataset and dataset != project.dataset and Path(dataset).is_dir() \
+        else None
+    raw = pipeline.load_data(project.name, own_data).split("test")[0][:count]
+    clip_samples = int(report.params["clip_samples"])
+    clips = features.fit_clip(np.asarray(raw), clip_samples)
+    if clips.dtype != np.int16:
+        raise EmulatorError(f"the test clips are {clips.dtype}, not int16 PCM as a microphone "
+                            "gives them; the board's front end reads int16")
+    x = np.asarray(project.features(clips, report.params), np.float32)
+    details = quantize.interpreter(model_bytes).get_input_details()[0]
+    if details["dtype"] != np.int8:
+        raise EmulatorError("verify compares int8 models; this model's input is "
+                            f"{np.dtype(details['dtype']).name}")
+    scale, zero_point = details["quantization"]
+    return clips, quantize.quantize_input(x, scale, zero_point).reshape(len(x), -1)
+
+
+def _top1_agreement(a: np.ndarray, b: np.ndarray) -> float:
+    return round(float(np.mean(a.argmax(axis=1) == b.argmax(axis=1))), 4)
+
+
+def compare_features(board_inputs: np.ndarray, host_inputs: np.ndarray,
+                     board_outputs: np.ndarray, host_on_board_inputs: np.ndarray,
+                     host_path_outputs: np.ndarray,
+                     feature_instructions: list[int]) -> dict[str, Any]:
+    """The board's front end against the host's: int8 inputs value by value (in LSB, steps of
+    the input scale); the board's outputs against the host's whole path (numpy features, host
+    TFLM); and the host TFLM on the board's inputs against it on its own (what the front end
+    alone changes)."""
+    lsb = np.abs(board_inputs.astype(np.int16) - host_inputs.astype(np.int16))
+    end_to_end = compare(board_outputs, host_path_outputs)
+    from_features = compare(host_on_board_inputs, host_path_outputs)
+    return {
+        "source": BOARD_FEATURES,
+        "clips": int(len(board_inputs)),
+        "input_values": int(lsb.size),
+        "input_values_differing": int((lsb > 0).sum()),
+        "clips_with_differing_inputs": int((lsb.max(axis=1, initial=0) > 0).sum()),
+        "max_lsb": int(lsb.max(initial=0)),
+        "outputs_bit_exact_vs_host_features": end_to_end["bit_exact"],
+        "clips_outputs_differing_vs_host_features": end_to_end["inputs_differing"],
+        "max_abs_output_difference_vs_host_features": end_to_end["max_abs_difference"],
+        "top1_agreement": _top1_agreement(board_outputs, host_path_outputs),
+        # the front end alone: the same (host) kernels on the board's and on the host's inputs
+        "clips_outputs_differing_from_features": from_features["inputs_differing"],
+        "top1_agreement_from_features": _top1_agreement(host_on_board_inputs, host_path_outputs),
+        "instructions_per_clip": int(np.median(feature_instructions)),
+        "latency_ms_at_64mhz": round(float(np.median(feature_instructions))
+                                     * CYCLES_PER_INSTRUCTION / CLOCK_HZ * 1000, 4),
+        "explanation": FEATURE_DIFFERENCE,
+    }
+
+
 def host_outputs(model_bytes: bytes, inputs: np.ndarray) -> np.ndarray:
     """The host TFLM runtime's int8 outputs for each row of ``inputs``."""
-    from tinyml_edu import profile
+    from tinyml_edu import runtime
 
-    if not profile.tflm_available():
+    if not runtime.tflm_available():
         raise EmulatorError("the host TFLM runtime (pip package tflite-micro) is not installed; "
                             "it has wheels for Linux only")
-    from tflite_micro import runtime
-
-    arena = 2 * profile.tflm_arena_bytes(model_bytes) + 4096
-    interp = runtime.Interpreter.from_bytes(model_bytes, arena_size=arena)
-    shape = interp.get_input_details(0)["shape"]
+    interp = runtime.TFLMInterpreter(model_bytes)
     results = []
     for row in inputs:
-        interp.set_input(row.reshape(shape).astype(np.int8), 0)
+        interp.set_input(row.reshape(interp.input.shape).astype(np.int8))
         interp.invoke()
-        results.append(np.asarray(interp.get_output(0), np.int8).reshape(-1))
+        results.append(np.asarray(interp.get_output(), np.int8).reshape(-1))
     return np.stack(results)
 
 
@@ -100,21 +203,38 @@ def compare(board: np.ndarray, host: np.ndarray) -> dict[str, Any]:
 
 def verify_run(run_dir: Path | str, kit: Path | str | None = None,
                inputs: int = DEFAULT_INPUTS, jobs: int = 2,
-               update_report: bool = True) -> dict[str, Any]:
-    """Build, run and compare; return the figures (and add them to the run's report)."""
+               update_report: bool = True, host_features: bool = False) -> dict[str, Any]:
+    """Build, run and compare; return the figures (and add them to the run's report).
+    ``host_features``: feed an audio run host-computed inputs too, instead of its raw clips
+    through the sketch's front end on the core."""
     run_dir = Path(run_dir)
     report, model_path = RunReport.load_finished(run_dir)
     model = model_path.read_bytes()
-    x = test_inputs(run_dir, report, model, inputs)
+    not_on_board = sketch_audio_params(report.params)
     board = CortexM4Board(kit=kit, jobs=jobs)
-    program = board.load(model, export_dir=run_dir / "export")
-    on_board = board.invoke(x)
+    if not_on_board is None and not host_features:
+        clips, host_inputs = raw_test_clips(run_dir, report, model, inputs)
+        program = board.load(model, export_dir=run_dir / "export", audio_input=True)
+        x, on_board = board.invoke_clips(clips)  # x: the inputs the board computed
+    else:
+        x = test_inputs(run_dir, report, model, inputs)
+        program = board.load(model, export_dir=run_dir / "export")
+        on_board = board.invoke(x)
     stats = board.stats
     if not stats.calibration_ok:
         raise EmulatorError("the instruction counter failed its check on loops of known length;"
                             " the counts cannot be trusted on this QEMU")
     host = host_outputs(model, x)
     result = compare(on_board, host)
+    if program.audio_input:
+        result["features"] = compare_features(x, host_inputs, on_board, host,
+                                              host_outputs(model, host_inputs),
+                                              stats.feature_instructions)
+    else:
+        why = ("--host-features was given" if host_features and not_on_board is None
+               else HOST_IMU_FEATURES if "channels" in report.params
+               else not_on_board)
+        result["features"] = {"source": "host", "why": why}
     per_inference = int(np.median(stats.instructions))
     macs = report.macs or 0
     result.update({
@@ -129,7 +249,7 @@ def verify_run(run_dir: Path | str, kit: Path | str | None = None,
         "instructions_per_mac": round(per_inference / macs, 3) if macs else None,
         "arena_used_bytes_on_m4": stats.arena_used_bytes,
         "ops": program.ops,
-        "verified": WHAT_IS_VERIFIED,
+        "verified": WHAT_IS_VERIFIED_AUDIO if program.audio_input else WHAT_IS_VERIFIED,
         "latency_source": board.latency_source,
         "build_seconds": program.seconds,
         "objects_compiled": program.objects_compiled,

@@ -9,6 +9,13 @@
 // empty one (the bracket's own cost), then loops of TME_LOOP_SHORT and TME_LOOP_LONG
 // iterations of two instructions each, so the counts must differ by exactly
 // 2 * (TME_LOOP_LONG - TME_LOOP_SHORT).
+//
+// With TME_AUDIO_INPUT (an audio model, built with firmware/libraries/tinyml_edu_protocol/src),
+// INPUT_FILE holds raw int16 clips of FEATURE_CLIP_SAMPLES samples instead: each clip's model
+// input is computed on the core by the sketch's own front end (tme_audio_input_setup from
+// model_settings.h, tme_audio_input_compute, tme_quantize_int8 with kInputScale and
+// kInputZeroPoint, as the sketch's runInference and setInput), written to BOARD_INPUT_FILE,
+// and then run; a second pair of marks brackets the front end.
 #include <stdio.h>
 #include <string.h>
 
@@ -18,6 +25,11 @@
 #include "tensorflow/lite/micro/micro_interpreter.h"
 #include "tensorflow/lite/micro/micro_mutable_op_resolver.h"
 #include "tensorflow/lite/schema/schema_generated.h"
+#if defined(TME_AUDIO_INPUT)
+#include <math.h>
+
+#include "tinyml_edu_audio_input.h"
+#endif
 
 #define TME_LOOP_SHORT 1000
 #define TME_LOOP_LONG 3000
@@ -38,6 +50,56 @@ static __attribute__((noinline)) void tme_known_loop(unsigned n) {
 
 alignas(16) static uint8_t g_arena[kTensorArenaSize];
 static tflite::MicroMutableOpResolver<TME_OP_COUNT> g_resolver;
+
+#if defined(TME_AUDIO_INPUT)
+static tme_audio_input_t g_audio;
+static int16_t g_clip[FEATURE_CLIP_SAMPLES];
+static float g_features[kTmeAudioInputMax];
+static FILE* g_board_inputs = nullptr;
+
+// What the sketch checks before its first inference, as a TME ERROR line; 0 when all is well.
+static int check_audio_input(const TfLiteTensor* input) {
+  const int status = tme_audio_input_setup(&g_audio);
+  if (status != TME_DSP_OK) {
+    printf("TME ERROR tme_audio_input_setup failed with %d\n", status);
+    return 6;
+  }
+  if (input->type != kTfLiteInt8 || tme_audio_input_count(&g_audio) != input->bytes) {
+    printf("TME ERROR the features make %u values, the int8 input tensor has %u bytes\n",
+           (unsigned)tme_audio_input_count(&g_audio), (unsigned)input->bytes);
+    return 6;
+  }
+  if (fabsf(input->params.scale - kInputScale) > 1e-6f * fabsf(kInputScale)) {
+    printf("TME ERROR kInputScale in model_settings.h is not the model's\n");
+    return 6;
+  }
+  g_board_inputs = fopen(TME_BOARD_INPUT_FILE, "wb");
+  if (!g_board_inputs) {
+    printf("TME ERROR cannot open %s through semihosting\n", TME_BOARD_INPUT_FILE);
+    return 4;
+  }
+  return 0;
+}
+#endif
+
+// The next input into the input tensor; false at the end of INPUT_FILE.
+static bool next_input(FILE* in, TfLiteTensor* input) {
+#if defined(TME_AUDIO_INPUT)
+  if (fread(g_clip, sizeof g_clip[0], FEATURE_CLIP_SAMPLES, in) != FEATURE_CLIP_SAMPLES) {
+    return false;
+  }
+  tme_mark();
+  tme_audio_input_compute(&g_audio, g_clip, FEATURE_CLIP_SAMPLES, 0, g_features);
+  for (size_t i = 0; i < input->bytes; ++i) {
+    input->data.int8[i] = tme_quantize_int8(g_features[i], kInputScale, kInputZeroPoint);
+  }
+  tme_mark();
+  fwrite(input->data.raw, 1, input->bytes, g_board_inputs);
+  return true;
+#else
+  return fread(input->data.raw, 1, input->bytes, in) == input->bytes;
+#endif
+}
 
 int main(void) {
   tme_mark();
@@ -61,6 +123,10 @@ int main(void) {
   for (size_t i = 0; i < interpreter.outputs_size(); ++i) {
     output_bytes += interpreter.output(i)->bytes;
   }
+#if defined(TME_AUDIO_INPUT)
+  const int problem = check_audio_input(input);
+  if (problem) return problem;
+#endif
   printf("TME ARENA %u\n", (unsigned)interpreter.arena_used_bytes());
   printf("TME TENSORS %u %u\n", (unsigned)input->bytes, (unsigned)output_bytes);
 
@@ -72,7 +138,7 @@ int main(void) {
     return 4;
   }
   unsigned count = 0;
-  while (fread(input->data.raw, 1, input->bytes, in) == input->bytes) {
+  while (next_input(in, input)) {
     tme_mark();
     TfLiteStatus status = interpreter.Invoke();
     tme_mark();
@@ -87,6 +153,9 @@ int main(void) {
   }
   fclose(out);
   fclose(in);
+#if defined(TME_AUDIO_INPUT)
+  fclose(g_board_inputs);
+#endif
   printf("TME DONE %u\n", count);
   return 0;
 }

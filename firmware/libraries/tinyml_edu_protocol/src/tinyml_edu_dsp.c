@@ -215,6 +215,54 @@ void tme_dct_apply(const float *matrix, uint32_t num_coeffs, uint32_t num_inputs
 }
 
 /* ========================================================================================
+ * A model's audio input */
+
+int tme_audio_input_init(tme_audio_input_t *in) {
+  int status = tme_logmel_init(&in->mel);
+  if (status != TME_DSP_OK) return status;
+  if (in->num_mfcc > in->mel.num_channels || (in->num_mfcc > 0 && in->dct == NULL) ||
+      in->num_frames == 0 || in->stride_samples == 0) {
+    return TME_DSP_BAD_SIZE;
+  }
+  if (in->num_mfcc > 0) tme_dct_init(in->dct, in->num_mfcc, in->mel.num_channels);
+  return TME_DSP_OK;
+}
+
+uint32_t tme_audio_input_count(const tme_audio_input_t *in) {
+  return in->num_frames * (in->num_mfcc > 0 ? in->num_mfcc : in->mel.num_channels);
+}
+
+void tme_audio_input_compute(tme_audio_input_t *in, const int16_t *ring, uint32_t ring_len,
+                             uint32_t start, float *out) {
+  const uint32_t width = in->num_mfcc > 0 ? in->num_mfcc : in->mel.num_channels;
+  const uint32_t n = in->num_frames * width;
+  uint32_t f, i;
+  float offset = 0.0f;
+  for (f = 0; f < in->num_frames; ++f) {
+    float *frame = &out[f * width];
+    if (in->num_mfcc > 0) {
+      tme_logmel_frame(&in->mel, ring, ring_len, start + f * in->stride_samples, in->row);
+      tme_dct_apply(in->dct, in->num_mfcc, in->mel.num_channels, in->row, frame);
+    } else {
+      tme_logmel_frame(&in->mel, ring, ring_len, start + f * in->stride_samples, frame);
+    }
+  }
+  if (in->subtract_clip_mean) {
+    double sum = 0.0;
+    for (i = 0; i < n; ++i) sum += (double)out[i];
+    offset = (float)(sum / (double)n);
+  }
+  for (i = 0; i < n; ++i) out[i] = (out[i] - offset) * in->input_scale;
+}
+
+int8_t tme_quantize_int8(float x, float scale, int32_t zero_point) {
+  long q = lroundf(x / scale) + (long)zero_point;
+  if (q < -128) q = -128;
+  if (q > 127) q = 127;
+  return (int8_t)q;
+}
+
+/* ========================================================================================
  * Decimator */
 
 int tme_decimator_init(tme_decimator_t *dec, float *taps, float *history, uint32_t num_taps,

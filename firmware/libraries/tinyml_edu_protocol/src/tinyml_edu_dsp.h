@@ -67,6 +67,7 @@ typedef struct {
 #define TME_DSP_BAD_RANGE (-2)     /* need 0 <= lower_hz < upper_hz <= sample_rate / 2 */
 #define TME_DSP_EMPTY_CHANNEL (-3) /* a mel channel covers no FFT bin */
 #define TME_DSP_NO_ROOM (-4)       /* weights_capacity too small */
+#define TME_DSP_BAD_NORM (-5)      /* model_settings.h: norm neither "clip_mean" nor "none" */
 
 /* Builds the window, the FFT twiddles and the filterbank. */
 int tme_logmel_init(tme_logmel_t *mel);
@@ -81,6 +82,40 @@ void tme_logmel_frame(tme_logmel_t *mel, const int16_t *ring, uint32_t ring_len,
 void tme_dct_init(float *matrix, uint32_t num_coeffs, uint32_t num_inputs);
 void tme_dct_apply(const float *matrix, uint32_t num_coeffs, uint32_t num_inputs,
                    const float *in, float *out);
+
+/* ---------------------------------------------------------------------------------------
+ * A model's audio input: what the inference sketch computes for one clip, and what the
+ * emulated Cortex-M4 (tinyml-edu verify --on cortex-m4) runs to check it. Every frame's
+ * log-mel (or MFCC) values, then the training normalisation of the run's feature_params:
+ * norm "clip_mean" subtracts the mean of all the clip's values (summed in double, as numpy
+ * does in float64), then input_scale multiplies. tinyml_edu_audio_input.h fills this from
+ * model_settings.h. */
+
+typedef struct {
+  tme_logmel_t mel;        /* settings and buffers, as for tme_logmel_init */
+  uint32_t num_frames;     /* FEATURE_NUM_FRAMES */
+  uint32_t stride_samples; /* FEATURE_STRIDE_SAMPLES */
+  uint32_t num_mfcc;       /* 0: log-mel values; else this many MFCCs per frame */
+  float *dct;              /* num_mfcc * num_channels floats when num_mfcc > 0 */
+  float *row;              /* num_channels floats: one frame's log-mel values */
+  int subtract_clip_mean;  /* norm "clip_mean" */
+  float input_scale;       /* 1 when the run has none */
+} tme_audio_input_t;
+
+/* Builds the filterbank (tme_logmel_init's errors) and the DCT matrix. */
+int tme_audio_input_init(tme_audio_input_t *in);
+
+/* Values per clip: num_frames * (num_mfcc, or num_channels for log-mel). */
+uint32_t tme_audio_input_count(const tme_audio_input_t *in);
+
+/* The model's float input for the clip of num_frames frames starting at ring[start % ring_len]
+ * (wrapping as in tme_logmel_frame): tme_audio_input_count(in) values in out. */
+void tme_audio_input_compute(tme_audio_input_t *in, const int16_t *ring, uint32_t ring_len,
+                             uint32_t start, float *out);
+
+/* The int8 value of x: round(x / scale) + zero_point, halves away from zero as TFLite's
+ * quantize kernel (and tinyml_edu.runtime.quantize_input), saturated to [-128, 127]. */
+int8_t tme_quantize_int8(float x, float scale, int32_t zero_point);
 
 /* ---------------------------------------------------------------------------------------
  * Decimation by an integer factor with a Hann-windowed-sinc low-pass (cut-off at 90% of the
