@@ -320,3 +320,76 @@ def test_mfcc_inputs_computed_on_the_core_match_the_host(board_ready, tmp_path: 
     run = _audio_run(tmp_path / "run", model, params, [str(i) for i in range(12)])
     figures = emulator.verify_run(run, inputs=AUDIO_CLIPS, update_report=False)
     _assert_features_match_the_host(figures, 49 * 13)
+
+
+# ---------------------------------------------------------------------------------------------
+# IMU runs: the sketch's IMU scaling (tme_imu_input_sample) computes the model inputs on the core
+
+IMU_WINDOWS = 8  # each window: 128 readings scaled (~60 k instructions) and an inference
+
+
+@pytest.fixture(scope="module")
+def gestures_run(board_ready, tmp_path_factory) -> Path:
+    """The gestures project's network (untrained, quantized on a few windows of each letter)
+    with the project's feature parameters (6 IMU channels at 4 g / 500 dps, plus amag), as
+    `tinyml-edu run` leaves the folder: model, report.json and export/."""
+    from tinyml_edu import datasets, export, profile, quantize
+    from tinyml_edu.emulator.projects import project_model
+    from tinyml_edu.projects import gestures
+
+    built = project_model("gestures")
+    labels = list(datasets.load("gestures").info.classes)
+    folder = tmp_path_factory.mktemp("gestures") / "run"
+    folder.mkdir()
+    (folder / "model_int8.tflite").write_bytes(built.model)
+    params = gestures.feature_params()
+    (folder / "report.json").write_text(json.dumps({
+        "project": "gestures", "dataset": "gestures", "task": "classification",
+        "classes": labels, "feature_params": params}))
+    scale, zero_point = quantize.interpreter(built.model).get_input_details()[0]["quantization"]
+    arena = int(profile.tflm_arena_bytes(built.model) * (1 + profile.ARENA_MARGIN))
+    export.write_sketch_sources(folder / "export", built.model, labels, arena, params,
+                                float(scale), int(zero_point))
+    return folder
+
+
+def test_gestures_inputs_scaled_by_the_sketch_on_the_core_match_the_host(
+        board_ready, gestures_run: Path) -> None:
+    from tinyml_edu.emulator.verify import raw_test_windows
+    from tinyml_edu.run_report import RunReport
+
+    figures = emulator.verify_run(gestures_run, inputs=IMU_WINDOWS)
+    f = figures["features"]
+    assert f["source"] == "sketch-dsp-on-cortex-m4" and f["sensor"] == "imu"
+    assert f["clips"] == IMU_WINDOWS and f["input_values"] == IMU_WINDOWS * 128 * 7
+    # one division per scaled channel on both sides; only |a| (sqrtf) may land one step away
+    assert f["max_lsb"] <= 1
+    assert f["input_values_differing"] <= 0.001 * f["input_values"]
+    assert f["top1_agreement_from_features"] >= (IMU_WINDOWS - 1) / IMU_WINDOWS
+    assert 10_000 < f["instructions_per_clip"] < 1_000_000
+    assert figures["bit_exact"] or figures["explained"], figures
+    assert "IMU scaling" in figures["verified"]
+    report = RunReport.load_finished(gestures_run)[0]
+    assert report.extra["cortex_m4"]["features"]["sensor"] == "imu"
+    # the windows are real recordings: the inputs span the int8 range, not a constant
+    model = (gestures_run / "model_int8.tflite").read_bytes()
+    _, host_inputs = raw_test_windows(gestures_run, report, model, IMU_WINDOWS)
+    assert len(np.unique(host_inputs)) > 50
+
+
+def test_a_board_gyro_full_scale_unlike_trainings_shows_as_differing_inputs(
+        board_ready, gestures_run: Path, tmp_path: Path) -> None:
+    """The comparison can fail: the board's FEATURE_GYRO_RANGE_DPS set to the IMU's 2000 dps
+    full scale (training divided by 500) shrinks every gyroscope input four times."""
+    import shutil
+
+    changed = tmp_path / "run"
+    shutil.copytree(gestures_run, changed)
+    settings = changed / "export" / "model_settings.h"
+    text = settings.read_text()
+    assert "#define FEATURE_GYRO_RANGE_DPS 500.0f" in text
+    settings.write_text(text.replace("FEATURE_GYRO_RANGE_DPS 500.0f",
+                                     "FEATURE_GYRO_RANGE_DPS 2000.0f"))
+    f = emulator.verify_run(changed, inputs=IMU_WINDOWS, update_report=False)["features"]
+    assert f["input_values_differing"] > 0.2 * f["input_values"]  # 3 of 7 channels, mostly
+    assert f["max_lsb"] > 10

@@ -513,6 +513,80 @@ def test_the_sketchs_audio_input_matches_the_host_model_input(tmp_path, kind):
                                   runtime.quantize_input(values, scale, zero_point))
 
 
+IMU_INPUT_PROGRAM = r"""
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include "model_settings.h"
+#include "tinyml_edu_imu_input.h"
+// argv[1]: readings of 6 float32 on stdin -> each reading's int8 row on stdout.
+// argv[1] = "parse": each line of stdin "channels|derived|num_channels" -> the init status.
+int main(int argc, char** argv) {
+  if (argc != 2) return 1;
+  if (std::strcmp(argv[1], "parse") == 0) {
+    char line[256];
+    while (std::fgets(line, sizeof line, stdin)) {
+      char* derived = std::strchr(line, '|');
+      char* count = std::strchr(derived + 1, '|');
+      *derived++ = '\0';
+      *count++ = '\0';
+      tme_imu_input_t in;
+      std::printf("%d\n", tme_imu_input_init(&in, line, derived, (uint32_t)std::atoi(count),
+                                            4.0f, 500.0f, 1.0f));
+    }
+    return 0;
+  }
+  static tme_imu_input_t in;
+  if (tme_imu_input_setup(&in) != TME_DSP_OK) return 2;
+  const unsigned readings = (unsigned)std::atoi(argv[1]);
+  for (unsigned r = 0; r < readings; ++r) {
+    float raw[TME_IMU_RAW_CHANNELS], row[TME_IMU_MAX_CHANNELS];
+    if (std::fread(raw, 4, TME_IMU_RAW_CHANNELS, stdin) != TME_IMU_RAW_CHANNELS) return 3;
+    tme_imu_input_sample(&in, raw, row);
+    for (uint32_t c = 0; c < in.num_channels; ++c) {
+      const int8_t q = tme_quantize_int8(row[c], kInputScale, kInputZeroPoint);
+      std::fwrite(&q, 1, 1, stdout);
+    }
+  }
+  return 0;
+}
+"""
+
+
+@needs_gxx
+def test_the_sketchs_imu_input_matches_the_host_model_input(tmp_path):
+    """tme_imu_input_setup (from a gestures model_settings.h) + tme_imu_input_sample +
+    tme_quantize_int8, what the sketch does per IMU reading, against gestures.imu_features
+    quantized with runtime.quantize_input; and which channel lists tme_imu_input_init takes."""
+    from tinyml_edu import datasets, export, runtime
+    from tinyml_edu.projects import gestures
+
+    scale, zero_point = 1 / 127.5, -1
+    (tmp_path / "model_settings.h").write_text(
+        export.settings_header(["a"], 4096, gestures.feature_params(), scale, zero_point))
+    (tmp_path / "imu_input.cpp").write_text(IMU_INPUT_PROGRAM)
+    exe = tmp_path / "imu_input"
+    _run([GXX, "-std=c++17", "-O2", "-Wall", "-Wextra", "-Werror", "-I", str(SRC),
+          "-I", str(tmp_path), "-x", "c++", str(SRC / "tinyml_edu_dsp.c"),
+          "-x", "c++", str(tmp_path / "imu_input.cpp"), "-o", str(exe)])
+    windows = datasets.load("gestures").split("test")[0][::10][:20].astype(np.float32)
+    readings = windows.reshape(-1, 6)
+    out = _run([str(exe), str(len(readings))], input=readings.tobytes()).stdout
+    board = np.frombuffer(out, np.int8).reshape(windows.shape[0], windows.shape[1], 7)
+    expected = runtime.quantize_input(gestures.imu_features(windows), scale, zero_point)
+    lsb = np.abs(board.astype(int) - expected)
+    assert lsb.max() <= 1 and (lsb > 0).mean() < 0.001  # float32 |a| here, float64 in numpy
+    assert len(np.unique(board)) > 50  # real readings, not a constant
+
+    cases = {"ax,ay,az,gx,gy,gz||6": 0, "ax,ay,az,gx,gy,gz|amag|7": 0, "GZ,ax||2": 0,
+             "ax,ay,az,gx,gy,gz||7": -6,  # one channel short
+             "ax,ay||1": -6, "ax,mx||2": -6, "ax,aw||2": -6, "ax,ay|speed|3": -6,
+             "ax,ay,||2": -6, "a||1": -6, "|amag|1": -6}
+    statuses = _run([str(exe), "parse"],
+                    input="".join(f"{c}\n" for c in cases).encode()).stdout.split()
+    assert dict(zip(cases, map(int, statuses), strict=True)) == cases
+
+
 # ---------------------------------------------------------------------------------------------
 # (b) the library builds for the Nano's Cortex-M4F
 

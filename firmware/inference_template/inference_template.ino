@@ -11,10 +11,12 @@
  *
  * What it does, by SENSOR:
  *   imu   - Nano 33 BLE Sense Rev1 or Rev2 (IMU detected at start-up, as in capture_imu):
- *           samples at FEATURE_SAMPLE_RATE, keeps the last FEATURE_WINDOW samples, scales
- *           accelerometer channels by 1/FEATURE_ACCEL_RANGE_G and gyroscope channels by
- *           1/FEATURE_GYRO_RANGE_DPS clipped to [-1, 1] (features.scale_imu), and runs the
- *           model every FEATURE_STRIDE samples.
+ *           samples at FEATURE_SAMPLE_RATE, keeps the last FEATURE_WINDOW samples, divides
+ *           accelerometer channels by FEATURE_ACCEL_RANGE_G and gyroscope channels by
+ *           FEATURE_GYRO_RANGE_DPS clipped to [-1, 1] (features.scale_imu; a derived
+ *           "amag" channel when FEATURE_DERIVED_CHANNELS names it: tme_imu_input_sample of
+ *           tinyml_edu_dsp.h, set up by tinyml_edu_imu_input.h), and runs the model every
+ *           FEATURE_STRIDE samples.
  *   audio - PDM microphone (Nano: PDM library; XIAO ESP32S3 Sense: ESP_I2S, core 3.x) at
  *           16 kHz, decimated to FEATURE_SAMPLE_RATE when that is lower; keeps the last
  *           FEATURE_CLIP_SAMPLES samples and about every 250 ms (LISTEN_HOP_MS when
@@ -113,6 +115,8 @@
 #include "model_settings.h"
 #if defined(TINYML_EDU_SENSOR_audio)
 #include "src/tinyml_edu_audio_input.h"  // after model_settings.h: sized from its FEATURE_*
+#elif defined(TINYML_EDU_SENSOR_imu)
+#include "src/tinyml_edu_imu_input.h"  // after model_settings.h: set up from its FEATURE_*
 #endif
 
 #if defined(TINYML_EDU_SENSOR_audio) && defined(LISTEN_HOP_MS)
@@ -290,14 +294,6 @@ static void reportTopLabel(float ms) {
 static const int kWindow = FEATURE_WINDOW;
 static const int kStride = FEATURE_STRIDE;
 static const int kChannels = FEATURE_NUM_CHANNELS;
-// Derived channels come after the sensor channels; the only one so far is "amag":
-// (|a| - FEATURE_AMAG_OFFSET_G) / FEATURE_ACCEL_RANGE_G, the grip-independent acceleration.
-#if defined(FEATURE_DERIVED_CHANNELS)
-static const int kDerived = 1;
-#else
-static const int kDerived = 0;
-#endif
-static const int kSensorChannels = kChannels - kDerived;
 static const uint32_t kRateHz = FEATURE_SAMPLE_RATE;
 static const uint32_t kPeriodUs = 1000000UL / FEATURE_SAMPLE_RATE;
 #if FEATURE_SAMPLE_RATE > 100
@@ -307,31 +303,13 @@ static const uint32_t kPeriodUs = 1000000UL / FEATURE_SAMPLE_RATE;
 static float g_window[kWindow][kChannels];  // scaled samples, a ring
 static int g_window_pos = 0;                // next slot to write = oldest sample
 static int g_until_invoke = kWindow;        // samples until the next inference
-static uint8_t g_source[kChannels];         // which IMU value feeds each model channel
-static float g_scale[kChannels];            // 1 / full scale of that channel
 static uint32_t g_next_us = 0;
-
-// FEATURE_CHANNELS is the training channel list joined with ',' by export.py, e.g.
-// "ax,ay,az,gx,gy,gz": two-letter names separated by commas.
-static bool parseChannels() {
-#if defined(FEATURE_CHANNELS)
-  const char* s = FEATURE_CHANNELS;
-#else
-  const char* s = "ax,ay,az,gx,gy,gz";
-#endif
-#if defined(FEATURE_DERIVED_CHANNELS)
-  if (strcmp(FEATURE_DERIVED_CHANNELS, "amag") != 0) return false;  // the only one we know
-#endif
-  for (int c = 0; c < kSensorChannels; ++c) {
-    const char kind = (char)(s[0] | 0x20), axis = (char)(s[1] | 0x20);
-    if ((kind != 'a' && kind != 'g') || axis < 'x' || axis > 'z') return false;
-    g_source[c] = (uint8_t)((kind == 'a' ? 0 : 3) + (axis - 'x'));
-    g_scale[c] = kind == 'a' ? 1.0f / FEATURE_ACCEL_RANGE_G : 1.0f / FEATURE_GYRO_RANGE_DPS;
-    s += 2;
-    if (*s == ',') ++s;
-  }
-  return *s == '\0';
-}
+// Channel order (FEATURE_CHANNELS, then a derived "amag"), full scales and clipping, set up
+// from model_settings.h (src/tinyml_edu_imu_input.h): the code `tinyml-edu verify --on
+// cortex-m4` runs on the emulated Cortex-M4 and compares with the host's features.
+static tme_imu_input_t g_imu_input;
+static_assert(tme_imu::kChannels == TME_IMU_RAW_CHANNELS, "one IMU reading: a, then g");
+static bool g_imu_input_ok = false;
 
 static void sendHeader() {
   if (tme_imu::detected() == tme_imu::kNone) {
@@ -369,7 +347,11 @@ static void setupSensor() {
                     .c_str());
     g_board = tme_imu::boardId();
   }
-  if (!parseChannels()) sendError("FEATURE_CHANNELS in model_settings.h is not understood");
+  g_imu_input_ok = tme_imu_input_setup(&g_imu_input) == TME_DSP_OK;
+  if (!g_imu_input_ok) {
+    sendError("FEATURE_CHANNELS, FEATURE_DERIVED_CHANNELS or the full scales in "
+              "model_settings.h are not understood: update the tinyml_edu_protocol sources");
+  }
   g_next_us = micros();
 }
 
@@ -394,18 +376,8 @@ static void pollSensor() {
   if (g_streaming) {
     sendLine(tme_format_imu(g_line, sizeof g_line, g_data_seq++, v, tme_imu::kChannels));
   }
-  float* row = g_window[g_window_pos];
-  for (int c = 0; c < kSensorChannels; ++c) {
-    float x = v[g_source[c]] * g_scale[c];
-    row[c] = x > 1.0f ? 1.0f : (x < -1.0f ? -1.0f : x);
-  }
-#if defined(FEATURE_DERIVED_CHANNELS)
-  {  // amag from the raw accelerometer (channels 0..2 of the IMU reading, in g)
-    float amag = (sqrtf(v[0] * v[0] + v[1] * v[1] + v[2] * v[2]) - FEATURE_AMAG_OFFSET_G) /
-                 FEATURE_ACCEL_RANGE_G;
-    row[kChannels - 1] = amag > 1.0f ? 1.0f : (amag < -1.0f ? -1.0f : amag);
-  }
-#endif
+  if (!g_imu_input_ok) return;
+  tme_imu_input_sample(&g_imu_input, v, g_window[g_window_pos]);
   g_window_pos = (g_window_pos + 1) % kWindow;
   if (--g_until_invoke > 0) return;
   g_until_invoke = kStride;

@@ -5,6 +5,8 @@
 ``stats`` says what the last run measured. An audio model loaded with ``audio_input=True``
 takes raw int16 clips instead (``invoke_clips``): the sketch's front end computes and
 quantizes each model input on the core, and the board returns those inputs with the outputs.
+An IMU model loaded with ``imu_input=True`` likewise takes raw float32 IMU windows
+(``invoke_windows``), scaled and quantized on the core by the sketch's IMU code.
 
 Inputs and outputs cross through newlib's semihosting (files opened on the host); a small TCG
 plugin counts the instructions each ``Invoke()`` executes, exactly, and the program checks the
@@ -81,7 +83,8 @@ class RunStats:
     calibration_ok: bool  # the known loops counted exactly
     arena_used_bytes: int  # what TFLM allocated on the 32-bit core
     build: dict[str, Any] = field(default_factory=dict)
-    # per clip, the sketch's front end (features, normalisation, quantization): audio input only
+    # per clip or window, the sketch's front end (features or scaling, quantization): only
+    # when the program computes its inputs
     feature_instructions: list[int] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -109,12 +112,13 @@ class CortexM4Board:
         self._plugin = build.plugin_path(self.kit)
 
     def load(self, model_bytes: bytes, export_dir: Path | str | None = None,
-             audio_input: bool = False) -> build.BuildResult:
+             audio_input: bool = False, imu_input: bool = False) -> build.BuildResult:
         """Build the program for ``model_bytes``. ``export_dir``: a run's ``export/`` folder to
         build from (its C array must hold these bytes); without it, the export is written here
         the way ``tinyml-edu run`` writes it (arena measured with TFLM plus the margin).
         ``audio_input``: the program computes the model input from raw clips with the sketch's
-        front end (``invoke_clips``); the export must be an audio run's."""
+        front end (``invoke_clips``); the export must be an audio run's. ``imu_input``: it
+        scales raw IMU windows with the sketch's code (``invoke_windows``); an IMU run's export."""
         from tinyml_edu import export, profile
 
         if export_dir is None:
@@ -135,7 +139,8 @@ class CortexM4Board:
         ops = sorted({op.name for op in profile.op_list(model_bytes)})
         try:
             self.program = build.build_program(export_dir, ops, self.work_dir / "build",
-                                               self.kit, self.jobs, audio_input=audio_input)
+                                               self.kit, self.jobs, audio_input=audio_input,
+                                               imu_input=imu_input)
         except build.BuildError as err:
             raise EmulatorError(str(err)) from err
         return self.program
@@ -145,9 +150,10 @@ class CortexM4Board:
         through the program; return the int8 outputs, one row per input."""
         if self.program is None:
             raise EmulatorError("load a model before invoke")
-        if self.program.audio_input:
-            raise EmulatorError("this program computes its inputs from raw clips: use "
-                                "invoke_clips, or load the model without audio_input")
+        if self.program.computes_input:
+            raise EmulatorError("this program computes its inputs from raw sensor data: use "
+                                "invoke_clips or invoke_windows, or load the model without "
+                                "audio_input / imu_input")
         inputs = np.ascontiguousarray(inputs, dtype=np.int8)
         in_bytes, outputs = self._run(inputs.tobytes(), len(inputs))
         if inputs.size != len(inputs) * in_bytes:
@@ -165,11 +171,28 @@ class CortexM4Board:
         if clips.dtype != np.int16 or clips.ndim != 2:
             raise EmulatorError(f"clips must be a 2-D int16 array (clips, samples), got "
                                 f"{clips.dtype} of shape {clips.shape}")
+        return self._run_raw(np.ascontiguousarray(clips, "<i2").tobytes(), len(clips))
+
+    def invoke_windows(self, windows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Run raw IMU windows (windows, FEATURE_WINDOW, 6: ax, ay, az in g, gx, gy, gz in
+        dps) through the sketch's IMU scaling and the model on the core; return the int8 model
+        inputs the core computed and its int8 outputs, one row per window."""
+        if self.program is None or not self.program.imu_input:
+            raise EmulatorError("load an IMU model with imu_input=True before invoke_windows")
+        windows = np.asarray(windows)
+        if windows.ndim != 3 or windows.shape[-1] != 6 or not np.issubdtype(windows.dtype,
+                                                                            np.floating):
+            raise EmulatorError(f"windows must be a float array (windows, samples, 6), got "
+                                f"{windows.dtype} of shape {windows.shape}")
+        return self._run_raw(np.ascontiguousarray(windows, "<f4").tobytes(), len(windows))
+
+    def _run_raw(self, payload: bytes, count: int) -> tuple[np.ndarray, np.ndarray]:
+        """Run raw sensor data; return the inputs the core computed and its outputs."""
         run_dir = self.work_dir / "build"
         (run_dir / "board_inputs.bin").unlink(missing_ok=True)
-        in_bytes, outputs = self._run(np.ascontiguousarray(clips, "<i2").tobytes(), len(clips))
+        in_bytes, outputs = self._run(payload, count)
         inputs = np.frombuffer((run_dir / "board_inputs.bin").read_bytes(), dtype=np.int8)
-        return inputs.reshape(len(clips), in_bytes), outputs
+        return inputs.reshape(count, in_bytes), outputs
 
     def _run(self, payload: bytes, count: int) -> tuple[int, np.ndarray]:
         """Write the input file, run QEMU, check and parse what the program reported:
@@ -187,7 +210,8 @@ class CortexM4Board:
         done = int(facts["DONE"])
         if done != count:
             raise EmulatorError(f"the program ran {done} of {count} inputs (each input must "
-                                "be whole: clips of FEATURE_CLIP_SAMPLES samples, or "
+                                "be whole: clips of FEATURE_CLIP_SAMPLES samples, windows "
+                                "of FEATURE_WINDOW readings, or "
                                 f"{in_bytes} int8 values)")
         outputs = np.frombuffer((run_dir / "outputs.bin").read_bytes(), dtype=np.int8)
         counts = _read_counts(run_dir / "counts.txt")
@@ -233,8 +257,8 @@ def _instruction_stats(counts: list[int], inputs: int, arena: int,
                        program: build.BuildResult) -> RunStats:
     """Instructions per Invoke() from the plugin's counts at each ``tme_mark()``: pairs of
     marks bracket the empty call, the two loops, then each inference (with audio input, the
-    front end's pair comes before each inference's)."""
-    per_input = 2 if program.audio_input else 1
+    front end's pair comes before each inference's, and with IMU input the scaling's)."""
+    per_input = 2 if program.computes_input else 1
     expected = 2 * (3 + per_input * inputs)
     if len(counts) != expected:
         raise EmulatorError(f"expected {expected} instruction marks, got {len(counts)}")

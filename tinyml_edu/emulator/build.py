@@ -9,7 +9,9 @@ C/C++ flags from the kit (``-mcpu=cortex-m4 -mthumb -mfpu=fpv4-sp-d16 -mfloat-ab
 For an audio model the program can also compute the model's input on the core from raw clips
 (``audio_input=True``): the sketch's front end, ``tinyml_edu_dsp.c`` of the course's own
 Arduino library compiled with the core's C flags, set up from ``model_settings.h`` by the same
-``tinyml_edu_audio_input.h`` the sketch includes.
+``tinyml_edu_audio_input.h`` the sketch includes. An IMU model's program can likewise scale raw
+IMU windows on the core (``imu_input=True``) with the sketch's ``tme_imu_input_sample``, set up
+by ``tinyml_edu_imu_input.h``.
 
 Only the library files the model needs are compiled: the TFLM framework, the kernels of the
 model's ops and CMSIS-NN (archived, so the linker takes only what is called). Objects are
@@ -103,6 +105,12 @@ class BuildResult:
     ops: list[str] = field(default_factory=list)
     flags: list[str] = field(default_factory=list)
     audio_input: bool = False  # the program computes the model input from raw int16 clips
+    imu_input: bool = False  # ... from raw float32 IMU windows
+
+    @property
+    def computes_input(self) -> bool:
+        """Does the program compute the model input itself (and write it to board_inputs.bin)?"""
+        return self.audio_input or self.imu_input
 
 
 def default_kit() -> Path:
@@ -273,11 +281,15 @@ def sketch_library_src() -> Path:
 
 
 def build_program(export_dir: Path, ops: list[str], work_dir: Path, kit: Path | str | None = None,
-                  jobs: int = 2, audio_input: bool = False) -> BuildResult:
+                  jobs: int = 2, audio_input: bool = False,
+                  imu_input: bool = False) -> BuildResult:
     """Compile and link ``work_dir/harness.elf`` from a run's ``export/`` folder
     (``export.MODEL_SOURCE``, ``model_data.h``, ``model_settings.h``). ``audio_input``: read
     raw clips and compute the model input with the sketch's front end (an audio model's
-    ``model_settings.h`` has its ``FEATURE_*`` settings)."""
+    ``model_settings.h`` has its ``FEATURE_*`` settings). ``imu_input``: read raw float32 IMU
+    windows and scale them with the sketch's IMU code (an IMU model's ``model_settings.h``)."""
+    if audio_input and imu_input:
+        raise BuildError("a program computes audio or IMU inputs, not both")
     started = time.perf_counter()
     toolchain, kit = find_toolchain(), find_kit(kit)
     cache = ObjectCache(toolchain, kit, jobs)
@@ -293,15 +305,20 @@ def build_program(export_dir: Path, ops: list[str], work_dir: Path, kit: Path | 
         raise BuildError(f"{export_dir / 'model_settings.h'} has no audio feature settings "
                          "(FEATURE_KIND): only an audio run's export can compute its input on "
                          "the board")
+    if imu_input and "FEATURE_WINDOW" not in (work_dir / "model_settings.h").read_text(
+            encoding="utf-8"):
+        raise BuildError(f"{export_dir / 'model_settings.h'} has no IMU feature settings "
+                         "(FEATURE_WINDOW): only an IMU run's export can scale its input on "
+                         "the board")
 
     library_objects = cache.objects(framework_sources(cache.library)
                                     + kernel_sources(cache.library, ops))
     archive = cache.cmsis_nn_archive()
     harness_defines = ['-DTME_INPUT_FILE="inputs.bin"', '-DTME_OUTPUT_FILE="outputs.bin"']
     local = [(work_dir / export.MODEL_SOURCE, []), (HARNESS / "startup.c", [])]
-    if audio_input:
+    if audio_input or imu_input:
         src = sketch_library_src()
-        harness_defines += ["-DTME_AUDIO_INPUT=1",
+        harness_defines += ["-DTME_AUDIO_INPUT=1" if audio_input else "-DTME_IMU_INPUT=1",
                             '-DTME_BOARD_INPUT_FILE="board_inputs.bin"', f"-I{src}"]
         local.append((src / "tinyml_edu_dsp.c", []))  # the core's C flags, as the sketch's
     local.append((HARNESS / "harness.cpp", harness_defines))
@@ -325,7 +342,7 @@ def build_program(export_dir: Path, ops: list[str], work_dir: Path, kit: Path | 
     return BuildResult(elf=elf, mark_address=symbol_address(toolchain, elf, "tme_mark"),
                        objects_compiled=cache.compiled, objects_cached=cache.cached,
                        seconds=round(time.perf_counter() - started, 2), ops=ops,
-                       flags=cache.cxxflags, audio_input=audio_input)
+                       flags=cache.cxxflags, audio_input=audio_input, imu_input=imu_input)
 
 
 def symbol_address(toolchain: Toolchain, elf: Path, name: str) -> int:

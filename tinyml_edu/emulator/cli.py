@@ -20,8 +20,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--inputs", type=int, default=100, help="test inputs to run (default 100)")
     p.add_argument("--jobs", type=int, default=2, help="parallel compiles (default 2)")
     p.add_argument("--host-features", action="store_true",
-                   help="audio runs: feed the board host-computed inputs instead of raw clips "
-                   "through the sketch's front end on the core")
+                   help="audio and IMU runs: feed the board host-computed inputs instead of raw "
+                   "clips or windows through the sketch's front end on the core")
     p.add_argument("--no-report", action="store_true",
                    help="do not add the figures to the run's report.json and report.md")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
@@ -47,19 +47,20 @@ def format_features(f: dict) -> list[str]:
     """The lines about where the model inputs came from (verify's ``features`` block)."""
     if f.get("source") != "sketch-dsp-on-cortex-m4":
         return [f"  features: computed on the host ({f.get('why')})"]
+    rows = "windows" if f.get("sensor") == "imu" else "clips"
     same = ("all equal" if f["input_values_differing"] == 0 else
             f"{f['input_values_differing']:,} of {f['input_values']:,} values differ "
-            f"(in {f['clips_with_differing_inputs']} clips, at most {f['max_lsb']} LSB)")
+            f"(in {f['clips_with_differing_inputs']} {rows}, at most {f['max_lsb']} LSB)")
     outputs = ("bit-exact" if f["outputs_bit_exact_vs_host_features"] else
-               f"differ on {f['clips_outputs_differing_vs_host_features']} clips (max |diff| "
+               f"differ on {f['clips_outputs_differing_vs_host_features']} {rows} (max |diff| "
                f"{f['max_abs_output_difference_vs_host_features']})")
     return [
         f"  features: the sketch's front end on the core, {f['instructions_per_clip']:,} "
-        f"instructions per clip; int8 inputs against the host's numpy features: {same}",
+        f"instructions per {rows[:-1]}; int8 inputs against the host's numpy features: {same}",
         f"  against the host's whole path (numpy features -> TFLM): outputs {outputs}, top "
-        f"label agrees on {f['top1_agreement']:.1%} of {f['clips']} clips; the front end "
+        f"label agrees on {f['top1_agreement']:.1%} of {f['clips']} {rows}; the front end "
         f"alone changes the host's outputs on {f['clips_outputs_differing_from_features']} "
-        f"clips, its top label on {1 - f['top1_agreement_from_features']:.1%}",
+        f"{rows}, its top label on {1 - f['top1_agreement_from_features']:.1%}",
         *([f"  why inputs differ: {f['explanation']}"] if f["input_values_differing"] else []),
     ]
 
@@ -70,10 +71,11 @@ def format_result(r: dict) -> str:
     per_mac = (f" ({r['instructions_per_mac']:g} per MAC, {r['macs']:,} MACs)"
                if r.get("instructions_per_mac") else "")
     board_inputs = r.get("features", {}).get("source") == "sketch-dsp-on-cortex-m4"
+    rows = "windows" if r.get("features", {}).get("sensor") == "imu" else "clips"
     on_what = ("the inputs the core computed from" if board_inputs else "")
     return "\n".join([
         f"cortex-m4 (QEMU mps2-an386): {same} against the host TFLM on {on_what}"
-        f"{' ' if on_what else ''}{r['inputs']} test {'clips' if board_inputs else 'inputs'}",
+        f"{' ' if on_what else ''}{r['inputs']} test {rows if board_inputs else 'inputs'}",
         f"  ops: {', '.join(r['ops'])}; arena used on the M4: {r['arena_used_bytes_on_m4']:,} B",
         f"  instructions per inference: {r['instructions_per_inference']:,}{per_mac}",
         f"  latency at 64 MHz: {r['latency_ms_at_64mhz']:.3f} ms, assuming "

@@ -10,7 +10,10 @@ normalises and quantizes each model input on the emulated core. Then two compari
 board's outputs against the host TFLM on the board's own inputs (must be bit-exact: the kernel
 path alone), and the board's inputs and outputs against the host's whole path (numpy features,
 quantized): float32 on the core against float64 in numpy moves an input value by one step
-now and then, which is measured and reported (``features``). Other runs (IMU, hand-made
+now and then, which is measured and reported (``features``). IMU runs (gestures) likewise feed
+the board the test split's raw windows (float32, g and dps): the sketch's IMU code
+(``tme_imu_input_sample`` set up by ``tinyml_edu_imu_input.h``) scales, clips, adds ``amag``
+and quantizes each reading on the core, compared the same way. Other runs (hand-made
 features) get the test split's features computed and quantized on the host.
 """
 
@@ -52,6 +55,11 @@ M4_CPU = "Arm Cortex-M4F"
 WHAT_IS_VERIFIED = ("the int8 model (TFLM + CMSIS-NN, the deployed op resolver, arena and C "
                     "array) on the test split's features computed on the host; the sketch's "
                     "feature code is not run on the emulated core")
+WHAT_IS_VERIFIED_IMU = ("the sketch's IMU scaling (channel order, full scales, clip to [-1, 1], "
+                        "|a| when the run has amag, quantization: tme_imu_input_sample in "
+                        "tinyml_edu_dsp.c) on the test split's raw windows, then the int8 model "
+                        "(TFLM + CMSIS-NN, the deployed op resolver, arena and C array) on the "
+                        "inputs the core computed")
 WHAT_IS_VERIFIED_AUDIO = ("the sketch's audio front end (log-mel/MFCC, normalisation, "
                           "quantization: tinyml_edu_dsp.c) on the test split's raw clips, then "
                           "the int8 model (TFLM + CMSIS-NN, the deployed op resolver, arena and "
@@ -65,11 +73,13 @@ FEATURE_DIFFERENCE = (
     "input whose exact value lies that close to a rounding boundary of the int8 scale lands "
     "one step (1 LSB) the other way. Rare, and one step: the kernel path is checked apart from "
     "it, on the board's own inputs (bit_exact).")
-HOST_IMU_FEATURES = (
-    "IMU features stay host-computed: the emulated core is not fed raw IMU windows yet. The "
-    "sketch's IMU step is a scale and a clip per sample (and |a| for gestures) in float32, "
-    "without an FFT or a log, so it can move an input by one step only where a value lies "
-    "within float32 rounding of an int8 rounding boundary")
+IMU_FEATURE_DIFFERENCE = (
+    "float32 on the Cortex-M4F against float64 in numpy: the scaled channels are one division "
+    "each, correctly rounded on both sides, so they agree; |a| (sqrtf of a float32 sum of "
+    "squares) can differ in its last float32 bit, which moves an input one step (1 LSB) only "
+    "where its exact value lies that close to a rounding boundary of the int8 scale.")
+# Derived IMU channels the sketch computes (tme_imu_input_init).
+SKETCH_IMU_DERIVED = ("amag",)
 
 
 def test_inputs(run_dir: Path, report: RunReport, model_bytes: bytes,
@@ -110,12 +120,70 @@ def sketch_audio_params(params: dict[str, Any]) -> str | None:
     return None
 
 
+def sketch_imu_params(params: dict[str, Any]) -> str | None:
+    """Why the sketch's IMU code cannot compute this run's inputs, or None when it can: an IMU
+    run whose channels are accelerometer or gyroscope axes (ax .. gz) and whose derived
+    channels are ones tme_imu_input_init knows."""
+    from tinyml_edu.features import ImuFeatureParams
+
+    if "channels" not in params:
+        return "not an IMU run (its feature_params name no channels)"
+    known = set(ImuFeatureParams.__dataclass_fields__) | {
+        "num_channels", "shape", "derived_channels", "amag_offset_g"}
+    extra = sorted(set(params) - known)
+    if extra:
+        return f"feature_params keys {extra} are computed on the host only"
+    odd = [c for c in params["channels"] if len(c) != 2 or c[0].lower() not in "ag"
+           or c[1].lower() not in "xyz"]
+    if odd:
+        return f"channels {odd} are not IMU axes the sketch reads (ax .. gz)"
+    derived = [d for d in params.get("derived_channels", []) if d not in SKETCH_IMU_DERIVED]
+    if derived or len(params.get("derived_channels", [])) > 1:
+        return (f"derived channels {params.get('derived_channels')} are not what the sketch "
+                f"computes (at most one of {', '.join(SKETCH_IMU_DERIVED)})")
+    return None
+
+
+def _quantized_host_inputs(x: np.ndarray, model_bytes: bytes) -> np.ndarray:
+    from tinyml_edu import quantize
+
+    details = quantize.interpreter(model_bytes).get_input_details()[0]
+    if details["dtype"] != np.int8:
+        raise EmulatorError("verify compares int8 models; this model's input is "
+                            f"{np.dtype(details['dtype']).name}")
+    scale, zero_point = details["quantization"]
+    return quantize.quantize_input(x, scale, zero_point).reshape(len(x), -1)
+
+
+def raw_test_windows(run_dir: Path, report: RunReport, model_bytes: bytes,
+                     count: int = DEFAULT_INPUTS) -> tuple[np.ndarray, np.ndarray]:
+    """An IMU run's first ``count`` test-split windows as the IMU reads them (float32, g and
+    dps, (windows, samples, 6)), and the host's int8 model inputs for them (the project's
+    feature function, quantized as the sketch does)."""
+    from tinyml_edu import pipeline
+    from tinyml_edu.projects import get_project
+
+    project = get_project(report.project or "")
+    if project.features is None:
+        raise EmulatorError(f"project {project.name} has no feature function for raw windows")
+    dataset = report.dataset
+    own_data = dataset if dataset and dataset != project.dataset and Path(dataset).is_dir() \
+        else None
+    raw = np.asarray(pipeline.load_data(project.name, own_data).split("test")[0][:count])
+    if raw.ndim != 3 or raw.shape[-1] != 6:
+        raise EmulatorError(f"the test windows have shape {raw.shape}, not (windows, samples, 6)"
+                            " IMU readings (ax, ay, az, gx, gy, gz) as the board reads them")
+    windows = raw.astype(np.float32)  # the IMU library's readings are float32
+    x = np.asarray(project.features(windows, report.params), np.float32)
+    return windows, _quantized_host_inputs(x, model_bytes)
+
+
 def raw_test_clips(run_dir: Path, report: RunReport, model_bytes: bytes,
                count: int = DEFAULT_INPUTS) -> tuple[np.ndarray, np.ndarray]:
     """An audio run's first ``count`` test-split clips as the board's ring holds them (int16,
     fit to ``clip_samples``), and the host's int8 model inputs for them (numpy features, the
     project's normalisation, quantized as the sketch does)."""
-    from tinyml_edu import features, pipeline, quantize
+    from tinyml_edu import features, pipeline
     from tinyml_edu.projects import get_project
 
     project = get_project(report.project or "")
@@ -131,12 +199,7 @@ def raw_test_clips(run_dir: Path, report: RunReport, model_bytes: bytes,
         raise EmulatorError(f"the test clips are {clips.dtype}, not int16 PCM as a microphone "
                             "gives them; the board's front end reads int16")
     x = np.asarray(project.features(clips, report.params), np.float32)
-    details = quantize.interpreter(model_bytes).get_input_details()[0]
-    if details["dtype"] != np.int8:
-        raise EmulatorError("verify compares int8 models; this model's input is "
-                            f"{np.dtype(details['dtype']).name}")
-    scale, zero_point = details["quantization"]
-    return clips, quantize.quantize_input(x, scale, zero_point).reshape(len(x), -1)
+    return clips, _quantized_host_inputs(x, model_bytes)
 
 
 def _top1_agreement(a: np.ndarray, b: np.ndarray) -> float:
@@ -146,16 +209,18 @@ def _top1_agreement(a: np.ndarray, b: np.ndarray) -> float:
 def compare_features(board_inputs: np.ndarray, host_inputs: np.ndarray,
                      board_outputs: np.ndarray, host_on_board_inputs: np.ndarray,
                      host_path_outputs: np.ndarray,
-                     feature_instructions: list[int]) -> dict[str, Any]:
+                     feature_instructions: list[int], sensor: str = "audio") -> dict[str, Any]:
     """The board's front end against the host's: int8 inputs value by value (in LSB, steps of
     the input scale); the board's outputs against the host's whole path (numpy features, host
     TFLM); and the host TFLM on the board's inputs against it on its own (what the front end
-    alone changes)."""
+    alone changes). ``sensor``: "audio" (rows are clips) or "imu" (rows are windows); the
+    keys keep the audio names (``clips``, ``instructions_per_clip``) for both."""
     lsb = np.abs(board_inputs.astype(np.int16) - host_inputs.astype(np.int16))
     end_to_end = compare(board_outputs, host_path_outputs)
     from_features = compare(host_on_board_inputs, host_path_outputs)
     return {
         "source": BOARD_FEATURES,
+        "sensor": sensor,
         "clips": int(len(board_inputs)),
         "input_values": int(lsb.size),
         "input_values_differing": int((lsb > 0).sum()),
@@ -171,7 +236,7 @@ def compare_features(board_inputs: np.ndarray, host_inputs: np.ndarray,
         "instructions_per_clip": int(np.median(feature_instructions)),
         "latency_ms_at_64mhz": round(float(np.median(feature_instructions))
                                      * CYCLES_PER_INSTRUCTION / CLOCK_HZ * 1000, 4),
-        "explanation": FEATURE_DIFFERENCE,
+        "explanation": IMU_FEATURE_DIFFERENCE if sensor == "imu" else FEATURE_DIFFERENCE,
     }
 
 
@@ -205,17 +270,22 @@ def verify_run(run_dir: Path | str, kit: Path | str | None = None,
                inputs: int = DEFAULT_INPUTS, jobs: int = 2,
                update_report: bool = True, host_features: bool = False) -> dict[str, Any]:
     """Build, run and compare; return the figures (and add them to the run's report).
-    ``host_features``: feed an audio run host-computed inputs too, instead of its raw clips
-    through the sketch's front end on the core."""
+    ``host_features``: feed an audio or IMU run host-computed inputs too, instead of its raw
+    clips or windows through the sketch's front end on the core."""
     run_dir = Path(run_dir)
     report, model_path = RunReport.load_finished(run_dir)
     model = model_path.read_bytes()
-    not_on_board = sketch_audio_params(report.params)
+    imu = "channels" in report.params
+    not_on_board = (sketch_imu_params if imu else sketch_audio_params)(report.params)
     board = CortexM4Board(kit=kit, jobs=jobs)
-    if not_on_board is None and not host_features:
+    if not_on_board is None and not host_features and imu:
+        windows, host_inputs = raw_test_windows(run_dir, report, model, inputs)
+        program = board.load(model, export_dir=run_dir / "export", imu_input=True)
+        x, on_board = board.invoke_windows(windows)  # x: the inputs the board computed
+    elif not_on_board is None and not host_features:
         clips, host_inputs = raw_test_clips(run_dir, report, model, inputs)
         program = board.load(model, export_dir=run_dir / "export", audio_input=True)
-        x, on_board = board.invoke_clips(clips)  # x: the inputs the board computed
+        x, on_board = board.invoke_clips(clips)
     else:
         x = test_inputs(run_dir, report, model, inputs)
         program = board.load(model, export_dir=run_dir / "export")
@@ -226,13 +296,13 @@ def verify_run(run_dir: Path | str, kit: Path | str | None = None,
                             " the counts cannot be trusted on this QEMU")
     host = host_outputs(model, x)
     result = compare(on_board, host)
-    if program.audio_input:
+    if program.computes_input:
         result["features"] = compare_features(x, host_inputs, on_board, host,
                                               host_outputs(model, host_inputs),
-                                              stats.feature_instructions)
+                                              stats.feature_instructions,
+                                              "imu" if program.imu_input else "audio")
     else:
         why = ("--host-features was given" if host_features and not_on_board is None
-               else HOST_IMU_FEATURES if "channels" in report.params
                else not_on_board)
         result["features"] = {"source": "host", "why": why}
     per_inference = int(np.median(stats.instructions))
@@ -249,7 +319,8 @@ def verify_run(run_dir: Path | str, kit: Path | str | None = None,
         "instructions_per_mac": round(per_inference / macs, 3) if macs else None,
         "arena_used_bytes_on_m4": stats.arena_used_bytes,
         "ops": program.ops,
-        "verified": WHAT_IS_VERIFIED_AUDIO if program.audio_input else WHAT_IS_VERIFIED,
+        "verified": (WHAT_IS_VERIFIED_AUDIO if program.audio_input else WHAT_IS_VERIFIED_IMU
+                     if program.imu_input else WHAT_IS_VERIFIED),
         "latency_source": board.latency_source,
         "build_seconds": program.seconds,
         "objects_compiled": program.objects_compiled,

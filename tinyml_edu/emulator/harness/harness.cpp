@@ -16,6 +16,12 @@
 // model_settings.h, tme_audio_input_compute, tme_quantize_int8 with kInputScale and
 // kInputZeroPoint, as the sketch's runInference and setInput), written to BOARD_INPUT_FILE,
 // and then run; a second pair of marks brackets the front end.
+//
+// With TME_IMU_INPUT (an IMU model, likewise) INPUT_FILE holds raw float32 windows of
+// FEATURE_WINDOW IMU readings (ax, ay, az in g, gx, gy, gz in dps): each reading is scaled on
+// the core by the sketch's tme_imu_input_sample (set up by tme_imu_input_setup from
+// model_settings.h) and quantized with tme_quantize_int8, as the sketch's pollSensor and
+// runInference do; the rest is as for audio.
 #include <stdio.h>
 #include <string.h>
 
@@ -29,6 +35,14 @@
 #include <math.h>
 
 #include "tinyml_edu_audio_input.h"
+#endif
+#if defined(TME_IMU_INPUT)
+#include <math.h>
+
+#include "tinyml_edu_imu_input.h"
+#endif
+#if defined(TME_AUDIO_INPUT) || defined(TME_IMU_INPUT)
+#define TME_BOARD_COMPUTES_INPUT 1
 #endif
 
 #define TME_LOOP_SHORT 1000
@@ -51,22 +65,14 @@ static __attribute__((noinline)) void tme_known_loop(unsigned n) {
 alignas(16) static uint8_t g_arena[kTensorArenaSize];
 static tflite::MicroMutableOpResolver<TME_OP_COUNT> g_resolver;
 
-#if defined(TME_AUDIO_INPUT)
-static tme_audio_input_t g_audio;
-static int16_t g_clip[FEATURE_CLIP_SAMPLES];
-static float g_features[kTmeAudioInputMax];
+#if defined(TME_BOARD_COMPUTES_INPUT)
 static FILE* g_board_inputs = nullptr;
 
-// What the sketch checks before its first inference, as a TME ERROR line; 0 when all is well.
-static int check_audio_input(const TfLiteTensor* input) {
-  const int status = tme_audio_input_setup(&g_audio);
-  if (status != TME_DSP_OK) {
-    printf("TME ERROR tme_audio_input_setup failed with %d\n", status);
-    return 6;
-  }
-  if (input->type != kTfLiteInt8 || tme_audio_input_count(&g_audio) != input->bytes) {
+// Checks shared by both front ends; 0 when all is well.
+static int check_board_input(const TfLiteTensor* input, uint32_t values) {
+  if (input->type != kTfLiteInt8 || values != input->bytes) {
     printf("TME ERROR the features make %u values, the int8 input tensor has %u bytes\n",
-           (unsigned)tme_audio_input_count(&g_audio), (unsigned)input->bytes);
+           (unsigned)values, (unsigned)input->bytes);
     return 6;
   }
   if (fabsf(input->params.scale - kInputScale) > 1e-6f * fabsf(kInputScale)) {
@@ -82,6 +88,37 @@ static int check_audio_input(const TfLiteTensor* input) {
 }
 #endif
 
+#if defined(TME_AUDIO_INPUT)
+static tme_audio_input_t g_audio;
+static int16_t g_clip[FEATURE_CLIP_SAMPLES];
+static float g_features[kTmeAudioInputMax];
+
+// What the sketch checks before its first inference, as a TME ERROR line; 0 when all is well.
+static int check_audio_input(const TfLiteTensor* input) {
+  const int status = tme_audio_input_setup(&g_audio);
+  if (status != TME_DSP_OK) {
+    printf("TME ERROR tme_audio_input_setup failed with %d\n", status);
+    return 6;
+  }
+  return check_board_input(input, tme_audio_input_count(&g_audio));
+}
+#endif
+
+#if defined(TME_IMU_INPUT)
+static tme_imu_input_t g_imu;
+static float g_window[FEATURE_WINDOW][TME_IMU_RAW_CHANNELS];  // raw readings, oldest first
+static float g_row[FEATURE_NUM_CHANNELS];
+
+static int check_imu_input(const TfLiteTensor* input) {
+  const int status = tme_imu_input_setup(&g_imu);
+  if (status != TME_DSP_OK) {
+    printf("TME ERROR tme_imu_input_setup failed with %d\n", status);
+    return 6;
+  }
+  return check_board_input(input, (uint32_t)FEATURE_WINDOW * g_imu.num_channels);
+}
+#endif
+
 // The next input into the input tensor; false at the end of INPUT_FILE.
 static bool next_input(FILE* in, TfLiteTensor* input) {
 #if defined(TME_AUDIO_INPUT)
@@ -92,6 +129,19 @@ static bool next_input(FILE* in, TfLiteTensor* input) {
   tme_audio_input_compute(&g_audio, g_clip, FEATURE_CLIP_SAMPLES, 0, g_features);
   for (size_t i = 0; i < input->bytes; ++i) {
     input->data.int8[i] = tme_quantize_int8(g_features[i], kInputScale, kInputZeroPoint);
+  }
+  tme_mark();
+  fwrite(input->data.raw, 1, input->bytes, g_board_inputs);
+  return true;
+#elif defined(TME_IMU_INPUT)
+  if (fread(g_window, sizeof g_window[0], FEATURE_WINDOW, in) != FEATURE_WINDOW) return false;
+  tme_mark();
+  int8_t* out = input->data.int8;
+  for (int t = 0; t < FEATURE_WINDOW; ++t) {  // one reading at a time, as the sketch scales them
+    tme_imu_input_sample(&g_imu, g_window[t], g_row);
+    for (uint32_t c = 0; c < g_imu.num_channels; ++c) {
+      *out++ = tme_quantize_int8(g_row[c], kInputScale, kInputZeroPoint);
+    }
   }
   tme_mark();
   fwrite(input->data.raw, 1, input->bytes, g_board_inputs);
@@ -126,6 +176,9 @@ int main(void) {
 #if defined(TME_AUDIO_INPUT)
   const int problem = check_audio_input(input);
   if (problem) return problem;
+#elif defined(TME_IMU_INPUT)
+  const int problem = check_imu_input(input);
+  if (problem) return problem;
 #endif
   printf("TME ARENA %u\n", (unsigned)interpreter.arena_used_bytes());
   printf("TME TENSORS %u %u\n", (unsigned)input->bytes, (unsigned)output_bytes);
@@ -153,7 +206,7 @@ int main(void) {
   }
   fclose(out);
   fclose(in);
-#if defined(TME_AUDIO_INPUT)
+#if defined(TME_BOARD_COMPUTES_INPUT)
   fclose(g_board_inputs);
 #endif
   printf("TME DONE %u\n", count);

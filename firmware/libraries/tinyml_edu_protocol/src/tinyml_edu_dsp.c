@@ -8,6 +8,7 @@
 #include "tinyml_edu_dsp.h"
 
 #include <math.h>
+#include <string.h>
 
 #define TME_PI 3.14159265358979323846
 
@@ -260,6 +261,54 @@ int8_t tme_quantize_int8(float x, float scale, int32_t zero_point) {
   if (q < -128) q = -128;
   if (q > 127) q = 127;
   return (int8_t)q;
+}
+
+/* ========================================================================================
+ * IMU input */
+
+static float tme_clip_unit(float x) { return x > 1.0f ? 1.0f : (x < -1.0f ? -1.0f : x); }
+
+int tme_imu_input_init(tme_imu_input_t *in, const char *channels, const char *derived,
+                       uint32_t num_channels, float accel_range_g, float gyro_range_dps,
+                       float amag_offset_g) {
+  const char *s = channels;
+  uint32_t c = 0;
+  memset(in, 0, sizeof *in);
+  if (!(accel_range_g > 0.0f) || !(gyro_range_dps > 0.0f)) return TME_DSP_BAD_RANGE;
+  if (derived != NULL && derived[0] != '\0') {
+    if (strcmp(derived, "amag") != 0) return TME_DSP_BAD_CHANNELS;
+    in->amag = 1;
+  }
+  if (num_channels > TME_IMU_MAX_CHANNELS || num_channels <= (uint32_t)in->amag) {
+    return TME_DSP_BAD_CHANNELS;
+  }
+  in->num_channels = num_channels;
+  in->sensor_channels = num_channels - (uint32_t)in->amag;
+  in->accel_range_g = accel_range_g;
+  in->amag_offset_g = amag_offset_g;
+  for (c = 0; c < in->sensor_channels; ++c) {
+    /* names are case-insensitive on the host (features.scale_imu reads the first letter) */
+    const char kind = (char)(s[0] | 0x20);
+    const char axis = s[0] ? (char)(s[1] | 0x20) : '\0';
+    if ((kind != 'a' && kind != 'g') || axis < 'x' || axis > 'z') return TME_DSP_BAD_CHANNELS;
+    in->source[c] = (uint8_t)((kind == 'a' ? 0 : 3) + (axis - 'x'));
+    in->full_scale[c] = kind == 'a' ? accel_range_g : gyro_range_dps;
+    s += 2;
+    if (*s == ',' && c + 1 < in->sensor_channels) ++s;
+  }
+  return *s == '\0' ? TME_DSP_OK : TME_DSP_BAD_CHANNELS;
+}
+
+void tme_imu_input_sample(const tme_imu_input_t *in, const float raw[TME_IMU_RAW_CHANNELS],
+                          float *row) {
+  uint32_t c;
+  for (c = 0; c < in->sensor_channels; ++c) {
+    row[c] = tme_clip_unit(raw[in->source[c]] / in->full_scale[c]);
+  }
+  if (in->amag) {
+    const float a = sqrtf(raw[0] * raw[0] + raw[1] * raw[1] + raw[2] * raw[2]);
+    row[in->sensor_channels] = tme_clip_unit((a - in->amag_offset_g) / in->accel_range_g);
+  }
 }
 
 /* ========================================================================================

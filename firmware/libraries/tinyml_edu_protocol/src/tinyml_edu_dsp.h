@@ -118,6 +118,40 @@ void tme_audio_input_compute(tme_audio_input_t *in, const int16_t *ring, uint32_
 int8_t tme_quantize_int8(float x, float scale, int32_t zero_point);
 
 /* ---------------------------------------------------------------------------------------
+ * A model's IMU input, one sample at a time (features.scale_imu, plus the gestures project's
+ * derived "amag" channel): the inference sketch scales every IMU reading with it, and the
+ * emulated Cortex-M4 runs it on raw test windows to check it (tinyml-edu verify --on
+ * cortex-m4). tinyml_edu_imu_input.h fills this from model_settings.h. */
+
+#define TME_IMU_RAW_CHANNELS 6   /* one IMU reading: ax, ay, az in g; gx, gy, gz in dps */
+#define TME_IMU_MAX_CHANNELS 16  /* model channels, derived ones included */
+#define TME_DSP_BAD_CHANNELS (-6) /* FEATURE_CHANNELS / FEATURE_DERIVED_CHANNELS not understood */
+
+typedef struct {
+  uint32_t num_channels;    /* model channels per sample, derived ones included */
+  uint32_t sensor_channels; /* the first ones, each one IMU value divided by its full scale */
+  uint8_t source[TME_IMU_MAX_CHANNELS];    /* index of that IMU value, 0..5 */
+  float full_scale[TME_IMU_MAX_CHANNELS];  /* accel_range_g or gyro_range_dps */
+  int amag;                 /* 1: the last channel is (|a| - amag_offset_g) / accel_range_g */
+  float accel_range_g;
+  float amag_offset_g;
+} tme_imu_input_t;
+
+/* channels: the training channel names joined with ',' ("ax,ay,az,gx,gy,gz"): an 'a' or 'g'
+ * then an axis x, y or z each. derived: NULL or "" for none, or "amag" (the only derived
+ * channel so far). num_channels must count both. Returns TME_DSP_OK, TME_DSP_BAD_CHANNELS or
+ * TME_DSP_BAD_RANGE (a full scale not > 0). */
+int tme_imu_input_init(tme_imu_input_t *in, const char *channels, const char *derived,
+                       uint32_t num_channels, float accel_range_g, float gyro_range_dps,
+                       float amag_offset_g);
+
+/* One IMU reading -> one row of num_channels model inputs: each sensor channel divided by
+ * its full scale (a division, not a multiplication by the reciprocal: the host divides too),
+ * each value clipped to [-1, 1]. */
+void tme_imu_input_sample(const tme_imu_input_t *in, const float raw[TME_IMU_RAW_CHANNELS],
+                          float *row);
+
+/* ---------------------------------------------------------------------------------------
  * Decimation by an integer factor with a Hann-windowed-sinc low-pass (cut-off at 90% of the
  * new Nyquist frequency, unity gain at DC). */
 
