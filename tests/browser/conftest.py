@@ -212,16 +212,23 @@ def running_lab(root: Path, private: Path) -> Iterator[Lab]:
 
 
 @pytest.fixture(scope="session")
-def browser(chromium: Path):
+def playwright_driver():
+    """One Playwright for the session: its sync API allows only one running instance per thread,
+    so every browser below is launched from this one."""
     from playwright.sync_api import expect, sync_playwright
 
     expect.set_options(timeout=labui.TIMEOUT_MS)  # its default, 5 s, is short on 2 busy cores
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
+        yield p
+
+
+@pytest.fixture(scope="session")
+def browser(chromium: Path, playwright_driver):
+    b = playwright_driver.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
+    try:
+        yield b
+    finally:
+        b.close()
 
 
 @pytest.fixture(scope="session")
@@ -237,17 +244,14 @@ FAKE_MEDIA_ARGS = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-medi
 
 
 @pytest.fixture(scope="session")
-def fake_media_browser(chromium: Path):
+def fake_media_browser(chromium: Path, playwright_driver):
     """A Chromium whose microphone is a fake one that is always allowed."""
-    from playwright.sync_api import expect, sync_playwright
-
-    expect.set_options(timeout=labui.TIMEOUT_MS)
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS + FAKE_MEDIA_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
+    b = playwright_driver.chromium.launch(executable_path=str(chromium),
+                                          args=CHROMIUM_ARGS + FAKE_MEDIA_ARGS)
+    try:
+        yield b
+    finally:
+        b.close()
 
 
 @pytest.hookimpl(wrapper=True)
