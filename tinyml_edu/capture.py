@@ -39,6 +39,7 @@ import numpy as np
 from tinyml_edu import protocol
 from tinyml_edu._fs import write_atomic
 from tinyml_edu.errors import TinyMLEduError
+from tinyml_edu.i18n import _
 
 VIRTUAL = "virtual"
 HEADER_TIMEOUT_S = 4.0
@@ -90,7 +91,7 @@ def _ports_text() -> str:
         ports = list_ports()
     except Exception:  # listing is only a hint; never hide the real error behind it
         ports = []
-    return ", ".join(ports) if ports else "none found"
+    return ", ".join(ports) if ports else _("none found")
 
 
 def explain_open_error(port: str, err: BaseException, platform: str | None = None) -> CaptureError:
@@ -103,26 +104,29 @@ def explain_open_error(port: str, err: BaseException, platform: str | None = Non
         code = int(match.group(1)) if match else None
     low = text.lower()
     if platform == "win32" and (code == errno.EACCES or "access is denied" in low):
-        return CaptureError(f"{port} is busy: another program has it open. Close the Arduino "
-                            "IDE's Serial Monitor / Serial Plotter (or any other terminal on it) "
-                            "and try again")
+        return CaptureError(_("{port} is busy: another program has it open. Close the Arduino "
+                              "IDE's Serial Monitor / Serial Plotter (or any other terminal on "
+                              "it) and try again").format(port=port))
     if code == errno.ENOENT or "filenotfounderror" in low or "cannot find the file" in low:
-        return CaptureError(f"port {port} not found. Ports on this computer: {_ports_text()}. "
-                            "Check the USB cable (a data cable, not charge-only) and press reset; "
-                            "or use the virtual board: --port virtual")
+        return CaptureError(_("port {port} not found. Ports on this computer: {ports}. Check "
+                              "the USB cable (a data cable, not charge-only) and press reset; or "
+                              "use the virtual board: --port virtual").format(
+                                  port=port, ports=_ports_text()))
     if code in (errno.EACCES, errno.EPERM) or "permission denied" in low:
-        return CaptureError(f"permission denied on {port}. On Linux add yourself to the port's "
-                            "group: `sudo usermod -aG dialout $USER`, then log out and in again "
-                            "(or run from a shell that has the group: `newgrp dialout`)")
+        return CaptureError(_("permission denied on {port}. On Linux add yourself to the "
+                              "port's group: `sudo usermod -aG dialout $USER`, then log out and "
+                              "in again (or run from a shell that has the group: `newgrp "
+                              "dialout`)").format(port=port))
     if (code in (errno.EBUSY, errno.EAGAIN) or "exclusively lock" in low
             or "resource busy" in low):
-        return CaptureError(f"{port} is busy: another program has it open. Close the Arduino "
-                            "IDE's Serial Monitor / Serial Plotter (or another capture) and try "
-                            "again")
+        return CaptureError(_("{port} is busy: another program has it open. Close the Arduino "
+                              "IDE's Serial Monitor / Serial Plotter (or another capture) and "
+                              "try again").format(port=port))
     if code == errno.ENOTTY:
-        return CaptureError(f"{port} is not a serial port. Ports on this computer: "
-                            f"{_ports_text()}; or use --port virtual")
-    return CaptureError(f"cannot open {port}: {text}. Ports on this computer: {_ports_text()}")
+        return CaptureError(_("{port} is not a serial port. Ports on this computer: {ports}; "
+                              "or use --port virtual").format(port=port, ports=_ports_text()))
+    return CaptureError(_("cannot open {port}: {error}. Ports on this computer: {ports}").format(
+        port=port, error=text, ports=_ports_text()))
 
 
 @contextlib.contextmanager
@@ -298,15 +302,16 @@ def _wait_for_header(ser: Any, parser: protocol.StreamParser, timeout: float,
     sketch = ("firmware/capture_imu" if sensor == "imu" else
               "firmware/capture_audio_nano or firmware/capture_audio_xiao")
     if corrupted > valid or (received and not valid):
-        raise CaptureError("the board sends garbage: wrong baud rate or not running a tinyml-edu "
-                           f"capture sketch ({sketch}). Upload the capture sketch (and check "
-                           f"the baud rate is {protocol.BAUD_RATE})")
+        raise CaptureError(_("the board sends garbage: wrong baud rate or not running a "
+                             "tinyml-edu capture sketch ({sketch}). Upload the capture sketch "
+                             "(and check the baud rate is {baud})").format(
+                                 sketch=sketch, baud=protocol.BAUD_RATE))
     if valid:
-        raise CaptureError(f"the board answered but sent no header: is the capture sketch "
-                           f"({sketch}) uploaded? The board said: "
-                           + (" | ".join(said[-3:]) or "nothing readable"))
-    raise CaptureError("no data: is the capture sketch uploaded? press reset (or unplug and "
-                       "plug the board in again), then retry")
+        raise CaptureError(_("the board answered but sent no header: is the capture sketch "
+                             "({sketch}) uploaded? The board said: {said}").format(
+            sketch=sketch, said=" | ".join(said[-3:]) or _("nothing readable")))
+    raise CaptureError(_("no data: is the capture sketch uploaded? press reset (or unplug and "
+                         "plug the board in again), then retry"))
 
 
 def _write_sidecar(path: Path, info: dict[str, Any]) -> None:
@@ -329,8 +334,8 @@ def capture(port: Any, sensor: str, label: str, seconds: float, out_dir: Path | 
     if sensor not in SENSORS:
         raise CaptureError(f"unknown sensor {sensor!r}; use imu or audio")
     if not LABEL_PATTERN.fullmatch(label):
-        raise CaptureError(f"label {label!r} must be letters, digits, '_', '-' or '.' (it names "
-                           "a folder and appears in prediction lines)")
+        raise CaptureError(_("label {label} must be letters, digits, '_', '-' or '.' (it names "
+                             "a folder and appears in prediction lines)").format(label=repr(label)))
     if not seconds > 0:
         raise CaptureError(f"seconds must be > 0, got {seconds}")
     if port == VIRTUAL:  # the virtual board plays the label's recordings when it has them
@@ -344,8 +349,9 @@ def capture(port: Any, sensor: str, label: str, seconds: float, out_dir: Path | 
         header = _wait_for_header(ser, parser, header_timeout, sensor)
         if header.sensor != sensor:
             _stop_quietly(ser)
-            raise CaptureError(f"the board streams {header.sensor} data, not {sensor}: upload "
-                               f"the {sensor} capture sketch or use --sensor {header.sensor}")
+            raise CaptureError(_("the board streams {streamed} data, not {sensor}: upload the "
+                                 "{sensor} capture sketch or use --sensor {streamed}").format(
+                                     streamed=header.sensor, sensor=sensor))
         if header.rate <= 0:
             _stop_quietly(ser)
             raise CaptureError(f"the board's header gives a rate of {header.rate:g} Hz")

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from tinyml_edu.errors import TinyMLEduError
+from tinyml_edu.i18n import _
 
 
 class CheckFailed(TinyMLEduError, AssertionError):
@@ -28,13 +29,17 @@ class CheckFailed(TinyMLEduError, AssertionError):
 def _fail(name: str, problem: str, hint: str | None) -> CheckFailed:
     message = f"✗ {name}: {problem}"
     if hint:
-        message += f"\n  Try: {hint}"
+        message += "\n  " + _("Try: {hint}").format(hint=hint)
     return CheckFailed(message)
 
 
 def _passed(name: str, what: str, quiet: bool) -> None:
     if not quiet:
-        print(f"✓ {name} {what}")
+        print(f"✓ {name} {what}")  # ``what`` comes translated
+
+
+def _not_a_number() -> str:  # looked up when shown, in the language of that moment
+    return _("should be a number, but it is {value}")
 
 
 def _short(value: Any) -> str:
@@ -45,9 +50,9 @@ def _short(value: Any) -> str:
 def check_answered(value: Any, name: str, hint: str | None = None, quiet: bool = False) -> None:
     """The student replaced the placeholder (``None`` or ``...``) with an answer."""
     if value is None or value is Ellipsis:
-        hint = hint or f"write your answer in the cell that defines {name}"
-        raise _fail(name, "has no answer yet", hint)
-    _passed(name, "has an answer", quiet)
+        hint = hint or _("write your answer in the cell that defines {name}").format(name=name)
+        raise _fail(name, _("has no answer yet"), hint)
+    _passed(name, _("has an answer"), quiet)
 
 
 def check_type(value: Any, expected: type | tuple[type, ...], name: str, hint: str | None = None,
@@ -55,9 +60,10 @@ def check_type(value: Any, expected: type | tuple[type, ...], name: str, hint: s
     """``value`` is an instance of ``expected``."""
     if not isinstance(value, expected):
         names = (expected,) if isinstance(expected, type) else expected
-        wanted = " or ".join(t.__name__ for t in names)
-        raise _fail(name, f"should be a {wanted}, but it is a {type(value).__name__}", hint)
-    _passed(name, f"is a {type(value).__name__}", quiet)
+        wanted = _(" or ").join(t.__name__ for t in names)
+        raise _fail(name, _("should be a {wanted}, but it is a {actual}").format(
+            wanted=wanted, actual=type(value).__name__), hint)
+    _passed(name, _("is a {actual}").format(actual=type(value).__name__), quiet)
 
 
 def check_shape(array: Any, expected: Sequence[int | None], name: str, hint: str | None = None,
@@ -65,13 +71,14 @@ def check_shape(array: Any, expected: Sequence[int | None], name: str, hint: str
     """``array`` has shape ``expected``; ``None`` in ``expected`` matches any length."""
     shape = getattr(array, "shape", None)
     if shape is None:
-        raise _fail(name, f"should be an array, but it is a {type(array).__name__}",
-                    hint or "convert it with np.asarray(...)")
-    shown = "(" + ", ".join("any" if d is None else str(d) for d in expected) + ")"
+        raise _fail(name, _("should be an array, but it is a {actual}").format(
+            actual=type(array).__name__), hint or _("convert it with np.asarray(...)"))
+    shown = "(" + ", ".join(_("any") if d is None else str(d) for d in expected) + ")"
     if len(shape) != len(expected) or any(
             e is not None and s != e for s, e in zip(shape, expected, strict=True)):
-        raise _fail(name, f"has shape {tuple(shape)}, expected {shown}", hint)
-    _passed(name, f"has shape {tuple(shape)}", quiet)
+        raise _fail(name, _("has shape {shape}, expected {expected}").format(
+            shape=tuple(shape), expected=shown), hint)
+    _passed(name, _("has shape {shape}").format(shape=tuple(shape)), quiet)
 
 
 def check_equal(value: Any, expected: Any, name: str, hint: str | None = None,
@@ -83,9 +90,11 @@ def check_equal(value: Any, expected: Any, name: str, hint: str | None = None,
              if isinstance(value, np.ndarray) or isinstance(expected, np.ndarray)
              else value == expected)
     if not equal:
-        wanted = f"expected {_short(expected)}" if reveal else "which is not right"
-        raise _fail(name, f"is {_short(value)}, {wanted}", hint)
-    _passed(name, f"is {_short(value)}", quiet)
+        wanted = (_("expected {expected}").format(expected=_short(expected)) if reveal
+                  else _("which is not right"))
+        raise _fail(name, _("is {value}, {wanted}").format(value=_short(value), wanted=wanted),
+                    hint)
+    _passed(name, _("is {value}").format(value=_short(value)), quiet)
 
 
 def check_close(value: Any, expected: Any, name: str, rtol: float = 1e-5, atol: float = 1e-8,
@@ -94,20 +103,24 @@ def check_close(value: Any, expected: Any, name: str, rtol: float = 1e-5, atol: 
     try:
         got, want = np.asarray(value, dtype=float), np.asarray(expected, dtype=float)
     except (TypeError, ValueError):
-        raise _fail(name, f"should be a number, but it is {_short(value)}", hint) from None
+        raise _fail(name, _not_a_number().format(value=_short(value)), hint) from None
     if got.shape != want.shape:
-        raise _fail(name, f"has shape {got.shape}, expected {want.shape}", hint)
+        raise _fail(name, _("has shape {shape}, expected {expected}").format(
+            shape=got.shape, expected=want.shape), hint)
     if not np.all(np.isfinite(got)):
-        raise _fail(name, "contains NaN or infinity", hint or "look for a division by zero")
+        raise _fail(name, _("contains NaN or infinity"),
+                    hint or _("look for a division by zero"))
     if not np.allclose(got, want, rtol=rtol, atol=atol):
         if got.ndim == 0:
-            problem = f"is {float(got):.6g}, expected about {float(want):.6g}"
+            problem = _("is {value}, expected about {expected}").format(
+                value=f"{float(got):.6g}", expected=f"{float(want):.6g}")
         else:
             worst = int(np.argmax(np.abs(got - want)))
-            problem = (f"differs from the expected values; largest difference at flat index "
-                       f"{worst}: {got.flat[worst]:.6g} instead of {want.flat[worst]:.6g}")
+            problem = _("differs from the expected values; largest difference at flat index "
+                        "{index}: {value} instead of {expected}").format(
+                index=worst, value=f"{got.flat[worst]:.6g}", expected=f"{want.flat[worst]:.6g}")
         raise _fail(name, problem, hint)
-    _passed(name, "is right", quiet)
+    _passed(name, _("is right"), quiet)
 
 
 def check_between(value: Any, low: float, high: float, name: str, hint: str | None = None,
@@ -116,21 +129,23 @@ def check_between(value: Any, low: float, high: float, name: str, hint: str | No
     try:
         number = float(value)
     except (TypeError, ValueError):
-        raise _fail(name, f"should be a number, but it is {_short(value)}", hint) from None
+        raise _fail(name, _not_a_number().format(value=_short(value)), hint) from None
     if not low <= number <= high:
-        raise _fail(name, f"is {number:.6g}, expected {_range_words(low, high)}", hint)
-    _passed(name, f"is {number:.6g} ({_range_words(low, high)})", quiet)
+        raise _fail(name, _("is {value}, expected {range}").format(
+            value=f"{number:.6g}", range=_range_words(low, high)), hint)
+    _passed(name, _("is {value} ({range})").format(
+        value=f"{number:.6g}", range=_range_words(low, high)), quiet)
 
 
 def _range_words(low: float, high: float) -> str:
     """The bounds in words: "at most 3000", never "between -inf and 3000"."""
     if np.isinf(low) and np.isinf(high):
-        return "any number"
+        return _("any number")
     if np.isinf(low):
-        return f"at most {high:g}"
+        return _("at most {high}").format(high=f"{high:g}")
     if np.isinf(high):
-        return f"at least {low:g}"
-    return f"between {low:g} and {high:g}"
+        return _("at least {low}").format(low=f"{low:g}")
+    return _("between {low} and {high}").format(low=f"{low:g}", high=f"{high:g}")
 
 
 def check_at_least(value: Any, low: float, name: str, hint: str | None = None,
@@ -150,8 +165,9 @@ def check_in(value: Any, options: Iterable[Any], name: str, hint: str | None = N
     """``value`` is one of ``options``."""
     options = list(options)
     if value not in options:
-        raise _fail(name, f"is {_short(value)}, expected one of {_short(options)}", hint)
-    _passed(name, f"is {_short(value)}", quiet)
+        raise _fail(name, _("is {value}, expected one of {options}").format(
+            value=_short(value), options=_short(options)), hint)
+    _passed(name, _("is {value}").format(value=_short(value)), quiet)
 
 
 def check_true(condition: Any, message: str, hint: str | None = None) -> None:
@@ -288,7 +304,8 @@ def check_own_work(name: str, avoid: Iterable[str] = (), copies: Iterable[str] =
     used = copied_from(name, avoid, copies, cells)
     if used:
         listed = ", ".join(sorted(used))
-        raise _fail(name, f"is computed from {listed}, which this exercise asks you to do "
-                          "yourself (the test compares your result with it)",
-                    hint or "compute it with your own code, as the exercise describes")
-    _passed(name, "is your own computation", quiet)
+        raise _fail(name, _("is computed from {listed}, which this exercise asks you to do "
+                            "yourself (the test compares your result with it)").format(
+                                listed=listed),
+                    hint or _("compute it with your own code, as the exercise describes"))
+    _passed(name, _("is your own computation"), quiet)

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from tinyml_edu.errors import InputError, MissingFileError, TinyMLEduError
+from tinyml_edu.i18n import _
 from tinyml_edu.run_report import REPORT_FILE, RunReport
 
 # Every user error (a TinyMLEduError) exits with this code; any other exception is a bug and keeps
@@ -378,7 +379,8 @@ def _cmd_course_init(args: argparse.Namespace) -> int:
 def _cmd_course_check(args: argparse.Namespace) -> int:
     from tinyml_edu.course import check
 
-    results = check.check_course(args.lessons or None, root=_lessons_root(args))
+    results = check.check_course(args.lessons or None, root=_lessons_root(args),
+                                 lang=args.lang)
     if args.json:
         print(json.dumps([r.to_dict() for r in results], indent=2))
     else:
@@ -397,9 +399,37 @@ def _cmd_course_release(args: argparse.Namespace) -> int:
 
     if not args.lessons and not args.all:
         raise InputError("name lessons to release, or pass --all")
-    for path in release.release(_course_dir(args), args.lessons):
+    for path in release.release(_course_dir(args), args.lessons, langs=_langs(args.lang)):
         print(f"zip for the LMS or a USB stick: {path}")
     return 0
+
+
+def _langs(values: list[str] | None) -> tuple[str, ...]:
+    """``--lang fr --lang es,pt`` or ``--lang all``: the translated languages asked for."""
+    from tinyml_edu import i18n
+
+    codes = [c for value in values or [] for c in value.split(",") if c.strip()]
+    if "all" in codes:
+        return tuple(i18n.LANGUAGES)
+    return tuple(i18n.check_language(c) for c in codes)
+
+
+def _cmd_course_translations(args: argparse.Namespace) -> int:
+    from tinyml_edu import i18n
+    from tinyml_edu.course import lessons, translate
+
+    source = _lessons_root(args)
+    langs = _langs(args.lang) or tuple(i18n.LANGUAGES)
+    if args.update:
+        written = translate.update(source, langs) + translate.update_package(langs)
+        print(f"templates and catalogues in step with the English ({len(written)} files)")
+    chosen = ([lessons.get_lesson(n, source) for n in args.lessons] if args.lessons
+              else lessons.list_lessons(source))
+    results = [translate.status(lesson, lang) for lesson in chosen for lang in langs]
+    results += [translate.package_status(lang) for lang in langs]
+    print(translate.format_report(results, verbose=bool(args.lessons)))
+    core = [r for r in results if r.lesson[:2] in translate.CORE_LESSONS or r.lesson[0] == "("]
+    return 0 if all(r.complete for r in core) else 1
 
 
 def _cmd_course_collect(args: argparse.Namespace) -> int:
@@ -670,11 +700,27 @@ def build_parser() -> argparse.ArgumentParser:
         "check", help="execute every solution, release it, autograde solution and blank")
     q.add_argument("lessons", nargs="*", help="lesson ids or numbers (default: all)")
     q.add_argument("--json", action="store_true")
+    q.add_argument("--lang", default="en", help="grade the release in this language "
+                   "(es, fr, pt; default en)")
     q.set_defaults(func=_cmd_course_check)
     q = course_sub.add_parser("release", help="student versions and one zip per lesson")
     q.add_argument("lessons", nargs="*", help="lesson ids or numbers")
     q.add_argument("--all", action="store_true", help="every lesson")
+    q.add_argument("--lang", action="append", help="also in these languages: es, fr, pt, a "
+                   "list (es,fr) or all; into release-LANG/ and zips/LESSON-LANG.zip")
     q.set_defaults(func=_cmd_course_release)
+    q = course_sub.add_parser(
+        "translations", help="what is left to translate; --update after editing the English",
+        description="Reports, per lesson and language, the paragraphs that are translated, "
+        "missing, stale (the English changed since) or broken (a code span, a formula or a "
+        "table row lost). Exits 1 when a core lesson (00-07) or the package's messages are "
+        "not complete. The catalogues are in translations/ (see its README).")
+    q.add_argument("lessons", nargs="*", help="lesson ids or numbers (default: all); naming "
+                   "lessons lists every missing and stale paragraph")
+    q.add_argument("--lang", action="append", help="es, fr, pt, a list or all (default: all)")
+    q.add_argument("--update", action="store_true", help="refresh the templates from the "
+                   "English and mark changed paragraphs stale (fuzzy) in every catalogue")
+    q.set_defaults(func=_cmd_course_translations)
     from tinyml_edu.course.collect import HELP as COLLECT_HELP
 
     q = course_sub.add_parser("collect", help="hand-ins from an LMS zip, a folder or a USB stick "
@@ -787,10 +833,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except TinyMLEduError as err:  # the message says what to do; a traceback would bury it
-        print(f"error: {err}", file=sys.stderr)
+        print(_("error: {message}").format(message=err), file=sys.stderr)
         return USER_ERROR
     except KeyboardInterrupt:
-        print("interrupted; files already written are kept", file=sys.stderr)
+        print(_("interrupted; files already written are kept"), file=sys.stderr)
         return 130
     except BrokenPipeError:  # `tinyml-edu monitor ... | head`: the reader has seen enough
         import os

@@ -16,6 +16,7 @@ import numpy as np
 
 from tinyml_edu import datasets, quantize
 from tinyml_edu.errors import InputError, MissingFileError
+from tinyml_edu.i18n import _
 from tinyml_edu.projects import get_project
 from tinyml_edu.run_report import RunReport
 
@@ -51,9 +52,10 @@ def _at_model_rate(path: Path, data: np.ndarray, rate: float | None,
         return data, None
     if data.ndim == 1:
         return resample(data, rate, model_rate), rate
-    raise InputError(f"{path} is {rate:g} Hz; this model was trained on {model_rate:g} Hz "
-                     f"recordings. Record again at {model_rate:g} Hz (the capture sketch's "
-                     "rate), or resample the columns to it before predicting")
+    raise InputError(_("{path} is {rate} Hz; this model was trained on {model_rate} Hz "
+                       "recordings. Record again at {model_rate} Hz (the capture sketch's rate), "
+                       "or resample the columns to it before predicting").format(
+                           path=path, rate=f"{rate:g}", model_rate=f"{model_rate:g}"))
 
 
 def _recordings(paths: list[Path]) -> list[Path]:
@@ -64,10 +66,10 @@ def _recordings(paths: list[Path]) -> list[Path]:
         elif path.is_file():
             found.append(path)
         else:
-            raise MissingFileError(f"{path} not found")
+            raise MissingFileError(_("{path} not found").format(path=path))
     if not found:
-        raise MissingFileError("no recordings (.wav, .flac or .csv) in "
-                               + ", ".join(map(str, paths)))
+        raise MissingFileError(_("no recordings (.wav, .flac or .csv) in {paths}").format(
+            paths=", ".join(map(str, paths))))
     return found
 
 
@@ -93,7 +95,8 @@ def predict_files(run_dir: Path | str, paths: list[Path | str]) -> list[FilePred
         data, resampled_from = _at_model_rate(path, data, rate, info.sample_rate)
         windows = datasets.cut_windows(data, window, stride)
         if not windows:
-            raise InputError(f"{path} is shorter than one window ({window} samples)")
+            raise InputError(_("{path} is shorter than one window ({window} samples)").format(
+                path=path, window=window))
         scores = quantize.predict(model, project.features(np.stack(windows), report.params))
         mean = scores.mean(axis=0)
         best = int(np.argmax(mean))

@@ -19,6 +19,7 @@ from typing import Any
 
 from tinyml_edu._fs import write_atomic
 from tinyml_edu.errors import MissingFileError, TinyMLEduError
+from tinyml_edu.i18n import _
 
 # What a run folder holds. (``virtual_board.MODEL_FILE`` is another thing: the model file in
 # the virtual board's flash.)
@@ -141,9 +142,10 @@ class RunReport:
         run_dir = Path(run_dir)
         model_path = run_dir / INT8_MODEL_FILE
         if not (run_dir / REPORT_FILE).is_file() or not model_path.is_file():
-            raise MissingFileError(f"{run_dir} is not a finished run (needs {REPORT_FILE} and "
-                                   f"{INT8_MODEL_FILE}); make one with `tinyml-edu run PROJECT "
-                                   f"--out {run_dir}`")
+            raise MissingFileError(_("{run_dir} is not a finished run (needs {report} and "
+                                     "{model}); make one with `tinyml-edu run PROJECT --out "
+                                     "{run_dir}`").format(run_dir=run_dir, report=REPORT_FILE,
+                                                          model=INT8_MODEL_FILE))
         return cls.load(run_dir), model_path
 
     @classmethod

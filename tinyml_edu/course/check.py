@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tinyml_edu import i18n
 from tinyml_edu.course import config, lessons
 
 SOLUTION, BLANK = "solution", "blank"
@@ -46,6 +47,7 @@ class LessonCheck:
     wall_s: float | None = None  # the solution's autograde, kernel start to saved grades
     peak_rss_mb: float | None = None
     offline: bool = False  # graded in a network namespace with no network
+    lang: str = "en"  # the language of the release and solution that were graded
     problems: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
@@ -97,12 +99,13 @@ def offline_available() -> bool:
 
 
 def _autograde_in_child(root: Path, source: Path, lesson: str, student: str,
-                        offline: bool) -> _Run:
+                        offline: bool, lang: str = i18n.ENGLISH) -> _Run:
     cmd = [sys.executable, "-m", "tinyml_edu.course.check", "--autograde-one",
            str(root), str(source), lesson, student]
     # 3: no TensorFlow C++ log line at all. nbgrader fails a test cell that writes to stderr,
     # and tf.data logs a harmless ERROR line under some model.predict calls.
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", MPLBACKEND="Agg")
+    env[i18n.LANG_ENV] = lang  # the checks' feedback in the notebook's language
     return _run_measured([*OFFLINE_PREFIX, *cmd] if offline else cmd, env)
 
 
@@ -132,11 +135,15 @@ def _scores(root: Path, source: Path, lesson: str) -> dict[str, float]:
     return scores
 
 
-def check_lesson(lesson: lessons.Lesson, log: Callable[[str], None] = print) -> LessonCheck:
-    """Release and autograde one lesson as described in the module docstring."""
+def check_lesson(lesson: lessons.Lesson, log: Callable[[str], None] = print,
+                 lang: str = i18n.ENGLISH) -> LessonCheck:
+    """Release and autograde one lesson as described in the module docstring; with ``lang``,
+    the release and the solution are that language's (translated as ``course release --lang``
+    does), so a translation that broke a notebook fails here."""
     from nbgrader.apps import NbGraderAPI
 
-    result = LessonCheck(lesson.id, offline=offline_available())
+    lang = i18n.check_language(lang)
+    result = LessonCheck(lesson.id, offline=offline_available(), lang=lang)
     if not result.offline:
         result.warnings.append("graded with the network on: this machine cannot cut it "
                                "(needs `unshare --net` and `ip`)")
@@ -156,9 +163,11 @@ def check_lesson(lesson: lessons.Lesson, log: Callable[[str], None] = print) -> 
         ignore = shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__")
         shutil.copytree(lesson.folder, root / "submitted" / SOLUTION / lesson.id, ignore=ignore)
         shutil.copytree(root / "release" / lesson.id, root / "submitted" / BLANK / lesson.id)
+        if lang != i18n.ENGLISH:
+            _translate_submissions(root, lesson, lang, result)
         for student in (SOLUTION, BLANK):
             log(f"  {lesson.id}: autograding the {student} notebook ...")
-            run = _autograde_in_child(root, source, lesson.id, student, result.offline)
+            run = _autograde_in_child(root, source, lesson.id, student, result.offline, lang)
             if run.returncode != 0:
                 result.problems.append(f"autograding the {student} notebook failed:\n"
                                        f"{run.output[-3000:]}")
@@ -185,15 +194,29 @@ def check_lesson(lesson: lessons.Lesson, log: Callable[[str], None] = print) -> 
     return result
 
 
+def _translate_submissions(root: Path, lesson: lessons.Lesson, lang: str,
+                           result: LessonCheck) -> None:
+    """Both submissions in ``lang``: the blank is the translated release, the solution the
+    translated source, as a student of that language would hand them in."""
+    from tinyml_edu.course import translate
+
+    for student in (SOLUTION, BLANK):
+        total, done = translate.translate_folder(root / "submitted" / student / lesson.id,
+                                                 lesson, lang)
+    if done < total:
+        result.warnings.append(f"{total - done} of {total} paragraphs are not translated into "
+                               f"{lang} yet (shown in English)")
+
+
 def check_course(names: list[str] | None = None, log: Callable[[str], None] = print,
-                 root: Path | None = None) -> list[LessonCheck]:
-    """Check the named lessons (ids or numbers), or all of them."""
+                 root: Path | None = None, lang: str = i18n.ENGLISH) -> list[LessonCheck]:
+    """Check the named lessons (ids or numbers), or all of them, in ``lang``."""
     chosen = ([lessons.get_lesson(n, root) for n in names] if names
               else lessons.list_lessons(root))
     results = []
     for lesson in chosen:
-        log(f"checking {lesson.id}")
-        results.append(check_lesson(lesson, log))
+        log(f"checking {lesson.id}" + (f" in {lang}" if lang != i18n.ENGLISH else ""))
+        results.append(check_lesson(lesson, log, lang))
     return results
 
 

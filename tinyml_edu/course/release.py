@@ -3,11 +3,13 @@ generate_feedback over the whole class, each also packed as zips for an LMS or a
 
 from __future__ import annotations
 
+import shutil
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from tinyml_edu import i18n
 from tinyml_edu.course import config, lessons
 from tinyml_edu.errors import InputError, ToolError
 
@@ -38,9 +40,12 @@ def zip_folder(folder: Path, dest: Path, arc_root: str) -> Path:
 
 
 def release(course: Path | str, names: list[str] | None = None,
-            log: Callable[[str], None] = print) -> list[Path]:
+            log: Callable[[str], None] = print, langs: tuple[str, ...] = ()) -> list[Path]:
     """Student versions of the named lessons (all when ``names`` is empty) in ``release/``, and
-    ``zips/<lesson>.zip`` of each. Returns the zips."""
+    ``zips/<lesson>.zip`` of each; and for each language in ``langs``, the same in that
+    language: ``release-<lang>/<lesson>/`` and ``zips/<lesson>-<lang>.zip`` (see
+    :func:`release_translated`). Returns the zips."""
+    langs = tuple(dict.fromkeys(i18n.check_language(lang) for lang in langs))
     course = Path(course).resolve()
     api, coursedir = _api(course)
     src = source_dir(course)
@@ -55,7 +60,30 @@ def release(course: Path | str, names: list[str] | None = None,
                             f"course check {lesson.id}` says what is wrong) and run again")
         released = Path(coursedir.format_path(coursedir.release_directory, ".", lesson.id))
         zips.append(zip_folder(released, course / "zips" / f"{lesson.id}.zip", lesson.id))
+        for lang in langs:
+            if lang != i18n.ENGLISH:
+                zips.append(release_translated(course, released, lesson, lang, log))
     return zips
+
+
+def release_translated(course: Path, released: Path, lesson: lessons.Lesson, lang: str,
+                       log: Callable[[str], None] = print) -> Path:
+    """The English release of ``lesson`` translated into ``lang``: ``release-<lang>/<lesson>/``
+    (the notebook keeps its name, so a hand-in grades as the English one) and its zip, whose
+    folder ``<lesson>-<lang>`` tells the checks which language to speak."""
+    from tinyml_edu.course import translate
+
+    dest = course / f"release-{lang}" / lesson.id
+    staged = dest.with_name(dest.name + ".partial")
+    shutil.rmtree(staged, ignore_errors=True)
+    shutil.copytree(released, staged)
+    total, done = translate.translate_folder(staged, lesson, lang)
+    shutil.rmtree(dest, ignore_errors=True)
+    staged.replace(dest)
+    where = "" if done == total else f" ({total - done} of {total} paragraphs in English)"
+    log(f"releasing {lesson.id} in {i18n.LANGUAGES[lang]}{where}")
+    name = f"{lesson.id}-{lang}"
+    return zip_folder(dest, course / "zips" / f"{name}.zip", name)
 
 
 def feedback(course: Path | str, lesson: str, log: Callable[[str], None] = print) -> Path:

@@ -51,6 +51,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tinyml_edu import i18n
 from tinyml_edu.course.cells import STUCK_AFTER_S, _Progress, _run_cells, _Watchdog
 from tinyml_edu.course.isolation import (
     MS_NODEV,
@@ -121,6 +122,16 @@ def worker_env(home: Path) -> dict[str, str]:
     package_root = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
     return env
+
+
+def notebook_language(nb: dict[str, Any]) -> str:
+    """The language a hand-in was released in (its metadata), so its checks' feedback speaks
+    it; English for anything else, whatever the grading computer's own language."""
+    try:
+        lang = nb.get("metadata", {}).get("tinyml_edu", {}).get("lang", "")
+    except AttributeError:  # a hand-in whose metadata is not a mapping
+        return i18n.ENGLISH
+    return lang if isinstance(lang, str) and lang in i18n.LANGUAGES else i18n.ENGLISH
 
 
 # --- the instructor's side -------------------------------------------------------------------
@@ -278,6 +289,7 @@ def _worker(request: dict[str, Any], write_fd: int, mode: str) -> None:
         spec["uid_drop"] = _STARTED_AS_ROOT
         os.environ.clear()
         os.environ.update(worker_env(Path(spec["home"])))
+        os.environ[i18n.LANG_ENV] = notebook_language(request["nb"])
         code = run_worker(request, write_fd, mode)
     except BaseException as err:  # noqa: BLE001 (report, never return into the server loop)
         print(f"worker failed: {type(err).__name__}: {err}", flush=True)
