@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from tinyml_edu import i18n
 from tinyml_edu.bundle import BundleError, build
 from tinyml_edu.course import leaks, lessons
 
@@ -112,8 +113,11 @@ def test_student_bundle_files_hold_no_answer(wheel, hidden_lines, tmp_path):
     staging = tmp_path / "bundle"
     (staging / "wheelhouse").mkdir(parents=True)
     shutil.copy2(wheel, staging / "wheelhouse" / wheel.name)
-    released = build.release_lessons(staging / "lessons", log=lambda _m: None)
+    released = build.release_lessons(staging / "lessons", log=lambda _m: None,
+                                     langs=tuple(i18n.LANGUAGES))
     assert released == [lesson.id for lesson in lessons.list_lessons(ROOT / "lessons")]
+    for lang in i18n.LANGUAGES:  # `bundle build --lang all`: the translations hold no answer
+        assert sorted(p.name for p in (staging / f"lessons-{lang}").iterdir()) == released
     shutil.copytree(ROOT / "datasets", staging / "datasets")
     build._write_scripts(staging, build.TARGETS["linux"], PY, wheel.name)
     assert leaks.scan(staging, hidden_lines) == []
@@ -158,6 +162,11 @@ def test_binder_post_build_leaves_no_answer(tmp_path, hidden_lines):
     assert released == [lesson.id for lesson in lessons.list_lessons(ROOT / "lessons")]
     assert "raise NotImplementedError()" in (
         repo / "lessons" / "01-hello-tinyml" / "01-hello-tinyml.ipynb").read_text()
+    for lang in i18n.LANGUAGES:  # the students pick their language's folder
+        folder = repo / f"lessons-{lang}"
+        assert sorted(p.name for p in folder.iterdir() if p.is_dir()) == released
+        nb = json.loads((folder / "01-hello-tinyml" / "01-hello-tinyml.ipynb").read_text())
+        assert nb["metadata"]["tinyml_edu"]["lang"] == lang
     assert leaks.scan(repo, hidden_lines) == []
     assert leaks.scan(site / "tinyml_edu", hidden_lines) == []
 

@@ -492,7 +492,8 @@ def _cmd_bundle(args: argparse.Namespace) -> int:
         from tinyml_edu.bundle import build
 
         python = args.python or f"{sys.version_info[0]}.{sys.version_info[1]}"
-        sizes = build.build(args.out, args.os, python, wheel=args.wheel)
+        sizes = build.build(args.out, args.os, python, wheel=args.wheel,
+                            langs=_langs(args.lang))
         print(f"bundle ready: {args.out} ({args.os}, Python {python}); copy it onto sticks "
               f"with `tinyml-edu bundle copy {args.out} STICK`")
         print(build.format_sizes(sizes))
@@ -771,6 +772,8 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--python", help="the students' Python, e.g. 3.11 (default: this one)")
     q.add_argument("--wheel", help="a tinyml-edu wheel to ship (default: build one from this "
                    "source checkout)")
+    q.add_argument("--lang", action="append", help="also the lessons in these languages, in "
+                   "lessons-LANG/: es, fr, pt, a list (es,fr) or all")
     q = bundle_sub.add_parser("verify", help="check every file; name each missing or corrupted one")
     q.add_argument("dir", help="bundle folder")
     q = bundle_sub.add_parser("copy", help="copy a bundle (e.g. onto a stick); run it again to "

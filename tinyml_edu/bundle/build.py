@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote
 
-from tinyml_edu import locks
+from tinyml_edu import i18n, locks
 from tinyml_edu.bundle.checksums import MANIFEST, BundleError, bundle_files, write_manifest
 
 INFO = "bundle.json"
@@ -149,12 +149,14 @@ def _run(cmd: list[str], what: str) -> None:
                           "downloads are kept.")
 
 
-def release_lessons(dest: Path, log: Log = print) -> list[str]:
-    """The student versions of every lesson (nbgrader's generate_assignment) into ``dest``.
+def release_lessons(dest: Path, log: Log = print, langs: tuple[str, ...] = ()) -> list[str]:
+    """The student versions of every lesson (nbgrader's generate_assignment) into ``dest``,
+    and for each language in ``langs`` the same translated into ``<dest>-<lang>/``.
 
     They are released in a throw-away course folder with its own SQLite gradebook, so an
     instructor's gradebook (even one named by $TINYML_EDU_GRADEBOOK_URL) is never touched.
     """
+    from tinyml_edu.course import translate
     from nbgrader.apps import NbGraderAPI
 
     from tinyml_edu.course import config, lessons
@@ -175,8 +177,12 @@ def release_lessons(dest: Path, log: Log = print) -> list[str]:
                                   f"{result.get('error')}; run `tinyml-edu course check "
                                   f"{lesson.id}` to see why")
             shutil.copytree(Path(tmp) / "release" / lesson.id, dest / lesson.id)
+            for lang in langs:
+                translated = dest.with_name(f"{dest.name}-{lang}") / lesson.id
+                shutil.copytree(Path(tmp) / "release" / lesson.id, translated)
+                translate.translate_folder(translated, lesson, lang)
             released.append(lesson.id)
-            log(f"released {lesson.id}")
+            log(f"released {lesson.id}" + (f" (and {', '.join(langs)})" if langs else ""))
     return released
 
 
@@ -230,8 +236,10 @@ def _write_scripts(root: Path, target: Target, python: str, wheel_name: str) -> 
 
 
 def build(out: Path | str, os_name: str = "linux", python: str | None = None,
-          wheel: Path | str | None = None, log: Log = print) -> dict[str, int]:
-    """Build a bundle in ``out`` for ``os_name`` and CPython ``python`` (default: this one).
+          wheel: Path | str | None = None, log: Log = print,
+          langs: tuple[str, ...] = ()) -> dict[str, int]:
+    """Build a bundle in ``out`` for ``os_name`` and CPython ``python`` (default: this one),
+    with the lessons in English (``lessons/``) and in each of ``langs`` (``lessons-<lang>/``).
 
     Work happens in ``OUT.partial`` (kept when interrupted: the next build reuses its downloads);
     only a finished bundle replaces ``out``, and only if ``out`` is empty or an older bundle.
@@ -253,7 +261,7 @@ def build(out: Path | str, os_name: str = "linux", python: str | None = None,
     staging = out.with_name(out.name + ".partial")
     staging.mkdir(parents=True, exist_ok=True)
     # Rebuilt every time (small); wheels are reused. "datasets" only from older builds.
-    for leftover in ("lessons", "datasets"):
+    for leftover in ("lessons", "datasets", *(f"lessons-{lang}" for lang in i18n.LANGUAGES)):
         shutil.rmtree(staging / leftover, ignore_errors=True)
     (staging / MANIFEST).unlink(missing_ok=True)
     wheelhouse = staging / "wheelhouse"
@@ -274,7 +282,7 @@ def build(out: Path | str, os_name: str = "linux", python: str | None = None,
     # A wheel left from an earlier build with other requirements would be dead weight.
     _prune_wheelhouse(wheelhouse, wheel_path, target, python)
 
-    release_lessons(staging / "lessons", log)
+    release_lessons(staging / "lessons", log, langs)
     # No datasets/ folder: the data sets travel once, inside the tinyml-edu wheel (53 MB), and
     # the installed package finds them there (datasets.data_dir()).
     _write_scripts(staging, target, python, wheel_path.name)
