@@ -156,10 +156,9 @@ def release_lessons(dest: Path, log: Log = print, langs: tuple[str, ...] = ()) -
     They are released in a throw-away course folder with its own SQLite gradebook, so an
     instructor's gradebook (even one named by $TINYML_EDU_GRADEBOOK_URL) is never touched.
     """
-    from tinyml_edu.course import translate
     from nbgrader.apps import NbGraderAPI
 
-    from tinyml_edu.course import config, lessons
+    from tinyml_edu.course import config, lessons, translate
 
     try:
         source = lessons.lessons_dir()
