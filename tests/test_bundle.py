@@ -303,7 +303,8 @@ def linux_bundle(tmp_path_factory) -> Path:
         return Path(given)
     out = tmp_path_factory.mktemp("bundle") / "linux"
     start = time.perf_counter()
-    run = _cli("bundle", "build", "--out", str(out), "--os", "linux", "--python", PY)
+    run = _cli("bundle", "build", "--out", str(out), "--os", "linux", "--python", PY,
+               "--lang", "fr")
     assert run.returncode == 0, run.stdout + run.stderr
     print(f"\nbuild: {time.perf_counter() - start:.0f} s\n{run.stdout}")
     assert "dependencies" in run.stdout and "total" in run.stdout
@@ -335,6 +336,8 @@ def test_linux_bundle_installs_offline_and_runs_lesson_01(linux_bundle, tmp_path
     print(f"\noffline install: {seconds:.0f} s (target ≤ 300 s)")
     venv_py = home / "tinyml-edu" / "venv" / "bin" / "python"
     assert (home / "tinyml-edu" / "lessons" / "01-hello-tinyml").is_dir()
+    french = home / "tinyml-edu" / "lessons" / "fr" / "01-hello-tinyml" / "01-hello-tinyml.ipynb"
+    assert json.loads(french.read_text())["metadata"]["tinyml_edu"]["lang"] == "fr"
 
     # Lesson 01's solution (the source notebook), run by the offline install, network cut.
     work = tmp_path / "lesson"

@@ -104,6 +104,7 @@ def test_wheel_carries_no_lesson_source(wheel, hidden_lines):
         names = zf.namelist()
     assert not [n for n in names if n.endswith(".ipynb") or "/_lessons/" in n]
     assert any(n.startswith("tinyml_edu/_data/") for n in names)  # the data sets still ship
+    assert {f"tinyml_edu/locale/{lang}.po" for lang in i18n.LANGUAGES} <= set(names)
     assert leaks.scan(wheel, hidden_lines) == []
 
 

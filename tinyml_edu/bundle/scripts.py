@@ -55,6 +55,17 @@ for lesson in "$$HERE"/lessons/*/; do
   name=$$(basename "$$lesson")
   [ -e "$$DEST/lessons/$$name" ] || cp -R "$$lesson" "$$DEST/lessons/$$name"
 done
+# Translated lessons (bundle build --lang): lessons-fr/ -> lessons/fr/, whose name tells the
+# checks to answer in French.
+for translated in "$$HERE"/lessons-*/; do
+  [ -d "$$translated" ] || continue
+  lang=$${translated%/}; lang=$${lang##*/lessons-}
+  for lesson in "$$translated"*/; do
+    name=$$(basename "$$lesson")
+    mkdir -p "$$DEST/lessons/$$lang"
+    [ -e "$$DEST/lessons/$$lang/$$name" ] || cp -R "$$lesson" "$$DEST/lessons/$$lang/$$name"
+  done
+done
 cat > "$$DEST/start.sh" <<EOF
 #!/bin/sh
 # Opens JupyterLab on your lessons in the browser. Stop it with Ctrl-C in this window.
@@ -109,6 +120,15 @@ Get-ChildItem -Directory (Join-Path $$Here "lessons") | ForEach-Object {
   $$target = Join-Path $$lessons $$_.Name
   if (-not (Test-Path $$target)) { Copy-Item -Recurse $$_.FullName $$target }
 }
+# Translated lessons (bundle build --lang): lessons-fr\ -> lessons\fr\.
+Get-ChildItem -Directory -Path $$Here -Filter "lessons-*" | ForEach-Object {
+  $$langDir = Join-Path $$lessons ($$_.Name.Substring(8))
+  New-Item -ItemType Directory -Force -Path $$langDir | Out-Null
+  Get-ChildItem -Directory $$_.FullName | ForEach-Object {
+    $$target = Join-Path $$langDir $$_.Name
+    if (-not (Test-Path $$target)) { Copy-Item -Recurse $$_.FullName $$target }
+  }
+}
 $$start = Join-Path $$Dest "start.bat"
 Set-Content -Path $$start -Encoding ASCII -Value @(
   "@echo off",
@@ -143,6 +163,8 @@ You need: a ${os_label} computer with Python ${python}, and about 2.5 GB of free
    ${start_step}
    Your browser opens JupyterLab. Open a lesson folder, then its notebook, and work from the
    top. Save often (Ctrl-S). To stop, close the browser tab and press Ctrl-C in the window.
+   If your teacher added other languages, they are in the folders es, fr and pt:
+   Español: lessons/es   Français : lessons/fr   Português: lessons/pt
 
 3. Check
    In a notebook cell type  !tinyml-edu doctor  and run it: it says what works and what to do
