@@ -314,6 +314,20 @@ def test_a_french_hand_in_grades_as_the_english_one_with_french_feedback(tmp_pat
     got = {r.student: r.score for r in results}
     assert got == {"ana": lessons.points(solution)[0], "ben": 0.0}, [
         (r.student, r.messages) for r in results]
-    graded = (course / "autograded" / "ben" / LESSON / f"{LESSON}.ipynb").read_text()
-    assert json.dumps(i18n._("has no answer yet", "fr"))[1:-1] in graded
-    assert "has no answer yet" not in graded
+    graded = json.loads((course / "autograded" / "ben" / LESSON / f"{LESSON}.ipynb").read_text())
+    said = json.dumps([c.get("outputs", []) for c in graded["cells"]], ensure_ascii=False)
+    assert i18n._("has no answer yet", "fr") in said
+    assert "has no answer yet" not in said
+
+
+@pytest.mark.slow
+def test_course_check_grades_the_spanish_release(capsys):
+    """`course check 01 --lang es`: nbgrader releases the lesson, it is translated, and the
+    Spanish solution earns every point and the Spanish blank none."""
+    from tinyml_edu.cli import main
+
+    assert main(["course", "check", "1", "--lang", "es", "--json"]) == 0
+    (result,) = json.loads(capsys.readouterr().out)
+    assert result["lang"] == "es" and result["ok"], result
+    assert result["solution_score"] == result["max_score"] > 0 and result["blank_score"] == 0
+    assert not [w for w in result["warnings"] if "not translated" in w]

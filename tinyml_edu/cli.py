@@ -379,7 +379,9 @@ def _cmd_course_init(args: argparse.Namespace) -> int:
 def _cmd_course_check(args: argparse.Namespace) -> int:
     from tinyml_edu.course import check
 
-    results = check.check_course(args.lessons or None, root=_lessons_root(args),
+    # With --json, stdout holds only the JSON: progress goes to stderr.
+    log = (lambda message: print(message, file=sys.stderr)) if args.json else print
+    results = check.check_course(args.lessons or None, log=log, root=_lessons_root(args),
                                  lang=args.lang)
     if args.json:
         print(json.dumps([r.to_dict() for r in results], indent=2))
