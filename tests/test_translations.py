@@ -331,3 +331,23 @@ def test_course_check_grades_the_spanish_release(capsys):
     assert result["lang"] == "es" and result["ok"], result
     assert result["solution_score"] == result["max_score"] > 0 and result["blank_score"] == 0
     assert not [w for w in result["warnings"] if "not translated" in w]
+
+
+def test_lesson_labels_come_from_visible_code_only():
+    nb = {"cells": [
+        {"cell_type": "code", "id": "p", "source": 'plt.xlabel(tr("time (s)"))\n!ls\n'},
+        {"cell_type": "code", "id": "t", "source": (
+            'checks.check_true(True, "x")\n### BEGIN HIDDEN TESTS\n'
+            'print(tr("the hidden answer is 42"))\n### END HIDDEN TESTS\n')},
+        {"cell_type": "markdown", "id": "m", "source": 'tr("not code")'},
+    ]}
+    assert translate.lesson_labels(nb) == [("time (s)", "p")]
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_plot_labels_of_the_lessons_are_translated(monkeypatch, lang):
+    labels = [label for lesson in CORE
+              for label, _cell in translate.lesson_labels(lessons.read_notebook(lesson.notebook))]
+    assert "time (s)" in labels and len(set(labels)) > 30
+    monkeypatch.setenv("TINYML_EDU_LANG", lang)
+    assert i18n.tr("time (s)") == i18n.catalogue(lang)["time (s)"] != "time (s)"

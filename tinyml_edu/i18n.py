@@ -4,8 +4,9 @@ Translations are gettext catalogues (``.po`` files) read with Babel, the tool Py
 to manage them:
 
 - the package's student-facing messages (the checks' feedback, the CLI's common errors, the
-  released notebooks' answer stubs): ``tinyml_edu/locale/<lang>.po``, marked in the code with
-  :func:`_` (the usual gettext name) and a ``str.format`` field for every value;
+  released notebooks' answer stubs) and the lessons' plot and widget labels:
+  ``tinyml_edu/locale/<lang>.po``, marked in the code with :func:`_` (the usual gettext name;
+  lessons use :func:`tr`) and a ``str.format`` field for every value;
 - each lesson's text: one catalogue per lesson and language beside the lesson sources (see
   :mod:`tinyml_edu.course.translate`).
 
@@ -95,6 +96,12 @@ def _(message: str, lang: str | None = None) -> str:
     """``message`` in the student's language (English when it has no translation yet).
     Format the result, never the argument: ``_("{name} is {value}").format(...)``."""
     return catalogue(lang or current_language()).get(message, message)
+
+
+def tr(text: str) -> str:
+    """A lesson's plot or widget label in the student's language: ``plt.xlabel(tr("time (s)"))``.
+    (Lessons cannot use ``_``: IPython keeps the last result in it.)"""
+    return _(text)
 
 
 # What a translation must carry over unchanged: code spans, maths, link targets, HTML tags,

@@ -194,7 +194,40 @@ def package_template() -> Any:
             comment_tags=("TRANSLATORS:",), strip_comment_tags=True):
         cat.add(message, locations=[(f"tinyml_edu/{filename}", lineno)],
                 auto_comments=comments, context=context)
+    source = lessons.repository_lessons()  # the lessons' labels, where their sources are
+    for lesson in lessons.list_lessons(source) if source else []:
+        for label, where in lesson_labels(lessons.read_notebook(lesson.notebook)):
+            cat.add(label, locations=[(f"lessons/{lesson.id}#{where}", 1)])
     return cat
+
+
+_GRADED = re.compile(r"### BEGIN (SOLUTION|HIDDEN TESTS).*?### END (SOLUTION|HIDDEN TESTS)",
+                     re.S)
+
+
+def lesson_labels(nb: dict[str, Any]) -> list[tuple[str, str]]:
+    """(label, cell id) of every ``tr("...")`` in a lesson's code, outside answers and hidden
+    tests (what the package ships must not give those away)."""
+    import ast
+
+    found = []
+    for i, cell in enumerate(nb.get("cells", [])):
+        if cell.get("cell_type") != "code":
+            continue
+        code = _GRADED.sub("", _text(cell))
+        code = "\n".join("" if line.lstrip().startswith(("!", "%")) else line
+                         for line in code.splitlines())  # IPython's shell and magic lines
+        try:
+            tree = ast.parse(code)
+        except SyntaxError:
+            continue
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+                    and node.func.id == "tr" and node.args
+                    and isinstance(node.args[0], ast.Constant)
+                    and isinstance(node.args[0].value, str)):
+                found.append((node.args[0].value, str(cell.get("id") or f"cell-{i}")))
+    return found
 
 
 def update_package(langs: tuple[str, ...] = tuple(i18n.LANGUAGES)) -> list[Path]:
