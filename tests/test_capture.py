@@ -21,6 +21,7 @@ import soundfile
 
 from tinyml_edu import capture, datasets, virtual_board
 from tinyml_edu.capture import CaptureError
+from tinyml_edu.errors import InputError
 
 pytestmark = pytest.mark.skipif(os.name == "nt", reason="the virtual board needs a pty")
 
@@ -359,3 +360,24 @@ def test_a_stream_cut_mid_line_keeps_every_complete_sample(tmp_path):
     np.testing.assert_allclose(saved, np.round(rows, 4))
     sidecar = json.loads(result.sidecar.read_text())
     assert sidecar["interrupted"] is True and sidecar["samples"] == 5
+
+
+def test_a_speakers_board_recordings_join_the_class_voices(tmp_path):
+    """`capture --speaker`: the pseudonym is the sidecar's group and starts the file name, so
+    the recordings split by speaker and `voices delete` removes them with the browser ones."""
+    from tinyml_edu import voices
+
+    data = tmp_path / "data"
+    for who in ("Blue-Fox", "red-owl", "green-ant"):
+        result = capture.capture("virtual", "audio", "yes", 1, data, progress=False,
+                                 speed=SPEED, speaker=who)
+        assert json.loads(result.sidecar.read_text())["group"] == who.lower()
+        assert result.path.name.startswith(f"{who.lower()}_yes_")
+    assert voices.speakers(data) == {"blue-fox": 1, "green-ant": 1, "red-owl": 1}
+    folder = datasets.load_folder(data, 16000)
+    assert sorted(set().union(*(set(folder.groups(s)) for s in datasets.SPLITS))) == [
+        "blue-fox", "green-ant", "red-owl"]
+    assert [p.name[:8] for p in voices.delete_speaker(data, "blue-fox")] == ["blue-fox"] * 2
+    with pytest.raises(InputError, match="pseudonym"):
+        capture.capture("virtual", "audio", "yes", 1, data, progress=False, speed=SPEED,
+                        speaker="Ana Maria Pérez")

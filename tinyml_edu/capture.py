@@ -207,13 +207,14 @@ def _now() -> str:
     return datetime.now().astimezone().isoformat(timespec="milliseconds")
 
 
-def _claim_stem(folder: Path, label: str, suffix: str) -> tuple[Path, Path]:
-    """A new ``<label>_<time>_<n>`` in ``folder``: the sidecar is created exclusively, so two
-    captures never share a name and nothing is ever overwritten."""
+def _claim_stem(folder: Path, label: str, suffix: str,
+                speaker: str | None = None) -> tuple[Path, Path]:
+    """A new ``[<speaker>_]<label>_<time>_<n>`` in ``folder``: the sidecar is created
+    exclusively, so two captures never share a name and nothing is ever overwritten."""
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     n = 1
     while True:
-        stem = f"{label}_{stamp}_{n}"
+        stem = f"{speaker + '_' if speaker else ''}{label}_{stamp}_{n}"
         data, sidecar = folder / f"{stem}{suffix}", folder / f"{stem}.json"
         if not data.exists():
             try:
@@ -321,11 +322,14 @@ def _write_sidecar(path: Path, info: dict[str, Any]) -> None:
 def capture(port: Any, sensor: str, label: str, seconds: float, out_dir: Path | str,
             progress: bool = True, baud: int = protocol.BAUD_RATE,
             header_timeout: float = HEADER_TIMEOUT_S, stall_timeout: float = STALL_TIMEOUT_S,
-            **virtual_kwargs: Any) -> CaptureResult:
+            speaker: str | None = None, **virtual_kwargs: Any) -> CaptureResult:
     """Record ``seconds`` of ``sensor`` data labelled ``label`` into ``out_dir/<label>/``.
 
     ``port``: a device (``/dev/ttyACM0``, ``COM3``), ``"virtual"`` (then ``virtual_kwargs`` go
     to ``VirtualBoard``: source, speed, flash_dir, ...) or an open pyserial ``Serial``.
+    ``speaker``: the pseudonym of who recorded it (the sidecar's ``group``, as the voices
+    recorder writes it), so ``load_folder`` keeps each speaker in one split and ``tinyml-edu
+    voices`` pools and deletes board recordings like browser ones.
     Returns a CaptureResult; ``interrupted`` is True (with ``reason``) when the board went away
     or Ctrl-C stopped it: everything complete up to then is saved and described in the sidecar.
     Raises CaptureError when nothing could be recorded (port, permissions, wrong sketch)."""
@@ -338,6 +342,10 @@ def capture(port: Any, sensor: str, label: str, seconds: float, out_dir: Path | 
                              "a folder and appears in prediction lines)").format(label=repr(label)))
     if not seconds > 0:
         raise CaptureError(f"seconds must be > 0, got {seconds}")
+    if speaker is not None:
+        from tinyml_edu.voices import validate_pseudonym
+
+        speaker = validate_pseudonym(speaker)
     if port == VIRTUAL:  # the virtual board plays the label's recordings when it has them
         virtual_kwargs.setdefault("sensor", sensor)
         virtual_kwargs.setdefault("label", label)
@@ -357,7 +365,7 @@ def capture(port: Any, sensor: str, label: str, seconds: float, out_dir: Path | 
             raise CaptureError(f"the board's header gives a rate of {header.rate:g} Hz")
         folder.mkdir(parents=True, exist_ok=True)
         suffix = ".csv" if sensor == "imu" else ".wav"
-        data_path, sidecar = _claim_stem(folder, label, suffix)
+        data_path, sidecar = _claim_stem(folder, label, suffix, speaker)
         target = int(round(seconds * header.rate))
         board = getattr(ser, "virtual_board", None)
         note = board.stream_note if board is not None else ""
@@ -370,6 +378,8 @@ def capture(port: Any, sensor: str, label: str, seconds: float, out_dir: Path | 
             "reason": "capture in progress (or the program was killed)", "port": port_name,
             "tinyml_edu": __version__,
         }
+        if speaker:
+            info["group"] = speaker
         if board is not None:
             info["virtual_source"] = board.stream_description
             if note:

@@ -184,7 +184,8 @@ def _cmd_capture(args: argparse.Namespace) -> int:
     from tinyml_edu import capture
 
     result = capture.capture(args.port, args.sensor, args.label, args.seconds, args.out,
-                             progress=not args.quiet, baud=args.baud, **_virtual_options(args))
+                             progress=not args.quiet, baud=args.baud, speaker=args.speaker,
+                             **_virtual_options(args))
     lost = f"; {result.lost_frames} frame(s) lost, {result.corrupted} corrupted line(s)"
     if result.note:
         print(f"note: {result.note}", file=sys.stderr)
@@ -601,6 +602,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--speed", type=_positive_float, help="virtual board only: times real time")
     p.add_argument("--baud", type=int, default=115200, help="default 115200")
     p.add_argument("--quiet", action="store_true", help="no progress line")
+    p.add_argument("--speaker", help="who records: a chosen pseudonym, not a real name (e.g. "
+                   "blue-fox); recordings are then split by speaker, so a test set holds "
+                   "voices the model never heard, and `voices delete` finds them")
     p.set_defaults(func=_cmd_capture)
 
     p = sub.add_parser("monitor", help="show a deployed model's predictions live")
