@@ -114,3 +114,41 @@ def test_board_lesson_with_the_virtual_board(page, lab, course):
         assert re.search(r"\bW\b|\bO\b|\bL\b|none", text), text[-1000:]
 
     _validate_succeeds(page, f"student-08-{lesson}-validated")
+
+
+def test_a_french_release_speaks_french_in_its_kernel(page, lab, course):
+    """A student opens lesson 01 from `release-fr/`: the text is French, and the checks and
+    the plot labels answer in French, because Jupyter tells the kernel the notebook's path."""
+    import shutil
+
+    from playwright.sync_api import expect
+
+    from tinyml_edu import i18n
+    from tinyml_edu.course import lessons, translate
+
+    folder = course.root / "students" / "release-fr" / LESSON
+    shutil.rmtree(folder, ignore_errors=True)
+    shutil.copytree(course.root / "release" / LESSON, folder)
+    translate.translate_folder(folder, lessons.get_lesson(LESSON), "fr")
+    path = folder / f"{LESSON}.ipynb"
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    english_title = course.source_notebooks[LESSON]["cells"][0]["source"]
+    english_title = "".join(english_title).splitlines()[0].lstrip("# ").strip()
+    probe = ('from tinyml_edu import checks\nfrom tinyml_edu.i18n import tr\n'
+             'print(tr("training loss"))\nchecks.check_answered(None, "n_train")')
+    nb["cells"].insert(0, {"cell_type": "code", "id": "probe", "metadata": {},
+                           "execution_count": None, "outputs": [], "source": probe})
+    path.write_text(json.dumps(nb), encoding="utf-8")
+
+    panel = labui.open_notebook(page, lab, f"students/release-fr/{LESSON}/{LESSON}.ipynb")
+    title = panel.locator(".jp-MarkdownCell h1").first
+    expect(title).not_to_have_text(re.compile(re.escape(english_title)))
+    probe_cell = panel.locator(".jp-Cell").first
+    probe_cell.click()
+    page.keyboard.press("Shift+Enter")
+    output = probe_cell.locator(".jp-OutputArea-output")
+    expect(output.last).to_contain_text(i18n._("has no answer yet", "fr"),
+                                        timeout=labui.TIMEOUT_MS)
+    expect(output.first).to_contain_text(i18n.catalogue("fr")["training loss"])
+    labui.show(output.last)
+    labui.shot(page, "student-09-lesson-01-in-french")
