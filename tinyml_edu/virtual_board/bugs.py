@@ -16,7 +16,6 @@ so they arrive as plain text lines without the protocol's checksum, before the s
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import subprocess
 import sys
 from functools import lru_cache
@@ -152,13 +151,12 @@ except RuntimeError:
 def tflm_allocation_output(model_bytes: bytes, arena: int) -> bytes:
     """What TFLM prints when it allocates the model in an arena of ``arena`` bytes that is too
     small, each message ended as its DebugLog does; empty without tflite-micro."""
-    digest = hashlib.sha256(bytes(model_bytes)).hexdigest()
-    lines = _probe(digest, int(arena), bytes(model_bytes))
+    lines = _probe(int(arena), bytes(model_bytes))
     return "".join(line + DEBUG_LOG_END for line in lines).encode("ascii", "replace")
 
 
-@lru_cache(maxsize=64)
-def _probe(digest: str, arena: int, model_bytes: bytes) -> tuple[str, ...]:
+@lru_cache(maxsize=64)  # a bisection boots the same model and arena more than once
+def _probe(arena: int, model_bytes: bytes) -> tuple[str, ...]:
     from tinyml_edu.runtime import tflm_available
 
     if not tflm_available():
