@@ -140,6 +140,19 @@ CHEATS: dict[str, list[tuple[str, list[str], set[str]]]] = {
                           "gestures.FEATURES))"],
          {"test_features"}),
     ],
+    "14-debugging-on-the-board": [
+        # the board's own labels as the computer's: every board then "agrees" with the computer
+        ("ans_host", ["return [p.label for p in preds]",
+                      "host = host_labels_for(healthy_preds, stream)\n"
+                      "healthy_agreement = float(np.mean([p.label == h for p, h in "
+                      "zip(healthy_preds, host, strict=True)]))"],
+         {"test_host"}),
+        # a linear scan instead of bisection, and the arena read off the healthy board's comment
+        ("ans_arena", ["n = low\nwhile not boots(n):\n    n += 16\nreturn n",
+                       'arena_needed = int(re.search(r"arena (\\d+) of", '
+                       '"\\n".join(healthy_lines)).group(1))'],
+         {"test_arena"}),
+    ],
 }
 
 

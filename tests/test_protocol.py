@@ -62,3 +62,17 @@ def test_garbage_without_line_ends_is_flagged():
 def test_audio_frames_are_limited_in_size():
     with pytest.raises(ValueError, match="at most"):
         p.encode_audio_frame(0, np.zeros(p.MAX_AUDIO_SAMPLES + 1, np.int16))
+
+
+def test_plain_text_is_told_apart_from_a_damaged_line():
+    """A library's own message (TFLM prints with Serial.print) is plain text: never data, but
+    worth showing; a data line with a bad checksum stays a damaged line."""
+    from tinyml_edu.capture import format_event
+
+    tflm = b"Failed to get registration from op code CONV_2D\n \r\n"
+    damaged = p.encode_imu_sample(1, [1.0]).replace(b"1.0000", b"1.0001")
+    events = list(p.StreamParser().feed(tflm + damaged))
+    assert [e.reason for e in events] == [p.PLAIN_TEXT, "bad or missing checksum"]
+    assert events[0].text == "Failed to get registration from op code CONV_2D"
+    assert format_event(events[0]) == "(plain text) Failed to get registration from op code CONV_2D"
+    assert "skipped" in format_event(events[1])

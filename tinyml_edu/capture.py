@@ -516,6 +516,8 @@ def format_event(event: protocol.Event) -> str | None:
         return (f"# board {event.board}: {event.sensor} at {event.rate:g} Hz, "
                 f"{','.join(event.columns)}")
     if isinstance(event, protocol.Corrupted):
+        if event.reason == protocol.PLAIN_TEXT:  # e.g. TFLM's own messages: worth reading
+            return f"(plain text) {event.text}"
         return f"# (corrupted line skipped: {event.reason})"
     return None
 
@@ -553,7 +555,8 @@ def predictions(port: Any, n: int, timeout: float = 10.0, **virtual_kwargs: Any
                 found.append(event)
                 if len(found) >= n:
                     return found
-            elif isinstance(event, protocol.BoardError | protocol.Comment):
+            elif isinstance(event, protocol.BoardError | protocol.Comment) or (
+                    isinstance(event, protocol.Corrupted) and event.reason == protocol.PLAIN_TEXT):
                 said.append(format_event(event) or "")
     finally:
         events.close()

@@ -102,12 +102,21 @@ class BoardError:
     text: str
 
 
+PLAIN_TEXT = "plain text, not a protocol line"  # Corrupted.reason of e.g. TFLM's own messages
+
+
 @dataclass(frozen=True)
 class Corrupted:
-    """A line or frame that failed its checksum or could not be parsed."""
+    """A line or frame that failed its checksum or could not be parsed; or a line of plain
+    text (``reason == PLAIN_TEXT``), such as TFLM's own messages, which carry no checksum."""
 
     reason: str
     raw: bytes = field(repr=False, default=b"")
+
+    @property
+    def text(self) -> str:
+        """The line as text (worth showing when ``reason == PLAIN_TEXT``)."""
+        return self.raw.decode("ascii", "replace").strip()
 
 
 Event = (Header | ImuSample | AudioFrame | Prediction | KeywordDetection | Comment
@@ -168,6 +177,13 @@ def _check(line: bytes) -> str | None:
     return body.decode("ascii", "replace") if crc16(body) == expected else None
 
 
+def _plain_text(line: bytes) -> bool:
+    """Printable ASCII that does not start like a data line: a library's message (the TFLM
+    library prints its own with ``Serial.print``), not a data line with a bad checksum."""
+    return (bool(line.strip()) and all(32 <= b < 127 or b == 9 for b in line)
+            and not line.startswith((b"D ", b"P ", b"K ", b"#TINYML-EDU")))
+
+
 def parse_line(line: bytes) -> Event:
     """One text line (without its newline) -> event."""
     line = line.rstrip(b"\r")
@@ -177,7 +193,7 @@ def parse_line(line: bytes) -> Event:
         return BoardError(line[2:].decode("utf-8", "replace"))
     text = _check(line)
     if text is None:
-        return Corrupted("bad or missing checksum", line)
+        return Corrupted(PLAIN_TEXT if _plain_text(line) else "bad or missing checksum", line)
     try:
         if text.startswith("D "):
             _, seq, values = text.split(" ", 2)

@@ -29,11 +29,17 @@ hello-world sine demo instead: x steps through 0..2π in 100 steps, one every 20
 ``speed``), and prediction ``k`` is ``P k y <model(x)> <ms>`` for x = 2π (k mod 100) / 100.
 
 The board never drops frames on its own: when the host does not read, it waits (the sensor
-clock pauses). Faults are injected on purpose with ``inject``.
+clock pauses). Faults of the line are injected on purpose with ``inject``.
+
+Bugs of the firmware are flashed with the model, ``flash(model, meta, bug="missing_op")``, and
+make the board fail as a real board with that sketch would (``BUGS`` lists them: ``missing_op``,
+``arena_too_small``, ``swapped_axes``, ``wrong_input_scale``, ``sample_rate``); the lines TFLM
+itself prints on the real board (plain text, no checksum) come first, word for word.
 
 The package: ``flash`` (the flash folder), ``streams`` (what each sensor plays; new sensors
 register there), ``model`` (the flashed model, run through ``tinyml_edu.runtime``),
-``firmware`` (boot state, faults, windows), ``line`` (the pseudo-terminal) and ``board``.
+``firmware`` (boot state, faults, windows), ``bugs`` (the firmware bugs), ``line`` (the
+pseudo-terminal) and ``board``.
 """
 
 from tinyml_edu.features import sensor_of  # one definition, re-exported
@@ -43,6 +49,7 @@ from tinyml_edu.virtual_board.board import (
     VirtualBoard,
     run_forever,
 )
+from tinyml_edu.virtual_board.bugs import BUGS
 from tinyml_edu.virtual_board.errors import VirtualBoardError
 from tinyml_edu.virtual_board.firmware import FAULTS, FIRMWARE_VERSION, MODES, BootState, Fault
 from tinyml_edu.virtual_board.flash import (
@@ -72,10 +79,11 @@ from tinyml_edu.virtual_board.streams import (
 )
 
 __all__ = [
-    "AUDIO_FRAME_SAMPLES", "AUDIO_STRIDE_S", "DEFAULT_SOURCES", "FAULTS", "FIRMWARE_VERSION",
-    "FLASH_ENV_VAR", "MAX_CHUNKS_PER_TURN", "META_FILE", "MODEL_FILE", "MODES", "NO_PTY_MESSAGE",
-    "OUTPUT_LIMIT", "SENSORS", "SENSOR_KINDS", "SINE_PERIOD_S", "SINE_STEPS", "BootState", "Fault",
-    "ModelRunner", "SensorKind", "SensorStream", "VirtualBoard", "VirtualBoardError",
-    "default_flash_dir", "default_model_input", "erase", "flash", "has_pty", "load_stream",
-    "read_flash", "register_sensor", "run_forever", "sensor_of", "sine_sweep",
+    "AUDIO_FRAME_SAMPLES", "AUDIO_STRIDE_S", "BUGS", "DEFAULT_SOURCES", "FAULTS",
+    "FIRMWARE_VERSION", "FLASH_ENV_VAR", "MAX_CHUNKS_PER_TURN", "META_FILE", "MODEL_FILE",
+    "MODES", "NO_PTY_MESSAGE", "OUTPUT_LIMIT", "SENSORS", "SENSOR_KINDS", "SINE_PERIOD_S",
+    "SINE_STEPS", "BootState", "Fault", "ModelRunner", "SensorKind", "SensorStream",
+    "VirtualBoard", "VirtualBoardError", "default_flash_dir", "default_model_input", "erase",
+    "flash", "has_pty", "load_stream", "read_flash", "register_sensor", "run_forever",
+    "sensor_of", "sine_sweep",
 ]

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from tinyml_edu import protocol
+from tinyml_edu.virtual_board import bugs
 from tinyml_edu.virtual_board.errors import VirtualBoardError
 from tinyml_edu.virtual_board.firmware import (
     FIRMWARE_VERSION,
@@ -25,7 +26,7 @@ from tinyml_edu.virtual_board.firmware import (
 )
 from tinyml_edu.virtual_board.flash import default_flash_dir, erase, flash, read_flash, window_info
 from tinyml_edu.virtual_board.line import NO_PTY_MESSAGE, PtyLine
-from tinyml_edu.virtual_board.model import ModelRunner
+from tinyml_edu.virtual_board.model import ArenaTooSmall, ModelRunner
 from tinyml_edu.virtual_board.streams import (
     SENSOR_KINDS,
     SINE_STEPS,
@@ -78,7 +79,9 @@ class VirtualBoard:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._line = PtyLine()
-        self._stream: SensorStream | None = None
+        self._base_stream: SensorStream | None = None  # what the sensor plays
+        self._stream: SensorStream | None = None  # what the firmware reads: a bug may change it
+        self._bug_streams: dict[str, tuple[SensorStream, str | None]] = {}
         self._boot = BootState()  # replaced whole on every boot
         self.unplugged = False
 
@@ -126,7 +129,8 @@ class VirtualBoard:
             raise VirtualBoardError("this virtual board is already started")
         if not package.has_pty():
             raise VirtualBoardError(NO_PTY_MESSAGE)
-        self._stream = self._choose_stream()
+        self._base_stream = self._stream = self._choose_stream()
+        self._bug_streams.clear()
         port = self._line.open()
         self._reboot()
         self._thread = threading.Thread(target=self._serve, name=f"virtual-board {port}",
@@ -167,9 +171,10 @@ class VirtualBoard:
 
     # -- flash -------------------------------------------------------------------------------
 
-    def flash(self, model_bytes: bytes, meta: dict[str, Any]) -> Path:
-        """Store the model in this board's flash folder and reboot with it (if running)."""
-        folder = flash(model_bytes, meta, self.flash_dir)
+    def flash(self, model_bytes: bytes, meta: dict[str, Any], bug: str | None = None) -> Path:
+        """Store the model in this board's flash folder and reboot with it (if running);
+        ``bug``: a firmware bug of ``bugs.BUGS`` to flash with it."""
+        folder = flash(model_bytes, meta, self.flash_dir, bug=bug)
         self._request_reboot()
         return folder
 
@@ -216,24 +221,41 @@ class VirtualBoard:
     def _reboot(self, flush: bool = False) -> None:
         """A fresh boot state, the flash loaded, the boot messages queued; ``flush``: drop what
         the host has not read (a reset)."""
-        stream = self._stream
-        assert stream is not None
         if flush:
             self._line.flush_unread()
         self._boot = BootState()
+        try:
+            flashed: tuple[bytes, dict[str, Any]] | None = read_flash(self.flash_dir)
+        except (VirtualBoardError, OSError, ValueError) as err:
+            flashed, self._boot.problem = None, f"flash unreadable: {err}"
+        bug = flashed[1].get("bug") if flashed else None
+        stream_problem = self._use_stream_of(bug)
+        stream = self._stream
+        assert stream is not None
         self._emit(protocol.encode_comment(
             f"tinyml-edu virtual board {FIRMWARE_VERSION} ({self.board_id}): {stream.sensor} "
             f"from {stream.description}, speed x{self.speed:g}"))
-        self._load_model()
+        self._load_model(flashed, stream_problem)
         self._announce()
 
-    def _load_model(self) -> None:
+    def _use_stream_of(self, bug: str | None) -> str | None:
+        """Read the sensor as firmware with ``bug`` does; why the bug cannot apply, or None."""
+        base = self._base_stream
+        assert base is not None
+        if bug is None or bug not in bugs.BUGS:
+            self._stream = base
+            return None if bug is None else (f"deploy.json names the unknown bug {bug!r}; the "
+                                             f"virtual board knows: {bugs.bug_list()}")
+        if bug not in self._bug_streams:  # resampling a long recording takes a moment
+            self._bug_streams[bug] = bugs.bug_stream(base, bug)
+        self._stream, problem = self._bug_streams[bug]
+        return problem
+
+    def _load_model(self, flashed: tuple[bytes, dict[str, Any]] | None,
+                    stream_problem: str | None) -> None:
         stream, boot = self._stream, self._boot
-        assert stream is not None
-        try:
-            flashed = read_flash(self.flash_dir)
-        except (VirtualBoardError, OSError, ValueError) as err:
-            boot.problem = f"flash unreadable: {err}"
+        assert stream is not None and self._base_stream is not None
+        if boot.problem:  # the flash could not be read
             self._emit(protocol.encode_error(boot.problem))
             return
         if flashed is None:
@@ -242,14 +264,38 @@ class VirtualBoard:
                 "--port virtual`)"))
             return
         model, meta = flashed
+        bug = meta.get("bug")
         if meta.get("sensor") == "none":  # also a sine model flashed before the board ran it
             meta = {**window_info(meta), **meta}
-        problem = model_problem(meta, stream)
+        # The sensor as the model was trained on it: a sample_rate bug is not the model's fault,
+        # and the sketch does not check the rate.
+        problem = model_problem(meta, self._base_stream) or stream_problem
         if problem is None:
             try:
                 boot.runner = ModelRunner(model, meta, self.model_input)
+            except ArenaTooSmall as err:
+                self._allocation_failed(bugs.tflm_allocation_output(model, err.reserved), meta,
+                                        err.reserved)
+                return
             except (VirtualBoardError, ValueError, RuntimeError) as err:
                 problem = str(err)
+        if problem is None and bug == "missing_op":  # the model itself loads: it is the sketch
+            boot.runner = None
+            self._allocation_failed(bugs.missing_op_output(model), meta)
+            return
+        if problem is None and bug == "arena_too_small":
+            runner = boot.runner
+            assert runner is not None
+            needed = runner.arena_used or int(meta.get("arena_bytes") or 0)
+            arena = bugs.too_small_arena(needed)
+            boot.runner = None
+            self._allocation_failed(bugs.tflm_allocation_output(model, arena), meta, arena)
+            return
+        if problem is None and bug == "wrong_input_scale":
+            runner = boot.runner
+            assert runner is not None
+            runner.input_quantization = bugs.wrong_input_quantization(
+                runner.interp.input.scale, runner.interp.input.zero_point)
         if problem is not None:
             boot.problem = "cannot run the flashed model: " + problem.replace("\n", " ")
             self._emit(protocol.encode_error(boot.problem))
@@ -269,13 +315,23 @@ class VirtualBoard:
                 "no wheel for this OS): same int8 results, but timings are not the board's"))
         self._set_infer(True)
 
+    def _allocation_failed(self, tflm_output: bytes, meta: dict[str, Any],
+                           arena: int | None = None) -> None:
+        """As the sketch when AllocateTensors() fails: TFLM's own lines (plain text, from its
+        DebugLog), then the sketch's E line; no model runs."""
+        if arena is None:  # what the sketch reserves: deploy's arena_bytes rounded up to 16
+            arena = (int(meta.get("arena_bytes") or 0) + 15) // 16 * 16
+        self._emit(tflm_output)
+        self._boot.problem = bugs.ALLOCATE_FAILED.format(arena=arena)
+        self._emit(protocol.encode_error(self._boot.problem))
+
     def _start_listening(self, meta: dict[str, Any], labels: list[str]) -> dict[str, Any]:
         """A keyword model: the sketch's posterior smoother (here the host's own), run every
         ``hop_ms`` of the deploy settings; returns ``meta`` with that stride."""
         from tinyml_edu.errors import InputError
         from tinyml_edu.listen import ListenParams, PosteriorSmoother
 
-        stream = self._stream
+        stream = self._base_stream
         assert stream is not None
         try:
             params = ListenParams.from_dict(dict(meta["listen"]))
@@ -451,7 +507,7 @@ class VirtualBoard:
     def _listen(self, end_sample: int, scores: np.ndarray) -> None:
         """The smoother after an inference on the samples before ``end_sample`` (counted from
         boot, as the sketch counts them from start-up); a detection is a K line."""
-        boot, stream = self._boot, self._stream
+        boot, stream = self._boot, self._base_stream  # the sketch's clock: the model's rate
         assert boot.smoother is not None and stream is not None
         time_ms = end_sample * 1000 // int(stream.rate)
         heard = boot.smoother.update(time_ms, scores)

@@ -12,6 +12,7 @@ from typing import Any
 
 from tinyml_edu._fs import write_atomic
 from tinyml_edu.features import sensor_of
+from tinyml_edu.virtual_board.bugs import check_bug
 from tinyml_edu.virtual_board.errors import VirtualBoardError
 from tinyml_edu.virtual_board.streams import SENSOR_KINDS
 
@@ -33,13 +34,15 @@ def window_info(meta: dict[str, Any]) -> dict[str, Any]:
     return {**info, **{k: meta[k] for k in ("window", "stride") if meta.get(k)}}
 
 
-def flash(model_bytes: bytes, meta: dict[str, Any], flash_dir: Path | str | None = None) -> Path:
+def flash(model_bytes: bytes, meta: dict[str, Any], flash_dir: Path | str | None = None,
+          bug: str | None = None) -> Path:
     """Store a model the way a board's flash would: ``model.tflite`` and ``deploy.json``.
 
     ``meta``: ``project``, ``labels``, ``sensor`` (derived from ``feature_params`` when left out),
     ``feature_params``, ``arena_bytes`` (measured with TFLM when left out); ``window`` and
-    ``stride`` are derived. A running board must be rebooted to see it (``VirtualBoard.flash``
-    does that). Returns the flash folder."""
+    ``stride`` are derived. ``bug``: a firmware bug of ``bugs.BUGS`` the board then has (default:
+    ``meta``'s ``bug``, else none). A running board must be rebooted to see it
+    (``VirtualBoard.flash`` does that). Returns the flash folder."""
     model_bytes = bytes(model_bytes)
     if len(model_bytes) < 8 or model_bytes[4:8] != b"TFL3":
         raise VirtualBoardError("not a .tflite model (no TFL3 identifier): flash the file that "
@@ -51,6 +54,10 @@ def flash(model_bytes: bytes, meta: dict[str, Any], flash_dir: Path | str | None
     meta["feature_params"] = dict(meta.get("feature_params") or {})
     if not meta.get("sensor") or meta["sensor"] == "none":
         meta["sensor"] = sensor_of(meta["feature_params"])
+    bug = bug if bug is not None else meta.pop("bug", None)
+    check_bug(bug, meta, model_bytes)
+    if bug is not None:
+        meta["bug"] = bug
     if not meta.get("arena_bytes"):
         meta["arena_bytes"] = _measure_arena(model_bytes)
     meta.update(window_info(meta))

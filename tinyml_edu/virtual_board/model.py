@@ -41,6 +41,15 @@ def _roomy_arena(reserved: int) -> int:
     return max(2 * reserved + 4096, 16 * 1024) // 16 * 16
 
 
+class ArenaTooSmall(VirtualBoardError):
+    """The sketch's arena is smaller than the one the model needs: AllocateTensors() fails."""
+
+    def __init__(self, used: int, reserved: int) -> None:
+        super().__init__(f"AllocateTensors() failed: the model needs {used} arena bytes but the "
+                         f"sketch reserves {reserved} (arena_bytes in deploy.json)")
+        self.used, self.reserved = used, reserved
+
+
 class ModelRunner:
     """Runs a flashed model on raw windows: features, int8 quantization, the board's runtime
     (TFLM where it installs, else LiteRT), top label (or, for the sine demo, label ``y`` and
@@ -60,9 +69,7 @@ class ModelRunner:
         self.backend = self.interp.backend
         self.arena_used = self.interp.arena_used or 0  # 0: a runtime without an arena
         if self.arena_reserved and self.arena_used > self.arena_reserved:
-            raise VirtualBoardError(  # the sketch's AllocateTensors() would fail
-                f"AllocateTensors() failed: the model needs {self.arena_used} arena bytes "
-                f"but the sketch reserves {self.arena_reserved} (arena_bytes in deploy.json)")
+            raise ArenaTooSmall(self.arena_used, self.arena_reserved)
         inp, out = self.interp.input, self.interp.output
         if inp.dtype not in (np.int8, np.float32):
             raise VirtualBoardError(f"model input is {inp.dtype}; the board feeds int8 or "
@@ -71,6 +78,8 @@ class ModelRunner:
             raise VirtualBoardError(f"the model takes {inp.size} input values "
                                     "but the sine demo (sensor none) feeds it one, x")
         self.scores = np.zeros(0, np.float32)  # every class's score of the last inference
+        # (scale, zero point) the sketch quantizes with, when not the model's (a board bug)
+        self.input_quantization: tuple[float, int] | None = None
         if self.labels and not self.regression and len(self.labels) != out.size:
             raise VirtualBoardError(f"the model has {out.size} outputs but deploy.json "
                                     f"lists {len(self.labels)} labels")
@@ -79,7 +88,10 @@ class ModelRunner:
         """(label, score, invoke milliseconds) for one raw window."""
         inp, out = self.interp.input, self.interp.output
         x = np.asarray(self.model_input(window), np.float32).reshape(inp.shape)
-        self.interp.set_input(inp.quantize(x))
+        if self.input_quantization is not None and inp.quantized:
+            self.interp.set_input(runtime.quantize_input(x, *self.input_quantization))
+        else:
+            self.interp.set_input(inp.quantize(x))
         start = time.perf_counter()
         self.interp.invoke()
         ms = (time.perf_counter() - start) * 1000
