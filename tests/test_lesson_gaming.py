@@ -74,8 +74,8 @@ CHEATS: dict[str, list[tuple[str, list[str], set[str]]]] = {
         # TensorFlow's own fake quantization (its gradient is already straight-through)
         ("ans_fake_quant", ["q_min, q_max = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1\n"
                             "return tf.quantization.fake_quant_with_min_max_args(\n"
-                            "    x, min=(q_min - zero_point) * scale, max=(q_max - zero_point) * scale,\n"
-                            "    num_bits=bits)"],
+                            "    x, min=(q_min - zero_point) * scale,\n"
+                            "    max=(q_max - zero_point) * scale, num_bits=bits)"],
          {"test_fake_quant"}),
         # no QAT at all: the PTQ model under the QAT model's name
         ("ans_qat", ["my_guess = 3\nqat_model = qat_mlp(model_raw, flat_train)\n"
