@@ -71,6 +71,16 @@ CHEATS: dict[str, list[tuple[str, list[str], set[str]]]] = {
                        "        tflite_models[mode], x_test, y_test, 'classification'\n"
                        "    )['accuracy']"],
          {"test_modes"}),
+        # TensorFlow's own fake quantization (its gradient is already straight-through)
+        ("ans_fake_quant", ["q_min, q_max = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1\n"
+                            "return tf.quantization.fake_quant_with_min_max_args(\n"
+                            "    x, min=(q_min - zero_point) * scale,\n"
+                            "    max=(q_max - zero_point) * scale, num_bits=bits)"],
+         {"test_fake_quant"}),
+        # no QAT at all: the PTQ model under the QAT model's name
+        ("ans_qat", ["my_guess = 3\nqat_model = qat_mlp(model_raw, flat_train)\n"
+                     "model_qat, tflite_qat, acc_qat = model_raw, tflite_ptq, acc_ptq"],
+         {"test_qat"}),
     ],
     "06-fitting-the-board": [
         # the library's fit and latency (used later in the lesson) instead of the rules
@@ -185,7 +195,7 @@ def test_cheat_notebook_replaces_only_the_solution_blocks() -> None:
     cheated = cheat_notebook(solution, CHEATS[lesson.id])
     changed = [_meta(c).get("grade_id") for c, s in zip(cheated["cells"], solution["cells"],
                                                         strict=True) if c != s]
-    assert changed == ["ans_quant", "ans_compare", "ans_modes"]
+    assert changed == ["ans_quant", "ans_compare", "ans_modes", "ans_fake_quant", "ans_qat"]
     quant = "".join(next(c for c in cheated["cells"]
                          if _meta(c).get("grade_id") == "ans_quant")["source"])
     assert "    return quantize.quantize_input(x, scale, zero_point)\n" in quant
