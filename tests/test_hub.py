@@ -57,7 +57,9 @@ def _initialize_hub(tmp_path: Path, config_text: str, env: dict[str, str]) -> di
 
 
 def _check_course_roles_and_groups(hub: dict) -> None:
-    assert hub["groups"][f"formgrade-{COURSE}"] == ["instructor1"]
+    # the grader is a hub user in formgrade-<course>: nbgrader's plugin in the course service
+    # looks it up (tests/test_hub_live.py: without it every formgrader action fails)
+    assert hub["groups"][f"formgrade-{COURSE}"] == ["grader-tinyml-edu", "instructor1"]
     assert hub["groups"][f"nbgrader-{COURSE}"] == ["instructor1"]
     assert f"access:services!service={COURSE}" in hub["roles"][f"formgrade-{COURSE}"]["scopes"]
     assert hub["roles"][f"{COURSE}-course-service"]["services"] == [COURSE]
