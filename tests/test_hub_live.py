@@ -23,6 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "browser"))  # labui: Chromium's flags
 import hubkit  # noqa: E402
@@ -125,6 +126,12 @@ def test_a_class_on_one_server(live: hubkit.LiveClass):
     ins = live.instructor
     for account in (ins, *live.students):
         live.login_token(account)  # name and password, checked by PAM
+    # the grader account is a hub user (nbgrader's plugin needs it) nobody can log in as,
+    # even with its Unix password
+    r = requests.post(f"{live.url}/hub/api/users/{live.grader.name}/tokens", timeout=60,
+                      json={"auth": {"username": live.grader.name,
+                                     "password": live.grader.password}})
+    assert r.status_code == 403 and "refused a login as" in live.log_tail(), r.text[:300]
 
     # -- the course service: instructors in, students out; its CSP allows the iframe ------
     r = live.api("GET", f"{FG}/status", ins.token)
@@ -196,6 +203,8 @@ def test_a_class_on_one_server(live: hubkit.LiveClass):
     status, shown = live.terminal(SERVICE, ins.token, f"tinyml-edu course autograde {LESSON} "
                                   "--workers 2 --json > autograde.json")
     assert status == 0, shown
+    # the grader's account is not root: the sandbox is built in a user namespace
+    assert "sandboxed: no network, private PID and mount namespaces" in shown, shown[-3000:]
     results = {r["student"]: r for r in json.loads((live.course / "autograde.json").read_text())}
     _ok(live.json("POST", f"{FG}/assignment/{LESSON}/generate_feedback", ins.token),
         "generate_feedback")
@@ -228,7 +237,7 @@ def test_a_class_on_one_server(live: hubkit.LiveClass):
     assert scores == {solver.name: (auto_points, auto_points), blank.name: (0.0, auto_points),
                       broken.name: (0.0, auto_points)}, (scores, results)
     assert results[solver.name]["score"] == auto_points, results
-    assert any("not" in m or "read" in m for m in results[broken.name]["messages"]), results
+    assert any("not valid JSON" in m for m in results[broken.name]["messages"]), results
 
     # -- who can read what ------------------------------------------------------------------
     other_nb = blank.home / nb_path
@@ -258,3 +267,6 @@ def test_a_class_on_one_server(live: hubkit.LiveClass):
     print(f"\nlive class: {wall:.0f} s; scores {scores}; idle servers (MB): "
           + ", ".join(f"{u}: {m['rss_mb']:.0f} RSS / {m['pss_mb']:.0f} PSS"
                       for u, m in idle.items()))
+    for student, result in results.items():
+        print(f"autograde {student}: {result['score']:g}/{result['max_score']:g} in "
+              f"{result['wall_s']:.0f} s; {'; '.join(result['messages'])[:300]}")
