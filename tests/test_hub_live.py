@@ -155,7 +155,10 @@ def test_a_class_on_one_server(live: hubkit.LiveClass):
     # -- students: the browser one logs in and fetches; the others through the API --------
     for s in (blank, broken):
         live.start_server(s)
-    _browser_fetch(live, solver)
+    # its own thread: Playwright's sync API allows one instance per thread, and
+    # tests/browser's session-wide one may still be running in this one
+    with ThreadPoolExecutor(1) as browser_thread:
+        browser_thread.submit(_browser_fetch, live, solver).result()
     for s in (blank, broken):
         live.wait_server(s)
         assert _status(_assignments(live, s)) == {"released"}
