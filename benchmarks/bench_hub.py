@@ -3,7 +3,7 @@
 N students whose servers first sit idle, then run a lesson's solution, one student alone and
 then all N at once.
 
-    sudo python benchmarks/bench_hub.py [--students 3] [--lesson 04-keyword-spotting]
+    python benchmarks/bench_hub.py [--students 3] [--lesson 04-keyword-spotting]   # as root
 
 Needs what the live test needs (root, Debian's postgresql, configurable-http-proxy). A student's
 figures are those of every process of their Unix account: the Jupyter server and its kernels.
@@ -107,6 +107,14 @@ def main() -> int:
         for s in students:
             now = hubkit.usage(klass.processes(s.name))
             idle.append({**now, "cores": (now["cpu_s"] - first[s.name]["cpu_s"]) / args.idle_s})
+        # what the class costs before any student: the hub and its proxy (root's processes
+        # under the hub), the course service (the grader's account), both idle
+        import psutil
+
+        hub = psutil.Process(klass.proc.pid)
+        hub_tree = [hub] + [p for p in hub.children(recursive=True) if p.uids().real == 0]
+        overhead = {"hub and proxy": hubkit.usage(hub_tree),
+                    "course service": hubkit.usage(klass.processes(klass.grader.name))}
 
         alone = run_lesson(klass, students[:1], source.name)
         together = run_lesson(klass, students, source.name)
@@ -116,10 +124,13 @@ def main() -> int:
 
     print(f"\n{args.students} students on {os.cpu_count()} cores; load average at the end "
           f"{os.getloadavg()[0]:.1f}; lesson {args.lesson} (medians over students)\n")
-    print("| per student | RSS | PSS | CPU | wall |")
+    print("| per student, or once per hub | RSS | PSS | CPU | wall |")
     print("| --- | ---: | ---: | ---: | ---: |")
     print(f"| idle server ({args.idle_s:g} s) | {med(idle, 'rss_mb'):.0f} MB | "
           f"{med(idle, 'pss_mb'):.0f} MB | {100 * med(idle, 'cores'):.2f} % of a core | |")
+    for label, used in overhead.items():
+        print(f"| {label} (idle, once per hub) | {used['rss_mb']:.0f} MB | "
+              f"{used['pss_mb']:.0f} MB | | |")
     for label, rows in ((f"running {args.lesson}, alone", alone),
                         (f"running {args.lesson}, {len(together)} at once", together)):
         print(f"| {label} (peak) | {med(rows, 'rss_mb'):.0f} MB | {med(rows, 'pss_mb'):.0f} MB "
