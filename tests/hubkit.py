@@ -122,6 +122,8 @@ def blocked_dirs() -> dict[Path, set[str]]:
     """``{folder other accounts cannot enter: {its children on the way to a needed path}}``."""
     blocked: dict[Path, set[str]] = {}
     for target in _needed_paths():
+        if target.is_dir() and not os.stat(target).st_mode & stat.S_IXOTH:
+            raise RuntimeError(f"{target} is closed to other users: `chmod o+rx` it")
         closed = [p for p in reversed(target.parents) if not os.stat(p).st_mode & stat.S_IXOTH]
         if len(closed) > 1:
             raise RuntimeError(f"{closed[1]} and {closed[0]} are closed to other users: put "

@@ -240,6 +240,10 @@ def test_a_class_on_one_server(live: hubkit.LiveClass):
     assert scores == {solver.name: (auto_points, auto_points), blank.name: (0.0, auto_points),
                       broken.name: (0.0, auto_points)}, (scores, results)
     assert results[solver.name]["score"] == auto_points, results
+    # the formgrader (the course service) reads the same database
+    listed = live.json("GET", f"{FG}/submissions/{LESSON}", ins.token)
+    assert {s["student"]: s["code_score"] for s in listed} == \
+        {student: got for student, (got, _most) in scores.items()}, listed
     assert any("not valid JSON" in m for m in results[broken.name]["messages"]), results
 
     # -- who can read what ------------------------------------------------------------------
