@@ -177,7 +177,8 @@ class Postgres:
         return (f"postgresql+psycopg:///{self.database}"
                 f"?host={self.socket_dir}&port={self.port}")
 
-    def psql(self, sql: str, user: str = "postgres", ns: Any = None) -> list[list[str]]:
+    def psql(self, sql: str, user: str = "postgres") -> list[list[str]]:
+        """Rows of ``sql`` run by ``user`` (default the superuser) through the local socket."""
         cmd = [str(self.bindir / "psql"), "-X", "-A", "-t", "-F", "\t", "-v",
                "ON_ERROR_STOP=1", "-h", str(self.socket_dir), "-p", str(self.port),
                "-d", self.database, "-c", sql]
