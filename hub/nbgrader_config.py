@@ -15,3 +15,8 @@ c.Exchange.path_includes_course = True
 # their formgrade-<course> groups.
 c.Authenticator.plugin_class = JupyterHubAuthPlugin
 c.NbGrader.course_titles = {"tinyml-edu": "TinyML: from sensor data to a model on the board"}
+# A student's Validate runs here with nbgrader's default of 30 s a cell; the lessons' training
+# cells take up to a minute, more on a busy hub. The course folder's grading limit (600 s,
+# tinyml_edu.course.config) for Validate too; nbgrader reads both names (nbgrader#1463).
+c.Execute.timeout = 600
+c.ExecutePreprocessor.timeout = 600

@@ -57,7 +57,9 @@ def _initialize_hub(tmp_path: Path, config_text: str, env: dict[str, str]) -> di
 
 
 def _check_course_roles_and_groups(hub: dict) -> None:
-    assert hub["groups"][f"formgrade-{COURSE}"] == ["instructor1"]
+    # the grader is a hub user in formgrade-<course>: nbgrader's plugin in the course service
+    # looks it up (tests/test_hub_live.py: without it every formgrader action fails)
+    assert hub["groups"][f"formgrade-{COURSE}"] == ["grader-tinyml-edu", "instructor1"]
     assert hub["groups"][f"nbgrader-{COURSE}"] == ["instructor1"]
     assert f"access:services!service={COURSE}" in hub["roles"][f"formgrade-{COURSE}"]["scopes"]
     assert hub["roles"][f"{COURSE}-course-service"]["services"] == [COURSE]
@@ -89,6 +91,28 @@ def test_course_service_allows_the_formgrader_iframe(monkeypatch):
     app = ServerApp()
     app.parse_command_line(service["command"][1:])
     assert app.tornado_settings["headers"]["Content-Security-Policy"] == "frame-ancestors 'self'"
+    # its terminal keeps the service's PATH, where nbgrader, alembic and tinyml-edu are
+    assert app.terminado_settings == {"shell_command": ["/bin/bash"]}
+    assert service["environment"]["PATH"].startswith("/opt/tljh/user/bin:")
+
+
+def test_nobody_logs_in_as_the_grader(monkeypatch):
+    """The grader is a hub user (nbgrader's plugin in the course service looks it up); the
+    snippet's post-authentication hook refuses its name whatever the authenticator said."""
+    import logging
+
+    from traitlets.config import Config
+
+    monkeypatch.delenv("TINYML_EDU_GRADER", raising=False)
+    c = Config()
+    exec(compile(SNIPPET.read_text(), str(SNIPPET), "exec"), {"get_config": lambda: c})
+    hook = c.Authenticator.post_auth_hook
+
+    class Authenticator:
+        log = logging.getLogger("test")
+
+    assert hook(Authenticator, None, {"name": "grader-tinyml-edu"}) is None
+    assert hook(Authenticator, None, {"name": "student1"}) == {"name": "student1"}
 
 
 def _values() -> dict:
@@ -196,3 +220,5 @@ def test_global_nbgrader_config_loads_with_nbgrader(tmp_path):
     assert config.Exchange.path_includes_course is True
     assert config.Authenticator.plugin_class is JupyterHubAuthPlugin
     assert COURSE in config.NbGrader.course_titles
+    # a student's Validate gets the grader's cell limit, not nbgrader's 30 s
+    assert config.Execute.timeout == config.ExecutePreprocessor.timeout == 600

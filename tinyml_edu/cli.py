@@ -447,9 +447,12 @@ def _cmd_course_autograde(args: argparse.Namespace) -> int:
     from tinyml_edu.course import autograde, lessons
 
     lesson = lessons.get_lesson(args.lesson, _source_dir(args)).id
+    # --json: stdout is the JSON alone (a script reads it); the grader's notes go to stderr
+    log = (lambda message: print(message, file=sys.stderr)) if args.json else print
     results = autograde.autograde(_course_dir(args), lesson, args.students or None,
                                   workers=args.workers, timeout=args.timeout,
-                                  cell_timeout=args.cell_timeout, memory_mb=args.memory)
+                                  cell_timeout=args.cell_timeout, memory_mb=args.memory,
+                                  log=log)
     if args.json:
         print(json.dumps([r.to_dict() for r in results], indent=2))
     else:

@@ -6,31 +6,47 @@
 # (tests/test_hub.py keeps the two identical). Settings come from the hub's environment:
 #
 #   TINYML_EDU_INSTRUCTORS        comma-separated hub user names who grade (formgrader access)
-#   TINYML_EDU_GRADEBOOK_URL      postgresql://... for the gradebook (default: SQLite in the
-#                                 course folder, fine for one grader at a time)
+#   TINYML_EDU_GRADEBOOK_URL      postgresql+psycopg://... for the gradebook (default: SQLite in
+#                                 the course folder, fine for one grader at a time)
 #   TINYML_EDU_COURSE_SERVICE_URL Kubernetes: where the course service pod listens; unset on
 #                                 TLJH, where the hub starts the service itself
 #   TINYML_EDU_COURSE_TOKEN       Kubernetes: the service's API token (from a Secret)
 #   TINYML_EDU_USER_ENV           TLJH: the user environment (default /opt/tljh/user)
+#   TINYML_EDU_GRADER             the grader's system account (default grader-tinyml-edu)
 import json
 import os
+import pwd
 
 c = get_config()  # noqa: F821 (JupyterHub provides get_config)
 
 # nbgrader finds a course by these names: the service is called like the course, instructors
 # are in formgrade-<course>, students in nbgrader-<course> (nbgrader adds them when the
-# instructor adds a student in the formgrader). The grader account is a system account only,
-# never a hub user in formgrade-<course>: with a first-use login (TLJH's default) anyone could
-# claim that name and with it the formgrader.
+# instructor adds a student in the formgrader). The course service runs as the grader account,
+# and nbgrader's JupyterHub plugin there asks the hub for that account's groups (it is the
+# service's JUPYTERHUB_USER): without a hub user of that name in formgrade-<course>, every
+# formgrader action fails with a 404 from the hub. So the grader is a hub user in that group, as
+# in nbgrader's JupyterHub demo, and one nobody can log in as (below): with a first-use login
+# (TLJH's default) anyone could otherwise claim the name and with it the formgrader.
 COURSE = "tinyml-edu"
-GRADER = f"grader-{COURSE}"
+GRADER = os.environ.get("TINYML_EDU_GRADER", f"grader-{COURSE}")
 INSTRUCTORS = [u.strip() for u in os.environ.get("TINYML_EDU_INSTRUCTORS", "").split(",")
                if u.strip()]
 
 c.JupyterHub.load_groups.update({
-    f"formgrade-{COURSE}": {"users": list(INSTRUCTORS)},
+    f"formgrade-{COURSE}": {"users": [*INSTRUCTORS, GRADER]},
     f"nbgrader-{COURSE}": {"users": list(INSTRUCTORS)},
 })
+
+
+def _no_login_as_grader(authenticator, handler, authentication):
+    """Refuse the grader's name whatever the password (the hub's login page and API)."""
+    if authentication and authentication.get("name") == GRADER:
+        authenticator.log.warning("refused a login as %s, the course's grader account", GRADER)
+        return None
+    return authentication
+
+
+c.Authenticator.post_auth_hook = _no_login_as_grader
 c.JupyterHub.load_roles.extend([
     {   # instructors open the course service (the formgrader)
         "name": f"formgrade-{COURSE}",
@@ -79,13 +95,22 @@ else:
     # TLJH: the hub (running as root) starts the service as the grader's system account, in
     # the course folder made by `tinyml-edu course init` (its nbgrader_config.py is read there).
     user_env = os.environ.get("TINYML_EDU_USER_ENV", "/opt/tljh/user")
+    try:
+        grader_home = pwd.getpwnam(GRADER).pw_dir
+    except KeyError:  # not made yet (hub/README.md's step 3)
+        grader_home = f"/home/{GRADER}"
+    # nbgrader runs `alembic` and instructors type `nbgrader`/`tinyml-edu` in the service's
+    # terminal: the user environment's programs on PATH (the hub's own PATH lacks them), and a
+    # terminal that keeps it (a login shell would reset PATH from /etc/profile).
+    service_env["PATH"] = f"{user_env}/bin:/usr/local/bin:/usr/bin:/bin"
     c.JupyterHub.services.append({
         "name": COURSE,
         "url": "http://127.0.0.1:9999",
         "command": [f"{user_env}/bin/jupyterhub-singleuser",
-                    f"--ServerApp.tornado_settings={json.dumps(FRAME_SELF)}"],
+                    f"--ServerApp.tornado_settings={json.dumps(FRAME_SELF)}",
+                    '--ServerApp.terminado_settings={"shell_command": ["/bin/bash"]}'],
         "user": GRADER,
-        "cwd": f"/home/{GRADER}/course",
+        "cwd": f"{grader_home}/course",
         "environment": service_env,
         "display": True,
         "oauth_no_confirm": True,

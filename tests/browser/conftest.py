@@ -34,15 +34,10 @@ from pathlib import Path
 
 import labui
 import pytest
-from labui import BOARD_LESSONS, LESSON, STUDENT
+from labui import BOARD_LESSONS, CHROMIUM, CHROMIUM_ARGS, LESSON, STUDENT
 
-CHROMIUM = Path("/usr/bin/chromium")
 # .ci/run sets this: there the browser tests must run, so a missing Chromium fails them.
 REQUIRE_ENV = "TINYML_EDU_REQUIRE_BROWSER"
-# The flags this machine's closed network needs (no background connections, no sandbox as root).
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
 SERVER_START_TIMEOUT_S = 120.0
 
 

@@ -14,6 +14,12 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
+CHROMIUM = Path("/usr/bin/chromium")  # Debian's: Playwright downloads no browser
+# The flags this machine's closed network needs (no background connections, no sandbox as root).
+# tests/test_hub_live.py launches its Chromium with them too.
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
 SCREENSHOTS = REPO / "artifacts" / "screenshots"
 SAVED: list[Path] = []  # every screenshot of this session, listed at the end of the run
 

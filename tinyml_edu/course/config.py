@@ -32,7 +32,7 @@ def apply_defaults(c: Any, root: Path | str, source: Path | str | None = None) -
     ``tinyml-edu course`` all see the same settings. ``source`` defaults to the source
     checkout's ``lessons/`` (an installed wheel has none: course folders name their source).
     The gradebook is SQLite in the course folder unless ``$TINYML_EDU_GRADEBOOK_URL`` names
-    another database (e.g. ``postgresql://grader@db/tinyml`` for several graders at once).
+    another database (e.g. ``postgresql+psycopg://grader@db/tinyml`` for several graders at once).
     """
     from tinyml_edu.course import lessons
 
