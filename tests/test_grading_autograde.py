@@ -461,7 +461,9 @@ def test_cli_over_the_graded_class(graded: dict, tmp_path: Path,
 
     course = ["course", "--course", str(graded["course"])]
     assert main([*course, "autograde", "90", "perfect", "--timeout", "60", "--json"]) == 0
-    out = json.loads(capsys.readouterr().out.split("\n", 1)[1])  # after the sandbox note
+    said = capsys.readouterr()
+    out = json.loads(said.out)  # only the JSON: the sandbox note goes to stderr
+    assert "sandbox" in said.err.lower()
     assert out[0]["student"] == "perfect" and out[0]["score"] == graded["class"]["perfect"][1]
     assert main([*course, "export", "--csv", str(tmp_path / "g.csv")]) == 0
     assert main([*course, "report", LESSON, "--out", str(tmp_path / "r.png")]) == 0
