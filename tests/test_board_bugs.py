@@ -279,3 +279,25 @@ def test_tflms_messages_are_the_librarys():
             in joined_literals(resolver))
     assert bugs.NO_REGISTRATION.format(op="%s").replace("\n", "\\n") in interpreter
     assert 'DebugLog("\\r\\n");' in log
+
+
+def test_deploy_flashes_a_bug_from_the_command_line(wand, flash_dir, tmp_path, monkeypatch,
+                                                    capsys):
+    """`tinyml-edu deploy MODEL --board virtual --bug B`: the drill without Python."""
+    from tinyml_edu.cli import main
+
+    monkeypatch.setenv("TINYML_EDU_VIRTUAL_FLASH", str(flash_dir))
+    model = tmp_path / "model_int8.tflite"
+    model.write_bytes(wand["int8"])
+    deploy_args = ["deploy", str(model), "--board", "virtual", "--out", str(tmp_path / "s"),
+                   "--labels", ",".join(wand["labels"])]
+    assert main([*deploy_args, "--bug", "missing_op"]) == 0
+    assert "with the bug 'missing_op'" in capsys.readouterr().out
+    assert virtual_board.read_flash(flash_dir)[1]["bug"] == "missing_op"
+    assert main(deploy_args) == 0  # deploying again without it fixes it
+    assert "bug" not in virtual_board.read_flash(flash_dir)[1]
+    assert main([*deploy_args, "--bug", "arena_to_small"]) == 2
+    assert "arena_too_small" in capsys.readouterr().err
+    assert main([*deploy_args[:3], "nano33ble_sense_rev2", *deploy_args[4:],
+                 "--bug", "missing_op"]) == 2
+    assert "--port virtual" in capsys.readouterr().err

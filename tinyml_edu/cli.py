@@ -226,9 +226,13 @@ def _cmd_deploy(args: argparse.Namespace) -> int:
         print(f"  {result.flash_note}")
     for message in result.messages:
         print(f"  note: {message}")
-    if args.port == "virtual" or args.board == "virtual":  # nothing to upload: flash it
-        folder = deploy.flash_virtual(sketch)
-        print(f"deployed to the virtual board ({folder}); watch it with "
+    virtual = args.port == "virtual" or args.board == "virtual"
+    if args.bug and not virtual:
+        raise InputError("--bug breaks the virtual board only: add --port virtual")
+    if virtual:  # nothing to upload: flash it
+        folder = deploy.flash_virtual(sketch, bug=args.bug)
+        broken = f" with the bug {args.bug!r}" if args.bug else ""
+        print(f"deployed to the virtual board ({folder}){broken}; watch it with "
               "`tinyml-edu monitor --port virtual`")
     elif args.upload:
         deploy.upload(sketch, args.board, args.port)
@@ -628,6 +632,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "(as --board virtual)")
     p.add_argument("--kit", help="the compile-only Arduino kit (default: $TINYML_EDU_ARDUINO_KIT); "
                    "the flash check then uses its core's compiler flags")
+    p.add_argument("--bug", help="virtual board only: flash a firmware bug with the model, for "
+                   "a debugging drill (lesson 14): missing_op, arena_too_small, swapped_axes, "
+                   "wrong_input_scale or sample_rate; deploying again without it fixes it")
     p.set_defaults(func=_cmd_deploy)
 
     p = sub.add_parser("predict", help="label your own recordings with a run's int8 model",

@@ -341,14 +341,15 @@ def measure_model_flash(sketch: Path, board: Board,
     return text + data, f"model data compiled with {Path(gxx).name} {' '.join(flags)}"
 
 
-def flash_virtual(sketch: Path, flash_dir: Path | None = None) -> Path:
+def flash_virtual(sketch: Path, flash_dir: Path | None = None, bug: str | None = None) -> Path:
     """Put a built sketch's model on the virtual board (its "flash" persists on disk, so a
-    later `tinyml-edu monitor --port virtual` boots with it)."""
+    later `tinyml-edu monitor --port virtual` boots with it); ``bug``: a firmware bug of
+    ``virtual_board.BUGS`` to flash with it, for a debugging drill."""
     from tinyml_edu import virtual_board
 
     meta = json.loads((sketch / "deploy.json").read_text(encoding="utf-8"))
     model = export.read_c_array((sketch / export.MODEL_SOURCE).read_text(encoding="utf-8"))
-    return virtual_board.flash(model, meta, flash_dir)
+    return virtual_board.flash(model, meta, flash_dir, bug=bug)
 
 
 def upload(sketch: Path, board_id: str, port: str | None) -> list[str]:
