@@ -55,6 +55,11 @@ CHEATS: dict[str, list[tuple[str, list[str], set[str]]]] = {
         ("ans_confusion", ["from tinyml_edu import report\n"
                            "confusion = report.confusion_matrix(y_test, y_pred, 12)"],
          {"test_confusion"}),
+        # the clip unchanged (right length, finite) and the noise added at its own level
+        ("ans_augment", ["return np.asarray(clip, dtype=np.float64)",
+                         "return np.asarray(clip, dtype=np.float64) + noise",
+                         "return time_shift(clip, 0)"],
+         {"test_augment"}),
     ],
     "05-quantization": [
         ("ans_quant", ["return quantize.quantize_input(x, scale, zero_point)",
