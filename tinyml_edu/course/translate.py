@@ -111,10 +111,8 @@ def units(nb: dict[str, Any]) -> list[tuple[str, str, int]]:
 
 def template(lesson: lessons.Lesson) -> Any:
     """The lesson's English units as a Babel catalogue (a ``.pot``)."""
-    from babel.messages.catalog import Catalog
 
-    cat = Catalog(project=f"tinyml-edu {lesson.id}", copyright_holder="tinyml-edu contributors",
-                  msgid_bugs_address="", header_comment=HEADER, fuzzy=False)
+    cat = _new_catalogue(f"tinyml-edu {lesson.id}", HEADER)
     for text, cell_id, n in units(lessons.read_notebook(lesson.notebook)):
         cat.add(text, locations=[(f"{lesson.notebook.name}#{cell_id}", n)])
     return cat
@@ -147,19 +145,25 @@ def _write_catalogue(cat: Any, path: Path) -> None:
     write_atomic(path, new)
 
 
-def _catalogue_for(lesson: lessons.Lesson, lang: str, root: Path) -> Any:
-    """The language's catalogue for ``lesson`` brought in step with the English (in memory)."""
+def _new_catalogue(project: str, header: str, lang: str | None = None) -> Any:
     from babel.messages.catalog import Catalog
 
-    path = root / lang / f"{lesson.id}.po"
-    if path.is_file():
-        cat = read_catalogue(path, lang)
-    else:
-        cat = Catalog(locale=lang, project=f"tinyml-edu {lesson.id}", header_comment=HEADER,
-                      copyright_holder="tinyml-edu contributors", msgid_bugs_address="",
-                      fuzzy=False)
-    cat.update(template(lesson), update_header_comment=False)
+    return Catalog(locale=lang, project=project, header_comment=header, fuzzy=False,
+                   copyright_holder="tinyml-edu contributors", msgid_bugs_address="")
+
+
+def _in_step(path: Path, lang: str, english: Any) -> Any:
+    """The catalogue at ``path`` (a new one when there is none) brought in step with the
+    ``english`` template, in memory: new units empty, changed ones fuzzy."""
+    cat = (read_catalogue(path, lang) if path.is_file() else
+           _new_catalogue(english.project, english.header_comment, lang))
+    cat.update(english, update_header_comment=False)
     return cat
+
+
+def _catalogue_for(lesson: lessons.Lesson, lang: str, root: Path) -> Any:
+    """The language's catalogue for ``lesson`` brought in step with the English (in memory)."""
+    return _in_step(root / lang / f"{lesson.id}.po", lang, template(lesson))
 
 
 def update(source: Path | None = None,
@@ -171,24 +175,23 @@ def update(source: Path | None = None,
     root = translations_dir(source)
     written = []
     for lesson in lessons.list_lessons(source):
+        english = template(lesson)
         pot = root / TEMPLATES / f"{lesson.id}.pot"
-        _write_catalogue(template(lesson), pot)
+        _write_catalogue(english, pot)
         written.append(pot)
         for lang in langs:
             po = root / i18n.check_language(lang) / f"{lesson.id}.po"
-            _write_catalogue(_catalogue_for(lesson, lang, root), po)
+            _write_catalogue(_in_step(po, lang, english), po)
             written.append(po)
     return written
 
 
 def package_template() -> Any:
     """The package's ``_("...")`` messages, extracted from its source with Babel."""
-    from babel.messages.catalog import Catalog
     from babel.messages.extract import extract_from_dir
 
     package = i18n.LOCALE_DIR.parent
-    cat = Catalog(project="tinyml-edu", copyright_holder="tinyml-edu contributors",
-                  msgid_bugs_address="", header_comment=PACKAGE_HEADER, fuzzy=False)
+    cat = _new_catalogue("tinyml-edu", PACKAGE_HEADER)
     for filename, lineno, message, comments, context in extract_from_dir(
             package, method_map=[("**.py", "python")], keywords={"_": None},
             comment_tags=("TRANSLATORS:",), strip_comment_tags=True):
@@ -232,32 +235,21 @@ def lesson_labels(nb: dict[str, Any]) -> list[tuple[str, str]]:
 
 def update_package(langs: tuple[str, ...] = tuple(i18n.LANGUAGES)) -> list[Path]:
     """The package's template and catalogues, as :func:`update` does for lessons."""
-    from babel.messages.catalog import Catalog
-
-    template_ = package_template()
+    english = package_template()
     pot = i18n.LOCALE_DIR / f"{i18n.DOMAIN}.pot"
-    _write_catalogue(template_, pot)
+    _write_catalogue(english, pot)
     written = [pot]
     for lang in langs:
         path = i18n.catalogue_path(i18n.check_language(lang))
-        cat = (read_catalogue(path, lang) if path.is_file() else
-               Catalog(locale=lang, project="tinyml-edu", header_comment=PACKAGE_HEADER,
-                       copyright_holder="tinyml-edu contributors", msgid_bugs_address="",
-                       fuzzy=False))
-        cat.update(template_, update_header_comment=False)
-        _write_catalogue(cat, path)
+        _write_catalogue(_in_step(path, lang, english), path)
         written.append(path)
     return written
 
 
 def package_status(lang: str) -> LessonStatus:
     """How much of the package's messages is translated into ``lang`` (as :func:`status`)."""
-    from babel.messages.catalog import Catalog
-
     path = i18n.catalogue_path(i18n.check_language(lang))
-    cat = read_catalogue(path, lang) if path.is_file() else Catalog(locale=lang)
-    cat.update(package_template(), update_header_comment=False)
-    return _classify(cat, "(package messages)", lang)
+    return _classify(_in_step(path, lang, package_template()), "(package messages)", lang)
 
 
 @dataclass
