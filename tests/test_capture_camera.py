@@ -217,3 +217,37 @@ def test_cli_camera_capture(tmp_path, flash_dir):
     no_count = tinyml("capture", "--port", "virtual", "--sensor", "camera", "--out",
                       str(tmp_path), env=env)
     assert no_count.returncode == 2 and "--frames" in no_count.stderr
+
+
+def test_garbage_names_the_camera_sketches(boards, tmp_path):
+    board = boards(sensor="camera", mode="garbage", speed=1)
+    with pytest.raises(CaptureError, match="garbage.*capture_camera_nano or .*capture_camera_xiao"):
+        capture.capture_frames(board.port, "cat", tmp_path, frames=1, progress=False,
+                               header_timeout=1)
+    assert not list(tmp_path.rglob("*.png"))
+
+
+def test_cli_ctrl_c_keeps_the_frames_saved(tmp_path, flash_dir):
+    import signal
+
+    env = {**os.environ, virtual_board.FLASH_ENV_VAR: str(flash_dir)}
+    proc = subprocess.Popen([sys.executable, "-m", "tinyml_edu", "capture", "--port", "virtual",
+                             "--sensor", "camera", "--label", "bars", "--frames", "100000",
+                             "--out", str(tmp_path), "--speed", "2", "--quiet"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and len(list(tmp_path.glob("bars/*.png"))) < 3:
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=20)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    pngs = sorted((tmp_path / "bars").glob("*.png"))
+    assert len(pngs) >= 3 and "stopped with Ctrl-C" in err
+    assert f"the {len(pngs)} frames saved before are in {tmp_path / 'bars'}" in err
+    for png in pngs:  # every saved frame is whole and described
+        with Image.open(png) as image:
+            assert image.size == CAMERA_SIZE
+        assert json.loads(png.with_suffix(".json").read_text())["file"] == png.name
