@@ -636,7 +636,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--frames", type=int,
                    help="camera: how many frames to save (or give --seconds, or both)")
     p.add_argument("--out", required=True, help="data folder; files go to OUT/LABEL/")
-    p.add_argument("--source", help="virtual board only: data set name or recordings folder")
+    p.add_argument("--source", help="virtual board only: data set name or recordings folder "
+                   "(camera: a folder of pictures, one picture or test-card)")
     p.add_argument("--speed", type=_positive_float, help="virtual board only: times real time")
     p.add_argument("--baud", type=int, default=115200, help="default 115200")
     p.add_argument("--quiet", action="store_true", help="no progress line")
