@@ -539,7 +539,8 @@ def _png(image: np.ndarray) -> bytes:
     from PIL import Image  # Pillow comes with matplotlib; only camera capture needs it
 
     buffer = io.BytesIO()
-    Image.fromarray(image).save(buffer, format="PNG")
+    # Light compression: a 2-core laptop keeps up with the stream; files grow a little.
+    Image.fromarray(image).save(buffer, format="PNG", compress_level=1)
     return buffer.getvalue()
 
 
