@@ -32,6 +32,14 @@ CHEATS: dict[str, list[tuple[str, list[str], set[str]]]] = {
     "01-hello-tinyml": [
         ("ans_carray", ['header, source = "g_model_data", export.c_array_source(tflite_int8)[1]'],
          {"test_carray"}),
+        # the wide model's size guessed (one byte per extra parameter), not converted
+        ("ans_wide", ["guess_bytes = 6000\n"
+                      'wide = models.mlp(input_dim=1, hidden=(64, 64), outputs=1, name="wide")\n'
+                      "train.fit(wide, x_train, y_train, x_val, y_val, loss='mse', epochs=20)\n"
+                      "wide_int8 = tflite_int8 + bytes(wide.count_params() - model.count_params())\n"
+                      "bytes_per_param = 1.0\n"
+                      "fixed_bytes = len(tflite_int8) - model.count_params()"],
+         {"test_wide"}),
     ],
     "02-capturing-sensor-data": [
         # made-up samples at rest (|a| = 1 g) instead of reading the recording
