@@ -36,7 +36,8 @@ CHEATS: dict[str, list[tuple[str, list[str], set[str]]]] = {
         ("ans_wide", ["guess_bytes = 6000\n"
                       'wide = models.mlp(input_dim=1, hidden=(64, 64), outputs=1, name="wide")\n'
                       "train.fit(wide, x_train, y_train, x_val, y_val, loss='mse', epochs=20)\n"
-                      "wide_int8 = tflite_int8 + bytes(wide.count_params() - model.count_params())\n"
+                      "extra = wide.count_params() - model.count_params()\n"
+                      "wide_int8 = tflite_int8 + bytes(extra)\n"
                       "bytes_per_param = 1.0\n"
                       "fixed_bytes = len(tflite_int8) - model.count_params()"],
          {"test_wide"}),
