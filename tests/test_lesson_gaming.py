@@ -50,6 +50,13 @@ CHEATS: dict[str, list[tuple[str, list[str], set[str]]]] = {
         ("ans_windows",
          ["return len(datasets.cut_windows(np.zeros((n_samples, 1)), window, stride))"],
          {"test_windows"}),
+        # the 100 Hz peak reused for the 50 Hz recording: "the same shake, the same frequency"
+        ("ans_alias", ["x = np.asarray(x, dtype=float)\n"
+                       "strength = np.abs(np.fft.rfft(x - x.mean()))\n"
+                       "return float(np.fft.rfftfreq(len(x), d=1 / rate)[np.argmax(strength)])",
+                       "guess_hz = 40\nhalf, half_rate = vibration[::2], 50.0\n"
+                       "full_hz = peak_hz(vibration, 100.0)\nhalf_hz = full_hz"],
+         {"test_alias"}),
     ],
     "03-audio-features": [
         ("ans_frames", ["frames = features.frame_signal(audio, WINDOW, STRIDE)"], {"test_frames"}),
