@@ -66,6 +66,11 @@ CHEATS: dict[str, list[tuple[str, list[str], set[str]]]] = {
         ("ans_logmel", ["log_mel = features.log_mel_spectrogram(clip, params)"], {"test_logmel"}),
         ("ans_mfcc", ['mfccs = features.mfcc(clip, features.AudioFeatureParams(kind="mfcc"))'],
          {"test_mfcc"}),
+        # NumPy's gradient: right on a straight line, but it is not the N-frame delta formula
+        ("ans_deltas", ["return np.gradient(np.asarray(c, dtype=np.float64), axis=0)",
+                        "mfcc_deltas = deltas(mfccs)\n"
+                        "stacked = np.concatenate([mfccs, mfcc_deltas], axis=1)"],
+         {"test_deltas"}),
     ],
     "04-keyword-spotting": [
         ("ans_confusion", ["from tinyml_edu import report\n"
