@@ -154,6 +154,10 @@ CHEATS: dict[str, list[tuple[str, list[str], set[str]]]] = {
                           "n_windows = len(features.imu_windows(x_test.reshape(-1, 6), "
                           "gestures.FEATURES))"],
          {"test_features"}),
+        # no turn at all, and the accuracy of the wand held as recorded
+        ("ans_rotated", ["return np.asarray(windows, dtype=np.float64).copy()",
+                         "my_guess = 70\nrotated_accuracy = int8_accuracy"],
+         {"test_rotated"}),
     ],
     "14-debugging-on-the-board": [
         # the board's own labels as the computer's: every board then "agrees" with the computer
