@@ -125,6 +125,16 @@ CHEATS: dict[str, list[tuple[str, list[str], set[str]]]] = {
         # (exercise 2) are then computed from it too
         ("ans_f0", ["f0 = float(wingbeats.raw_features(clip[None])[0, 0])"],
          {"test_f0", "test_hist"}),
+        # no Hann window; the project's levels (its own band and noise floor) instead of the
+        # student's bands
+        ("ans_band", ["spectrum = np.abs(np.fft.rfft(clip))\n"
+                      "band = (np.fft.rfftfreq(len(clip), 1 / RATE) >= low_hz) & "
+                      "(np.fft.rfftfreq(len(clip), 1 / RATE) < high_hz)\n"
+                      "return float(np.sum(spectrum[band] ** 2))",
+                      "return float(wingbeats.raw_features(np.asarray(clip)[None])[0, k])",
+                      "h2_train = wingbeats.raw_features(x_train)[:, 2]\n"
+                      "h2_test = wingbeats.raw_features(x_test)[:, 2]"],
+         {"test_band"}),
     ],
     "10-heart-rhythm-and-water-quality": [
         ("ans_cv", ["return float(ecg.raw_features(window_uv[None])[0, 1])",
