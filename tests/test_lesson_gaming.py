@@ -144,6 +144,14 @@ CHEATS: dict[str, list[tuple[str, list[str], set[str]]]] = {
         # the profile's latency, printed above the exercise, instead of MACs x cycles / clock
         ("ans_energy", ['latency_s = prof.boards["nano33ble_sense_rev2"].latency_ms / 1000\n'
                         "energy_per_inference_j = latency_s * ACTIVE_POWER_W"], {"test_energy"}),
+        # exercise 2's worst and best accent groups standing in for the female and male voices
+        ("ans_female", ["my_guess = 5\n"
+                        "acc_female = acc_by_group[worst_group]\n"
+                        "acc_male = acc_by_group[best_group]\n"
+                        "female_gap = acc_male - acc_female\n"
+                        "gap_se = float(np.sqrt(acc_female * (1 - acc_female) / 50 "
+                        "+ acc_male * (1 - acc_male) / 50))"],
+         {"test_female"}),
     ],
     "13-listening-all-the-time": [
         # the library's smoother, which the tests compare with, instead of the student's rules
