@@ -166,6 +166,10 @@ CHEATS: dict[str, list[tuple[str, list[str], set[str]]]] = {
         ("ans_rates", ["my_hit_rate = score.hit_rate\n"
                        "my_fa_per_hour = score.false_alarms_per_hour"],
          {"test_rates"}),
+        # the default threshold's rates instead of a new measurement at 0.8
+        ("ans_high", ["my_fa_guess = 90\n"
+                      "high_fa_per_hour, high_hit_rate = my_fa_per_hour, my_hit_rate"],
+         {"test_high"}),
     ],
     "08-magic-wand": [
         ("ans_features", ["amag = gestures.imu_features(x_train)[..., 6]\n"
