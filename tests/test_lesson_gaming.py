@@ -146,6 +146,16 @@ CHEATS: dict[str, list[tuple[str, list[str], set[str]]]] = {
         # (exercise 2) are then computed from it too
         ("ans_f0", ["f0 = float(wingbeats.raw_features(clip[None])[0, 0])"],
          {"test_f0", "test_hist"}),
+        # no Hann window; the project's levels (its own band and noise floor) instead of the
+        # student's bands
+        ("ans_band", ["spectrum = np.abs(np.fft.rfft(clip))\n"
+                      "band = (np.fft.rfftfreq(len(clip), 1 / RATE) >= low_hz) & "
+                      "(np.fft.rfftfreq(len(clip), 1 / RATE) < high_hz)\n"
+                      "return float(np.sum(spectrum[band] ** 2))",
+                      "return float(wingbeats.raw_features(np.asarray(clip)[None])[0, k])",
+                      "h2_train = wingbeats.raw_features(x_train)[:, 2]\n"
+                      "h2_test = wingbeats.raw_features(x_test)[:, 2]"],
+         {"test_band"}),
     ],
     "10-heart-rhythm-and-water-quality": [
         ("ans_cv", ["return float(ecg.raw_features(window_uv[None])[0, 1])",
@@ -155,6 +165,14 @@ CHEATS: dict[str, list[tuple[str, list[str], set[str]]]] = {
         # the profile's latency, printed above the exercise, instead of MACs x cycles / clock
         ("ans_energy", ['latency_s = prof.boards["nano33ble_sense_rev2"].latency_ms / 1000\n'
                         "energy_per_inference_j = latency_s * ACTIVE_POWER_W"], {"test_energy"}),
+        # exercise 2's worst and best accent groups standing in for the female and male voices
+        ("ans_female", ["my_guess = 5\n"
+                        "acc_female = acc_by_group[worst_group]\n"
+                        "acc_male = acc_by_group[best_group]\n"
+                        "female_gap = acc_male - acc_female\n"
+                        "gap_se = float(np.sqrt(acc_female * (1 - acc_female) / 50 "
+                        "+ acc_male * (1 - acc_male) / 50))"],
+         {"test_female"}),
     ],
     "13-listening-all-the-time": [
         # the library's smoother, which the tests compare with, instead of the student's rules
@@ -169,12 +187,20 @@ CHEATS: dict[str, list[tuple[str, list[str], set[str]]]] = {
         ("ans_rates", ["my_hit_rate = score.hit_rate\n"
                        "my_fa_per_hour = score.false_alarms_per_hour"],
          {"test_rates"}),
+        # the default threshold's rates instead of a new measurement at 0.8
+        ("ans_high", ["my_fa_guess = 90\n"
+                      "high_fa_per_hour, high_hit_rate = my_fa_per_hour, my_hit_rate"],
+         {"test_high"}),
     ],
     "08-magic-wand": [
         ("ans_features", ["amag = gestures.imu_features(x_train)[..., 6]\n"
                           "n_windows = len(features.imu_windows(x_test.reshape(-1, 6), "
                           "gestures.FEATURES))"],
          {"test_features"}),
+        # no turn at all, and the accuracy of the wand held as recorded
+        ("ans_rotated", ["return np.asarray(windows, dtype=np.float64).copy()",
+                         "my_guess = 70\nrotated_accuracy = int8_accuracy"],
+         {"test_rotated"}),
     ],
     "14-debugging-on-the-board": [
         # the board's own labels as the computer's: every board then "agrees" with the computer
