@@ -120,6 +120,15 @@ CHEATS: dict[str, list[tuple[str, list[str], set[str]]]] = {
                          "            board, len(tflite_int8), arena, total_macs, None)\n"
                          "        latency_ms[board_id] = fit.latency_ms"],
          {"test_latency"}),
+        # only an op's first input counted (the visible two-op model has one input per op), and
+        # TFLM's measured head copied as the prediction
+        ("ans_predict_arena",
+         ["return max(int(np.prod(inputs[0])) + int(np.prod(output)) for _, inputs, output in ops)",
+          "my_guess = 8\n"
+          "small_prediction = profile.tflm_arena_parts(tflite_int8)['head']\n"
+          "wide_prediction = profile.tflm_arena_parts(tflite_wide)['head']\n"
+          "wide_arena = profile.tflm_arena_bytes(tflite_wide)"],
+         {"test_predict_arena"}),
     ],
     "07-deployment": [
         ("ans_build", ['result = deploy.build_sketch(run / "model_int8.tflite", '
@@ -134,6 +143,23 @@ CHEATS: dict[str, list[tuple[str, list[str], set[str]]]] = {
                          "host_scores = np.eye(len(labels))[\n"
                          "    [labels.index(b) for b in board_labels]]"],
          {"test_compare"}),
+        # the library's quantizer (the one the board agrees with) instead of lroundf by hand
+        ("ans_quant_bug",
+         ["if truncate:\n"
+          "    v = np.asarray(x, dtype=np.float32) / np.float32(scale)\n"
+          "    return np.clip(np.trunc(v) + zero_point, -128, 127).astype(np.int8)\n"
+          "return runtime.quantize_input(x, scale, zero_point)",
+          "my_guess = 3\n"
+          'settings = (result.sketch_dir / "model_settings.h").read_text()\n'
+          'input_scale = float(re.search(r"kInputScale = ([-+.\\deE]+)f", settings).group(1))\n'
+          'input_zero_point = int(re.search(r"kInputZeroPoint = (-?\\d+)", settings).group(1))\n'
+          "q = sketch_quantize(board_features, input_scale, input_zero_point)\n"
+          "scores_round = run_int8(model_int8, q)\n"
+          "q = sketch_quantize(board_features, input_scale, input_zero_point, truncate=True)\n"
+          "scores_trunc = run_int8(model_int8, q)\n"
+          "labels_changed = int(np.sum(scores_round.argmax(1) != scores_trunc.argmax(1)))\n"
+          "largest_shift = float(np.abs(scores_trunc - scores_round).max())"],
+         {"test_quant_bug"}),
         # the lesson's first model, trained on the shipped data, instead of my_model
         ("ans_retrain", ["my_model_int8 = model_int8\n"
                          "my_pred = quantize.predict(my_model_int8, "

@@ -98,3 +98,21 @@ def test_smallest_arena_search_survives_arenas_that_crash_tflm():
     smallest = profile.smallest_arena_bytes(blob, upper=2 * arena)
     assert profile._allocates(blob, smallest) and not profile._allocates(blob, smallest - 16)
     assert smallest >= arena
+
+
+@needs_tflm
+def test_arena_parts_add_up_to_the_measured_arena(conv_int8):
+    parts = profile.tflm_arena_parts(conv_int8)
+    assert parts["total"] == profile.tflm_arena_bytes(conv_int8)
+    assert parts["head"] + parts["tail"] == parts["total"]
+    named = {k: v for k, v in parts.items() if k not in ("total", "head", "tail")}
+    assert "NodeAndRegistration struct" in named and 0 < sum(named.values()) <= parts["tail"]
+    # the head holds the activations: at least the largest input + output of one op
+    litert = quantize.interpreter(conv_int8)
+    sizes = {t["index"]: int(np.prod(t["shape"])) for t in litert.get_tensor_details()}
+    ops = litert._get_ops_details()
+    written = {int(i) for op in ops for i in op["outputs"]}
+    written |= {int(d["index"]) for d in litert.get_input_details()}
+    peak = max(sum(sizes[int(i)] for i in (*op["inputs"], *op["outputs"]) if int(i) in written)
+               for op in ops)
+    assert peak <= parts["head"] < 2 * peak

@@ -84,6 +84,14 @@ def tflm_arena_bytes(model_bytes: bytes, arena_size: int = runtime.TFLM_START_AR
     return runtime.TFLMInterpreter(model_bytes, arena_size, max_arena_size).arena_used
 
 
+def tflm_arena_parts(model_bytes: bytes) -> dict[str, int]:
+    """The arena TFLM allocates, in parts: ``total`` (as ``tflm_arena_bytes``), ``head`` (the
+    activations, planned so that tensors not alive at the same time share memory) and ``tail``
+    (what lives as long as the interpreter: tensor and op bookkeeping, quantization parameters,
+    the kernels' own data), then each named part of the tail, in bytes."""
+    return runtime.tflm_arena_parts(runtime.TFLMInterpreter(model_bytes).raw)
+
+
 def _allocate_once(model_bytes: bytes, arena_size: int) -> None:
     """Allocate with exactly ``arena_size`` bytes; RuntimeError when it is not enough."""
     runtime.allocate_tflm(model_bytes, arena_size, max_arena_size=arena_size)

@@ -200,6 +200,21 @@ def tflm_arena_used(raw: Any) -> int:
     return int(match.group(1))
 
 
+def tflm_arena_parts(raw: Any) -> dict[str, int]:
+    """What fills the arena of an allocated tflite-micro interpreter, as its recording allocator
+    prints it: ``total``, ``head`` (the activations, planned to share memory), ``tail`` (what
+    lives as long as the interpreter), then each named part of the tail, in bytes."""
+    with capture_fd2() as out:
+        raw.print_allocations()
+    parts = {name: int(n) for name, n in
+             re.findall(r"Arena allocation (total|head|tail) (\d+) bytes", out[0])}
+    if set(parts) != {"total", "head", "tail"}:
+        raise RuntimeError("tflite-micro printed no arena head and tail; output was:\n"
+                           + out[0][-2000:])
+    parts.update((name, int(n)) for name, n in re.findall(r"'([^']+)' used (\d+) bytes", out[0]))
+    return parts
+
+
 def _tflm_tensor(details: dict[str, Any]) -> TensorInfo:
     q = details.get("quantization_parameters") or {}
     scales, zeros = q.get("scales"), q.get("zero_points")
