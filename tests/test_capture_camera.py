@@ -191,7 +191,9 @@ def test_wrong_sensor_and_bad_requests_are_explained(boards, tmp_path):
 def test_capture_with_sensor_camera_records_for_seconds_without_a_label(tmp_path):
     result = capture.capture("virtual", "camera", None, 0.5, tmp_path, progress=False, speed=4)
     assert isinstance(result, capture.FrameCaptureResult) and not result.interrupted
-    assert result.folder == tmp_path and 3 <= result.frames <= 12  # 20 frames/s for 0.5 s
+    # 20 frames/s for 0.5 s: at most 12 (with the start-up frame), at least one however busy
+    # the machine is (a wall-clock duration, so a loaded CI runner may see fewer than 10)
+    assert result.folder == tmp_path and 1 <= result.frames <= 12
     assert all(p.name.startswith("frame_") for p in result.files)
     assert all("label" not in meta for _, meta in saved(result))
 
