@@ -130,12 +130,12 @@ CHEATS: dict[str, list[tuple[str, list[str], set[str]]]] = {
         ("ans_cv", ["return float(ecg.raw_features(window_uv[None])[0, 1])",
                     "cv_val = np.array([rr_cv(w) for w in x_val])"], {"test_cv"}),
     ],
-    "11-responsible-tinyml": [
+    "12-responsible-tinyml": [
         # the profile's latency, printed above the exercise, instead of MACs x cycles / clock
         ("ans_energy", ['latency_s = prof.boards["nano33ble_sense_rev2"].latency_ms / 1000\n'
                         "energy_per_inference_j = latency_s * ACTIVE_POWER_W"], {"test_energy"}),
     ],
-    "13-listening-all-the-time": [
+    "15-listening-all-the-time": [
         # the library's smoother, which the tests compare with, instead of the student's rules
         ("ans_smooth", ["hop = int(np.min(np.diff(times_ms)))\n"
                         "params = listen.ListenParams(hop_ms=hop, average_window_ms=window_ms,\n"
@@ -155,7 +155,7 @@ CHEATS: dict[str, list[tuple[str, list[str], set[str]]]] = {
                           "gestures.FEATURES))"],
          {"test_features"}),
     ],
-    "14-debugging-on-the-board": [
+    "16-debugging-on-the-board": [
         # the board's own labels as the computer's: every board then "agrees" with the computer
         ("ans_host", ["return [p.label for p in preds]",
                       "host = host_labels_for(healthy_preds, stream)\n"
