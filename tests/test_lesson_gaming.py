@@ -126,9 +126,14 @@ CHEATS: dict[str, list[tuple[str, list[str], set[str]]]] = {
         ("ans_f0", ["f0 = float(wingbeats.raw_features(clip[None])[0, 0])"],
          {"test_f0", "test_hist"}),
     ],
-    "10-heart-rhythm-and-water-quality": [
+    "10-heart-rhythm": [
         ("ans_cv", ["return float(ecg.raw_features(window_uv[None])[0, 1])",
                     "cv_val = np.array([rr_cv(w) for w in x_val])"], {"test_cv"}),
+    ],
+    "11-water-quality": [
+        # the library's AUC, which the tests compare with, instead of counting the pairs
+        ("ans_pair_auc", ["return float(metrics.roc_auc(scores, is_anomaly))",
+                          "auc = pair_auc(score_test, wq_y_test == 1)"], {"test_pair_auc"}),
     ],
     "12-responsible-tinyml": [
         # the profile's latency, printed above the exercise, instead of MACs x cycles / clock
