@@ -140,6 +140,15 @@ CHEATS: dict[str, list[tuple[str, list[str], set[str]]]] = {
         ("ans_energy", ['latency_s = prof.boards["nano33ble_sense_rev2"].latency_ms / 1000\n'
                         "energy_per_inference_j = latency_s * ACTIVE_POWER_W"], {"test_energy"}),
     ],
+    "13-listening-for-elephants": [
+        # the true f0 copied in as the measured peaks, and the fractions made up
+        ("ans_octave", ["my_guess = 0.7\nfound = true_f0.copy()\nright, octave = 1.0, 0.0"],
+         {"test_octave"}),
+    ],
+    "14-detecting-elephants": [
+        # the flat recorder's recall, printed above, instead of measuring through the microphone
+        ("ans_microphone", ["my_guess = 0.5\nrecall_100 = per_class.copy()"], {"test_microphone"}),
+    ],
     "15-listening-all-the-time": [
         # the library's smoother, which the tests compare with, instead of the student's rules
         ("ans_smooth", ["hop = int(np.min(np.diff(times_ms)))\n"
