@@ -183,11 +183,16 @@ CHEATS: dict[str, list[tuple[str, list[str], set[str]]]] = {
                       "h2_test = wingbeats.raw_features(x_test)[:, 2]"],
          {"test_band"}),
     ],
-    "10-heart-rhythm-and-water-quality": [
+    "10-heart-rhythm": [
         ("ans_cv", ["return float(ecg.raw_features(window_uv[None])[0, 1])",
                     "cv_val = np.array([rr_cv(w) for w in x_val])"], {"test_cv"}),
     ],
-    "11-responsible-tinyml": [
+    "11-water-quality": [
+        # the library's AUC, which the tests compare with, instead of counting the pairs
+        ("ans_pair_auc", ["return float(metrics.roc_auc(scores, is_anomaly))",
+                          "auc = pair_auc(score_test, wq_y_test == 1)"], {"test_pair_auc"}),
+    ],
+    "12-responsible-tinyml": [
         # the profile's latency, printed above the exercise, instead of MACs x cycles / clock
         ("ans_energy", ['latency_s = prof.boards["nano33ble_sense_rev2"].latency_ms / 1000\n'
                         "energy_per_inference_j = latency_s * ACTIVE_POWER_W"], {"test_energy"}),
@@ -200,7 +205,16 @@ CHEATS: dict[str, list[tuple[str, list[str], set[str]]]] = {
                         "+ acc_male * (1 - acc_male) / 50))"],
          {"test_female"}),
     ],
-    "13-listening-all-the-time": [
+    "13-listening-for-elephants": [
+        # the true f0 copied in as the measured peaks, and the fractions made up
+        ("ans_octave", ["my_guess = 0.7\nfound = true_f0.copy()\nright, octave = 1.0, 0.0"],
+         {"test_octave"}),
+    ],
+    "14-detecting-elephants": [
+        # the flat recorder's recall, printed above, instead of measuring through the microphone
+        ("ans_microphone", ["my_guess = 0.5\nrecall_100 = per_class.copy()"], {"test_microphone"}),
+    ],
+    "15-listening-all-the-time": [
         # the library's smoother, which the tests compare with, instead of the student's rules
         ("ans_smooth", ["hop = int(np.min(np.diff(times_ms)))\n"
                         "params = listen.ListenParams(hop_ms=hop, average_window_ms=window_ms,\n"
@@ -228,7 +242,7 @@ CHEATS: dict[str, list[tuple[str, list[str], set[str]]]] = {
                          "my_guess = 70\nrotated_accuracy = int8_accuracy"],
          {"test_rotated"}),
     ],
-    "14-debugging-on-the-board": [
+    "16-debugging-on-the-board": [
         # the board's own labels as the computer's: every board then "agrees" with the computer
         ("ans_host", ["return [p.label for p in preds]",
                       "host = host_labels_for(healthy_preds, stream)\n"

@@ -233,7 +233,7 @@ LABELS_ALL = ["silence", "unknown", "yes", "no", "up", "down", "left", "right", 
 
 def test_the_pretrained_kws_run_is_the_shipped_data_sets_model():
     """The shipped model scores what its report says on the shipped test split, with the
-    features of today's code: a change to either would make lesson 13 listen with a stale
+    features of today's code: a change to either would make lesson 15 listen with a stale
     model."""
     from tinyml_edu import datasets, pretrained
     from tinyml_edu.projects import kws

@@ -667,7 +667,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--kit", help="the compile-only Arduino kit (default: $TINYML_EDU_ARDUINO_KIT); "
                    "the flash check then uses its core's compiler flags")
     p.add_argument("--bug", help="virtual board only: flash a firmware bug with the model, for "
-                   "a debugging drill (lesson 14): missing_op, arena_too_small, swapped_axes, "
+                   "a debugging drill (lesson 16): missing_op, arena_too_small, swapped_axes, "
                    "wrong_input_scale or sample_rate; deploying again without it fixes it")
     p.set_defaults(func=_cmd_deploy)
 

@@ -40,8 +40,9 @@ from tinyml_edu.course import lessons
 from tinyml_edu.errors import InputError, MissingFileError
 
 TEMPLATES = "templates"
-# Lessons 00–07, the core arc, are translated in full; later ones may fall back to English.
-CORE_LESSONS = tuple(f"{n:02d}" for n in range(8))
+# Lessons 00–07, the core arc, and lesson 16 (debugging on the board) are translated in full;
+# the others may fall back to English.
+CORE_LESSONS = (*(f"{n:02d}" for n in range(8)), "16")
 BANNER_ID = "tinyml-edu-translation-note"
 HEADER = ("# The text of a tinyml-edu lesson, for translators: see translations/README.md.\n"
           "# Made by `tinyml-edu course translations --update`; edit only the msgstr lines.")

@@ -2,7 +2,7 @@
 
 ``pretrained/kws/`` is a finished run folder (``report.json`` and ``model_int8.tflite``) of
 ``TF_ENABLE_ONEDNN_OPTS=0 tinyml-edu run kws --seed 0`` (its report names the versions it was
-made with). Lesson 13 listens with it when the student has no ``runs/kws`` of their own from
+made with). Lesson 15 listens with it when the student has no ``runs/kws`` of their own from
 lesson 04; ``benchmarks/bench_listen.py`` measures it. Retrain it with that command and copy
 those two files here; nothing is downloaded.
 """
