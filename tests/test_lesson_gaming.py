@@ -29,6 +29,16 @@ SOLUTION = re.compile(r"^( *)### BEGIN SOLUTION\n.*?^ *### END SOLUTION\n?", re.
 
 # lesson -> [(answer cell, cheat for each of its solution blocks in order, tests that must fail)]
 CHEATS: dict[str, list[tuple[str, list[str], set[str]]]] = {
+    "00-setup-check": [
+        # the bytes worked out from the stated format (six float32 values), not measured in raw
+        ("ans_bytes", ["guess_bytes_per_s = 2400\n"
+                       "d_lines = [line for line in raw.splitlines(keepends=True)\n"
+                       '           if line.startswith(b"D ")]\n'
+                       "bytes_per_sample = 6 * 4\n"
+                       "bytes_per_s = bytes_per_sample * rate\n"
+                       "link_share = bytes_per_s / (protocol.BAUD_RATE / 10)"],
+         {"test_bytes"}),
+    ],
     "01-hello-tinyml": [
         ("ans_carray", ['header, source = "g_model_data", export.c_array_source(tflite_int8)[1]'],
          {"test_carray"}),
