@@ -86,13 +86,40 @@ def test_augmentation_is_deterministic(dataset):
     x, y = dataset.split("train")
     x, y = x[::40], y[::40]
     params = kws.feature_params()
-    xa, ya = kws.augment_train(x, y, params, copies=2, seed=5)
-    xb, yb = kws.augment_train(x, y, params, copies=2, seed=5)
+    xa, ya = kws.augment_train(x, y, params, copies=2, seed=5, unknown_copies=0)
+    xb, yb = kws.augment_train(x, y, params, copies=2, seed=5, unknown_copies=0)
     assert xa.shape == (3 * len(x), 49, 40) and xa.dtype == np.float32
     np.testing.assert_array_equal(xa, xb)
     np.testing.assert_array_equal(ya, yb)
     np.testing.assert_array_equal(ya, np.tile(y, 3))
     assert not np.array_equal(xa[len(x):2 * len(x)], xa[:len(x)])
+
+
+def test_unknown_clips_get_extra_augmented_copies(dataset):
+    x, y = dataset.split("train")
+    x, y = x[::40], y[::40]
+    unknown = int(np.sum(y == 1))
+    assert unknown > 0
+    xa, ya = kws.augment_train(x, y, kws.feature_params(), copies=1, seed=5, unknown_copies=3)
+    assert len(xa) == len(ya) == 2 * len(x) + 3 * unknown
+    np.testing.assert_array_equal(ya[:2 * len(x)], np.tile(y, 2))
+    assert np.all(ya[2 * len(x):] == 1)
+    extra = xa[2 * len(x):].reshape(3, unknown, 49, 40)
+    assert not np.array_equal(extra[0], extra[1])  # each copy augmented anew
+
+
+def test_speed_change_moves_the_pitch_about_the_centre():
+    t = np.arange(16000) / 16000
+    tone = np.where(np.abs(t - 0.5) < 0.2, np.sin(2 * np.pi * 400 * t), 0.0)[None].repeat(3, 0)
+    out = kws._speed(tone, np.array([1.0, 1.25, 0.8]))
+    np.testing.assert_allclose(out[0], tone[0], atol=1e-12)
+    spectrum = np.abs(np.fft.rfft(out[:, 6000:10000], axis=1))
+    hz = np.fft.rfftfreq(4000, 1 / 16000)[spectrum.argmax(axis=1)]
+    np.testing.assert_allclose(hz, [400, 500, 320], atol=8)
+    spans = [np.flatnonzero(np.abs(row) > 0.5)[[0, -1]] for row in out]
+    lengths = [(b - a) / (spans[0][1] - spans[0][0]) for a, b in spans]
+    np.testing.assert_allclose(lengths, [1, 0.8, 1.25], atol=0.01)
+    assert all(abs((a + b) / 2 - 8000) < 20 for a, b in spans)  # still centred
 
 
 def test_warp_mel_moves_formants_and_keeps_the_frame():

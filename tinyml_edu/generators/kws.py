@@ -70,6 +70,21 @@ UNKNOWN_WORDS: tuple[str, ...] = (
     "phone", "table", "lift", "top", "bright", "yellow", "morning", "doctor", "river", "friend",
 )
 
+# More words for "unknown", for the training split only (val and test keep the list above): real
+# unknown speech is open-ended. Everyday one- and two-syllable words with many vowel and
+# consonant shapes; none is a keyword or its plural. Off in the shipped data (TRAIN_UNKNOWN_WORDS
+# below is empty): measured with MORE_ACCENTS it did not raise either score (DATASHEET.md).
+MORE_UNKNOWN_WORDS: tuple[str, ...] = (
+    "ball", "book", "boat", "bread", "chair", "cloud", "cold", "cup", "dance", "door", "egg",
+    "face", "farm", "fish", "flower", "food", "game", "garden", "girl", "green", "hand", "hat",
+    "heart", "horse", "hot", "jump", "king", "kitchen", "lamp", "lion", "milk", "moon", "mother",
+    "mouse", "name", "nice", "night", "orange", "pen", "people", "quick", "rain", "red", "rice",
+    "road", "salt", "school", "sheep", "shoe", "sister", "small", "snake", "song", "star", "sun",
+    "teacher", "thank", "think", "time", "tiger", "village", "voice", "walk", "warm", "week",
+    "white", "wind", "woman", "word", "year", "young", "zebra", "baby", "banana", "car", "city",
+    "coffee", "computer", "cow", "family", "father", "goat", "money", "pizza", "radio",
+)
+TRAIN_UNKNOWN_WORDS: tuple[str, ...] = ()  # MORE_UNKNOWN_WORDS to switch them on
 # espeak-ng's English accents (1.51); each split uses all of them.
 ACCENTS: tuple[str, ...] = (
     "en-us", "en-us-nyc", "en-gb", "en-gb-x-rp", "en-gb-x-gbclan", "en-gb-x-gbcwmd",
@@ -77,8 +92,22 @@ ACCENTS: tuple[str, ...] = (
 )
 # What each accent is called on espeak-ng's command line. espeak-ng 1.51 silently ignores a
 # variant given as "en-gb+<variant>" (every variant then sounds alike), while "en+<variant>" --
-# the same British voice -- applies it.
-ESPEAK_VOICE = {"en-gb": "en"}
+# the same British voice -- applies it. French has the same quirk.
+ESPEAK_VOICE = {"en-gb": "en", "fr-fr": "fr"}
+# espeak-ng's voices of other languages reading the English words with their own letter-to-sound
+# rules and phonemes: accented English, as many students speak it. For the training split only,
+# so val and test stay as they were. Only Latin-script languages whose rules read the words (the
+# others switch to English or spell the letters out). Italian, Czech, Slovak, Russian, Finnish
+# and Catalan are left out on purpose: the unseen-engine benchmark's Festival voices read English
+# with those rules. Off in the shipped data (TRAIN_LANGUAGES below is empty): over four seeds it
+# raised the Festival score by 3.7 points and lowered the test split by 1.9 (DATASHEET.md).
+MORE_ACCENTS: tuple[str, ...] = (
+    "es-419", "es", "pt-br", "pt", "fr-fr", "sw", "id", "ms", "tn", "om", "ht", "de", "nl", "pl",
+    "tr", "ro", "hu", "af", "az", "bs", "cy", "da", "eo", "et", "eu", "gd", "hr", "is", "lt",
+    "lv", "mt", "nb", "pap", "qu", "sl", "sq", "sv", "tk", "gn",
+)
+TRAIN_LANGUAGES: tuple[str, ...] = ()  # MORE_ACCENTS to switch them on
+LANGUAGE_SHARE = 0.6  # of the espeak-ng word clips of a split that has TRAIN_LANGUAGES
 ACCENT_NAMES = {
     "en-us": "American", "en-us-nyc": "American (New York City)", "en-gb": "British",
     "en-gb-x-rp": "British (Received Pronunciation)", "en-gb-x-gbclan": "British (Lancaster)",
@@ -138,6 +167,7 @@ FLITE_TRACT_ONLY = ("n", "big", "small")  # for rms, which ignores int_f0_target
 FLITE_TRAIN_F0 = (0.75, 0.85, 1.0, 1.2, 1.3)
 FLITE_TRAIN_TRACT = (0.88, 0.94, 1.0, 1.06, 1.12)
 FLITE_SHARE = 0.2  # of the word clips of a split, when the split has flite voices
+TRAIN_FLITE_SHARE = 0.2  # the same for the training split (val and test keep FLITE_SHARE)
 FEMALE_SHARE = 0.4  # of the espeak-ng word clips; there are fewer female variants than male
 
 # Post-processing, all ranges uniform unless said otherwise.
@@ -233,8 +263,9 @@ def speaker_of(voice_id: str) -> str:
 
 def split_voices(split: str) -> list[Voice]:
     """All voices of a split: every accent x every variant, and flite voices x variants."""
+    accents = ACCENTS + (TRAIN_LANGUAGES if split == "train" else ())
     out = [Voice("espeak", accent, variant, f"espeak-ng:{variant.lower()}", gender)
-           for variant, gender in ESPEAK_SPEAKERS[split] for accent in ACCENTS]
+           for variant, gender in ESPEAK_SPEAKERS[split] for accent in accents]
     for name, gender in FLITE_SPEAKERS[split]:
         speaker = "flite:kal" if name in ("kal", "kal16") else f"flite:{name}"
         out += [Voice("flite", name, v, speaker, gender) for v in flite_variants(name, split)]
@@ -460,18 +491,27 @@ def _voice_sequence(rng: np.random.Generator, split: str, count: int) -> list[Vo
     espeak-ng FEMALE_SHARE female; each group cycles through a shuffled list, so voices are
     used evenly."""
     voices = split_voices(split)
+    english = {v for v in voices if v.engine == "espeak" and v.name in ACCENTS}
     groups = {
         "flite": [v for v in voices if v.engine == "flite"],
-        F: [v for v in voices if v.engine == "espeak" and v.gender == F],
-        M: [v for v in voices if v.engine == "espeak" and v.gender == M],
+        F: [v for v in voices if v in english and v.gender == F],
+        M: [v for v in voices if v in english and v.gender == M],
+        "lang" + F: [v for v in voices if v.engine == "espeak" and v not in english
+                     and v.gender == F],
+        "lang" + M: [v for v in voices if v.engine == "espeak" and v not in english
+                     and v.gender == M],
     }
     order = {g: [vs[i] for i in rng.permutation(len(vs))] for g, vs in groups.items()}
     used = dict.fromkeys(groups, 0)
     out = []
     for _ in range(count):
         r = rng.random()
-        g = "flite" if r < FLITE_SHARE and groups["flite"] else (
+        share = TRAIN_FLITE_SHARE if split == "train" else FLITE_SHARE
+        g = "flite" if r < share and groups["flite"] else (
             F if rng.random() < FEMALE_SHARE else M)
+        # Drawn only where there are language voices, so val and test keep their sequences.
+        if g != "flite" and groups["lang" + g] and rng.random() < LANGUAGE_SHARE:
+            g = "lang" + g
         out.append(order[g][used[g] % len(order[g])])
         used[g] += 1
     return out
@@ -484,7 +524,8 @@ def plan(seed: int = DEFAULT_SEED, scale: float = 1.0) -> list[Clip]:
         # One generator per split, so enlarging one split leaves the others as they were.
         rng = np.random.default_rng([seed, si])
         count = max(2, int(round(CLIPS_PER_CLASS[split] * scale)))
-        words = [UNKNOWN_WORDS[i] for i in rng.permutation(len(UNKNOWN_WORDS))]
+        vocabulary = UNKNOWN_WORDS + (TRAIN_UNKNOWN_WORDS if split == "train" else ())
+        words = [vocabulary[i] for i in rng.permutation(len(vocabulary))]
         for li, label in enumerate(CLASSES):
             silence = label == "silence"
             voices = [None] * count if silence else _voice_sequence(rng, split, count)
