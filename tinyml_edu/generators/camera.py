@@ -19,11 +19,11 @@ SUPER = 2  # scenes are drawn at SUPER x SIZE and averaged down
 
 # Light levels, in units where 1.0 is a bright overcast day. A level is drawn log-uniformly
 # from the range of its condition.
-LIGHT_RANGES = {"day": (0.5, 1.6), "indoor": (0.12, 0.5), "night": (0.008, 0.06)}
+LIGHT_RANGES = {"day": (0.5, 1.6), "indoor": (0.12, 0.5), "night": (0.002, 0.02)}
 FULL_WELL_E = 2500.0  # photo-electrons of a white surface at light 1.0 and base exposure
 READ_NOISE_E = 6.0  # electrons rms
-MAX_GAIN = 24.0  # the auto-exposure's limit: beyond it, frames get darker instead of brighter
-TARGET_LEVEL = 0.42  # auto-exposure aims the mean (linear) at this fraction of full scale
+MAX_GAIN = 16.0  # auto-exposure limit: beyond it, frames get darker instead of brighter
+TARGET_LEVEL = 0.2  # auto-exposure aims the mean (linear) at mid-grey
 ROW_NOISE = 0.25  # row banding rms, as a fraction of the read noise
 
 

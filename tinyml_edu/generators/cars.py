@@ -40,7 +40,7 @@ FAMILIES = {"train": ("avenue", "parking", "dirt"), "val": ("diagonal",),
             "test": ("intersection", "roundabout")}
 CONDITIONS = ("day", "dusk", "night")
 CONDITION_WEIGHTS = (0.5, 0.25, 0.25)
-LIGHT_RANGES = {"day": (0.5, 1.6), "dusk": (0.06, 0.4), "night": (0.006, 0.04)}
+LIGHT_RANGES = {"day": (0.5, 1.6), "dusk": (0.05, 0.4), "night": (0.003, 0.03)}
 PIXELS_PER_M = (2.2, 3.4)  # camera height: a 4.5 m car is 10-15 pixels long
 LANE_M = 3.3
 # Body types: length and width in metres, and whether the rear is an open bed.
