@@ -85,10 +85,11 @@ def test_broken_manifest_gives_a_clear_error(tmp_path):
         datasets.registry(tmp_path)
 
 
-def test_shipped_data_fits_the_60_mb_budget():
-    # Everything in datasets/ travels in the wheel and on every USB stick.
+def test_shipped_data_fits_the_70_mb_budget():
+    # Everything in datasets/ travels in the wheel and on every USB stick. 60 MB until the
+    # vision track (issue 19) added its two image sets (about 13 MB).
     total = sum(f.bytes for ds in datasets.registry().values() for f in ds.files)
-    assert total <= 60e6, f"shipped data sets take {total / 1e6:.1f} MB (budget 60 MB)"
+    assert total <= 70e6, f"shipped data sets take {total / 1e6:.1f} MB (budget 70 MB)"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -195,14 +196,14 @@ def test_every_generator_keeps_the_documented_contract():
 
     import tinyml_edu.generators as generators
 
-    helpers = {"baseline", "clips", "kws_stream"}  # shared code or derived data, not data sets
+    helpers = {"baseline", "camera", "clips", "kws_stream"}  # shared code or derived data
     names = sorted(m.name for m in pkgutil.iter_modules(generators.__path__))
     assert sorted(set(names) - helpers) == sorted(datasets.registry())
     for name in datasets.registry():
         module = datasets.generator_module(name)
         assert datasets.writes_clips(module) == (name in {"kws", "wingbeats",
                                                           "elephant_rumbles"}), name
-        assert module.TASK in {"classification", "regression", "anomaly"}, name
+        assert module.TASK in {"classification", "regression", "anomaly", "counting"}, name
         assert bool(module.CLASSES) == (module.TASK != "regression"), name
 
 

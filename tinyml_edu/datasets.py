@@ -16,6 +16,10 @@ y_test`` (and optionally ``group_<split>``, e.g. the speaker of each clip):
   small ones: a USB stick stores every file in whole clusters of 32-128 KB, so 5,000 clips of
   12 KB took 13 times their size (``benchmarks/bench_footprint.py``). ``clip`` reads one clip.
 
+Image data sets (``images``, ``cars``) are ``.npz`` too: ``x_<split>`` holds uint8 frames of
+shape ``(n, 96, 96, 1)``. The counting set ``cars`` adds ``centroids_<split>``, the (row, column)
+centre of every car, from which ``centroid_grid`` makes the coarse grid a FOMO model learns.
+
 The manifest also records ``arrays_sha256``, a digest of the decoded arrays
 (``arrays_digest``): the storage may change, the arrays a lesson sees may not.
 """
@@ -64,7 +68,7 @@ class DatasetInfo:
     """What the manifest says about one data set."""
 
     name: str
-    task: str  # "regression", "classification" or "anomaly"
+    task: str  # "regression", "classification", "anomaly" or "counting"
     description: str
     classes: tuple[str, ...]
     sample_rate: float | None
@@ -92,6 +96,37 @@ class Dataset:
 
     def groups(self, name: str) -> np.ndarray | None:
         return self.arrays.get(f"group_{name}")
+
+    def centroids(self, name: str) -> np.ndarray:
+        """Object centres of a counting data set: float32 ``(n, max_objects, 2)`` as (row,
+        column) in pixels, padded with NaN."""
+        if name not in SPLITS:
+            raise UnknownNameError(f"unknown split {name!r}; use one of {', '.join(SPLITS)}")
+        if f"centroids_{name}" not in self.arrays:
+            raise DatasetError(f"data set {self.info.name!r} has no object centres; only "
+                               "counting data sets (task 'counting', e.g. cars) have them")
+        return self.arrays[f"centroids_{name}"]
+
+
+def centroid_grid(centroids: np.ndarray, size: int = 96, cells: int = 12) -> np.ndarray:
+    """How many object centres fall in each cell of a ``cells x cells`` grid over a
+    ``size x size`` frame: int64 ``(n, cells, cells)``. ``(grid > 0)`` is the target of a
+    FOMO-style model (one output cell per ``size // cells`` pixels, 8 for 96 / 12).
+
+    ``centroids`` is ``(n, k, 2)`` (row, column) in pixels; NaN rows are padding."""
+    centroids = np.asarray(centroids, np.float64)
+    if centroids.ndim != 3 or centroids.shape[2] != 2:
+        raise ValueError(f"centroids must have shape (frames, objects, 2), not "
+                         f"{centroids.shape}")
+    if size % cells:
+        raise ValueError(f"a {size}-pixel frame does not split into {cells} equal cells; "
+                         "choose cells that divide size")
+    grid = np.zeros((centroids.shape[0], cells, cells), np.int64)
+    frame, obj = np.nonzero(~np.isnan(centroids[..., 0]))
+    rows = np.clip((centroids[frame, obj, 0] * cells / size).astype(int), 0, cells - 1)
+    cols = np.clip((centroids[frame, obj, 1] * cells / size).astype(int), 0, cells - 1)
+    np.add.at(grid, (frame, rows, cols), 1)
+    return grid
 
 
 @dataclass(frozen=True)

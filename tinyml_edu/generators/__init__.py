@@ -10,5 +10,8 @@ One module per data set. Each defines ``TASK``, ``DESCRIPTION``, ``CLASSES``, ``
   ``x_train, y_train, x_val, y_val, x_test, y_test`` (and optional extras), saved as one
   ``<name>.npz``.
 
-``tinyml_edu.datasets.generator_module`` checks this contract when it loads a module.
+``tinyml_edu.datasets.generator_module`` checks this contract when it loads a module. Modules
+that are not data sets hold shared code: ``baseline`` (the datasheets' sanity baselines),
+``clips`` (FLAC archives), ``camera`` (the camera model of the image sets ``images`` and
+``cars``) and ``kws_stream``.
 """
