@@ -18,7 +18,7 @@ from PIL import Image
 from tinyml_edu import capture, protocol, virtual_board
 from tinyml_edu.capture import CaptureError
 from tinyml_edu.virtual_board import VirtualBoardError, load_stream
-from tinyml_edu.virtual_board.camera import CAMERA_SIZE, make_test_card
+from tinyml_edu.virtual_board.camera import CAMERA_SIZE, TEST_CARD, make_test_card
 
 pytestmark = pytest.mark.skipif(os.name == "nt", reason="the virtual board needs a pty")
 
@@ -52,7 +52,8 @@ def saved(result: capture.FrameCaptureResult) -> list[tuple[np.ndarray, dict]]:
 
 def test_frames_of_the_virtual_camera_become_png_and_json(tmp_path):
     result = capture.capture_frames("virtual", "circle", tmp_path / "data", frames=6,
-                                    progress=False, speed=SPEED, group="Blue-Fox")
+                                    progress=False, speed=SPEED, group="Blue-Fox",
+                                    source=TEST_CARD)
     assert not result.interrupted and result.frames == 6
     assert (result.lost_frames, result.bad_frames, result.corrupted) == (0, 0, 0)
     assert result.folder == tmp_path / "data" / "circle"
@@ -73,7 +74,7 @@ def test_frames_of_the_virtual_camera_become_png_and_json(tmp_path):
     assert stamps == sorted(stamps)
 
     again = capture.capture_frames("virtual", "circle", tmp_path / "data", frames=2,
-                                   progress=False, speed=SPEED)
+                                   progress=False, speed=SPEED, source=TEST_CARD)
     assert not set(again.files) & set(result.files)  # never overwrites
     assert len(list(result.folder.glob("*.png"))) == 8
 
@@ -127,7 +128,7 @@ def test_a_damaged_frame_is_counted_skipped_and_said(boards, tmp_path):
 
 
 def test_an_unplugged_board_loses_no_saved_frame(boards, tmp_path):
-    board = boards(sensor="camera")
+    board = boards(sensor="camera", source=TEST_CARD)
     board.inject("unplug", after=5)
     result = capture.capture_frames(board.port, "square", tmp_path, frames=100, progress=False)
     assert result.interrupted and "disconnected after 5 frames" in result.reason
@@ -234,7 +235,8 @@ def test_cli_ctrl_c_keeps_the_frames_saved(tmp_path, flash_dir):
 
     env = {**os.environ, virtual_board.FLASH_ENV_VAR: str(flash_dir)}
     proc = subprocess.Popen([sys.executable, "-m", "tinyml_edu", "capture", "--port", "virtual",
-                             "--sensor", "camera", "--label", "bars", "--frames", "100000",
+                             "--sensor", "camera", "--source", TEST_CARD, "--label", "bars",
+                             "--frames", "100000",
                              "--out", str(tmp_path), "--speed", "2", "--quiet"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
@@ -253,3 +255,21 @@ def test_cli_ctrl_c_keeps_the_frames_saved(tmp_path, flash_dir):
         with Image.open(png) as image:
             assert image.size == CAMERA_SIZE
         assert json.loads(png.with_suffix(".json").read_text())["file"] == png.name
+
+
+def test_the_virtual_camera_shows_the_shipped_image_set_by_default(tmp_path):
+    """With no source, the virtual camera plays the shipped `images` set: the label's own
+    96 x 96 grayscale frames, as the data set holds them."""
+    from tinyml_edu import datasets
+
+    ds = datasets.load("images")
+    result = capture.capture_frames("virtual", "circle", tmp_path, frames=3, progress=False,
+                                    speed=SPEED)
+    assert result.frames == 3
+    circle = ds.info.classes.index("circle")
+    shipped = {x[..., 0].tobytes() for split in datasets.SPLITS
+               for x, y in zip(ds.arrays[f"x_{split}"], ds.arrays[f"y_{split}"], strict=True)
+               if y == circle}
+    for pixels, meta in saved(result):
+        assert pixels.shape == (96, 96) and meta["pixel_format"] == "grayscale8"
+        assert pixels.tobytes() in shipped
