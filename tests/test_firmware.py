@@ -36,7 +36,9 @@ from tinyml_edu.projects import elephant_rumbles
 FIRMWARE = Path(__file__).resolve().parent.parent / "firmware"
 LIBRARY = FIRMWARE / "libraries" / "tinyml_edu_protocol"
 SRC = LIBRARY / "src"
-SKETCHES = ("capture_imu", "capture_audio_nano", "capture_audio_xiao", "inference_template")
+SKETCHES = ("capture_imu", "capture_audio_nano", "capture_audio_xiao", "capture_camera_nano",
+            "capture_camera_xiao", "inference_template")
+CAMERA_SKETCHES = ("capture_camera_nano", "capture_camera_xiao")
 PLACEHOLDERS = ("{{PROJECT}}", "{{BOARD_ID}}", "{{SENSOR}}", "{{OP_COUNT}}",
                 "{{OP_RESOLVER_ADDS}}")
 
@@ -282,6 +284,132 @@ def test_the_stream_parser_reads_everything_the_board_sends(host_output):
     predictions = [e for e in events if isinstance(e, p.Prediction)]
     assert predictions[0] == p.Prediction(0, "W", 0.953, 4.21)
     assert predictions[2].score == -1.0 and predictions[2].seq == 0  # -0.9995 -> -1.000
+
+
+CAMERA_PROGRAM = r"""
+#include <cstdio>
+#include <cstdlib>
+#include <vector>
+#include "tinyml_edu_camera.h"
+// A stand-in for Serial: records what the sketch writes, and in how many writes.
+struct Port {
+  std::vector<uint8_t> bytes;
+  size_t writes = 0;
+  size_t write(const uint8_t* data, size_t n) {
+    bytes.insert(bytes.end(), data, data + n);
+    ++writes;
+    return n;
+  }
+};
+static void dump(const char* tag, const Port& port, size_t returned) {
+  std::printf("%s %zu %zu ", tag, returned, port.writes);
+  for (uint8_t b : port.bytes) std::printf("%02x", b);
+  std::printf("\n");
+}
+// argv: seq width height format; stdin: the pixels. Prints the frame as sendCameraFrame
+// writes it, as tme_format_camera_frame builds it, and the header line.
+int main(int argc, char** argv) {
+  if (argc != 5) return 1;
+  const uint32_t seq = (uint32_t)std::strtoul(argv[1], 0, 10);
+  const uint32_t w = (uint32_t)std::atoi(argv[2]), h = (uint32_t)std::atoi(argv[3]);
+  const uint8_t format = (uint8_t)std::atoi(argv[4]);
+  std::vector<uint8_t> pixels(TME_CAMERA_PIXEL_BYTES(w, h, format) + 1);
+  const size_t got = std::fread(pixels.data(), 1, pixels.size(), stdin);
+  Port port;
+  dump("sent", port, 0);  // an empty record: the parser's baseline
+  Port frame;
+  dump("frame", frame, tme::sendCameraFrame(frame, seq, w, h, format, pixels.data()));
+  std::vector<uint8_t> whole(TME_CAMERA_FRAME_BYTES(w, h, format) + 16);
+  const size_t n = tme_format_camera_frame(whole.data(), whole.size(), seq, w, h, format,
+                                           pixels.data());
+  std::printf("whole %zu %zu ", n, got);
+  for (size_t i = 0; i < n; ++i) std::printf("%02x", whole[i]);
+  std::printf("\n");
+  static char line[TME_LINE_MAX];
+  Port header;
+  dump("header", header, tme::sendCameraHeader(header, line, "xiao_esp32s3_sense", 5, w, h,
+                                               format));
+  return 0;
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def camera_exe(tmp_path_factory) -> Path:
+    if GXX is None:
+        pytest.skip("g++ is not installed")
+    work = tmp_path_factory.mktemp("host_camera")
+    (work / "camera.cpp").write_text(CAMERA_PROGRAM)
+    exe = work / "camera"
+    _run([GXX, "-std=c++17", "-O1", "-Wall", "-Wextra", "-Werror", "-I", str(SRC),
+          "-x", "c++", str(SRC / "tinyml_edu_protocol.c"), "-x", "c++", str(work / "camera.cpp"),
+          "-o", str(exe)])
+    return exe
+
+
+def _camera_output(exe: Path, seq: int, image: np.ndarray, code: int,
+                   size: tuple[int, int] | None = None) -> dict[str, tuple[int, int, bytes]]:
+    """Run the host build on ``image`` (``size``: another (width, height) to claim)."""
+    height, width = image.shape[:2]
+    pixels = p.rgb_to_rgb565(image) if image.ndim == 3 else image.tobytes()
+    if size is not None:
+        width, height = size
+        pixels = bytes(width * height * 2)
+    out = _run([str(exe), str(seq), str(width), str(height), str(code)], input=pixels,
+               text=False).stdout.decode()
+    records = {}
+    for line in out.splitlines():
+        tag, returned, count, data = (line.split(" ") + [""])[:4]
+        records[tag] = (int(returned), int(count), bytes.fromhex(data))
+    return records
+
+
+@pytest.mark.parametrize(("seq", "height", "width", "colour"), [
+    (0, 120, 160, True), (65537, 240, 320, False), (9, 96, 96, True), (3, 1, 1, False)])
+def test_camera_frames_the_sketches_send_match_python(camera_exe, seq, height, width, colour):
+    """What both camera sketches send (tme::sendCameraFrame, in pieces, never copying the
+    picture) is byte for byte protocol.encode_camera_frame; so is the one-buffer encoder."""
+    rng = np.random.default_rng(seq + width)
+    image = rng.integers(0, 256, (height, width, 3) if colour else (height, width), np.uint8)
+    code = p.PIXEL_FORMATS["rgb565" if colour else "grayscale8"]
+    records = _camera_output(camera_exe, seq, image, code)
+    expected = p.encode_camera_frame(seq, image)
+    returned, writes, sent = records["frame"]
+    assert sent == expected and returned == len(expected)
+    assert writes == 2 + -(-(len(expected) - 12) // 1024)  # head, 1 kB pieces, CRC
+    whole_n, _, whole = records["whole"]
+    assert whole == expected and whole_n == len(expected)
+    _, _, header = records["header"]
+    fmt = "rgb565" if colour else "grayscale8"
+    assert header == p.encode_header("xiao_esp32s3_sense", "camera", 5, [f"{width}x{height}"],
+                                     [fmt])
+    (event,) = p.StreamParser().feed(header)
+    assert event.sensor == "camera" and event.columns == (f"{width}x{height}",)
+
+
+@pytest.mark.parametrize(("width", "height", "code"), [(321, 240, 1), (320, 241, 2), (0, 5, 1),
+                                                        (8, 8, 3)])
+def test_camera_frames_beyond_qvga_or_of_unknown_format_are_not_sent(camera_exe, width, height,
+                                                                      code):
+    records = _camera_output(camera_exe, 0, np.zeros((1, 1), np.uint8), code, (width, height))
+    assert records["frame"] == (0, 0, b"")
+    assert records["whole"][0] == 0 and records["whole"][2] == b""
+    if code not in p.PIXEL_FORMATS.values():  # no header line names an unknown format
+        assert records["header"] == (0, 0, b"")
+
+
+def test_both_camera_sketches_send_through_the_shared_encoder():
+    """The XIAO's core is not here to compile capture_camera_xiao: it must make its frames and
+    header with the same code as the Nano sketch (tinyml_edu_camera.h), which is compiled
+    against the real core and checked byte for byte above."""
+    for name in CAMERA_SKETCHES:
+        text = re.sub(r"/\*.*?\*/|//[^\n]*", "", _ino(name), flags=re.S)
+        assert "#include <tinyml_edu_camera.h>" in text, name
+        assert re.search(r"tme::sendCameraFrame\(Serial,", text), name
+        assert re.search(r"tme::sendCameraHeader\(Serial,", text), name
+        # No frame bytes of its own making: no direct head/CRC calls, no raw writes of pixels.
+        assert not re.search(r"tme_format_camera_(head|frame)|tme_camera_frame_crc", text), name
+        assert not re.search(r"Serial\.write\((g_pixels|fb->buf)", text), name
 
 
 @pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc is not installed")
@@ -769,11 +897,31 @@ def _assert_clean(build: KitBuild) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["capture_imu", "capture_audio_nano"])
+@pytest.mark.parametrize("name", ["capture_imu", "capture_audio_nano", "capture_camera_nano"])
 def test_capture_sketches_compile_for_the_nano_without_warnings(kit_compiler, name):
     build = kit_compiler.compile(FIRMWARE / name, libraries=(FIRMWARE / "libraries",))
     _assert_clean(build)
     assert "tinyml_edu_protocol" in build.output  # found through --libraries, as installed
+    if name == "capture_camera_nano":  # the kit's real camera library, not a stand-in
+        assert re.search(r"Arduino_OV767X 0\.0\.2 \(.*/libraries/Arduino_OV767X\)", build.output)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("resolution", "fmt"), [("QVGA", "GRAYSCALE"), ("QVGA", "RGB565"),
+                                                 ("QCIF", "GRAYSCALE")])
+def test_the_camera_sketch_compiles_in_its_other_settings(kit_compiler, tmp_path, resolution,
+                                                          fmt):
+    """The sketch's documented settings (its three #defines) all build; a size the protocol
+    does not carry would not (the frame buffer is sized from them)."""
+    sketch = tmp_path / "capture_camera_nano"
+    sketch.mkdir()
+    text = _ino("capture_camera_nano")
+    text = text.replace("#define CAMERA_RESOLUTION QQVGA",
+                        f"#define CAMERA_RESOLUTION {resolution}")
+    text = text.replace("#define CAMERA_FORMAT RGB565", f"#define CAMERA_FORMAT {fmt}")
+    assert f"CAMERA_RESOLUTION {resolution}" in text and f"CAMERA_FORMAT {fmt}" in text
+    (sketch / "capture_camera_nano.ino").write_text(text)
+    _assert_clean(kit_compiler.compile(sketch, libraries=(FIRMWARE / "libraries",)))
 
 
 def _few_of_each_class(labels: np.ndarray, task: str) -> np.ndarray:

@@ -32,6 +32,15 @@ CHEATS: dict[str, list[tuple[str, list[str], set[str]]]] = {
     "01-hello-tinyml": [
         ("ans_carray", ['header, source = "g_model_data", export.c_array_source(tflite_int8)[1]'],
          {"test_carray"}),
+        # the wide model's size guessed (one byte per extra parameter), not converted
+        ("ans_wide", ["guess_bytes = 6000\n"
+                      'wide = models.mlp(input_dim=1, hidden=(64, 64), outputs=1, name="wide")\n'
+                      "train.fit(wide, x_train, y_train, x_val, y_val, loss='mse', epochs=20)\n"
+                      "extra = wide.count_params() - model.count_params()\n"
+                      "wide_int8 = tflite_int8 + bytes(extra)\n"
+                      "bytes_per_param = 1.0\n"
+                      "fixed_bytes = len(tflite_int8) - model.count_params()"],
+         {"test_wide"}),
     ],
     "02-capturing-sensor-data": [
         # made-up samples at rest (|a| = 1 g) instead of reading the recording
@@ -41,6 +50,13 @@ CHEATS: dict[str, list[tuple[str, list[str], set[str]]]] = {
         ("ans_windows",
          ["return len(datasets.cut_windows(np.zeros((n_samples, 1)), window, stride))"],
          {"test_windows"}),
+        # the 100 Hz peak reused for the 50 Hz recording: "the same shake, the same frequency"
+        ("ans_alias", ["x = np.asarray(x, dtype=float)\n"
+                       "strength = np.abs(np.fft.rfft(x - x.mean()))\n"
+                       "return float(np.fft.rfftfreq(len(x), d=1 / rate)[np.argmax(strength)])",
+                       "guess_hz = 40\nhalf, half_rate = vibration[::2], 50.0\n"
+                       "full_hz = peak_hz(vibration, 100.0)\nhalf_hz = full_hz"],
+         {"test_alias"}),
     ],
     "03-audio-features": [
         ("ans_frames", ["frames = features.frame_signal(audio, WINDOW, STRIDE)"], {"test_frames"}),
@@ -50,6 +66,11 @@ CHEATS: dict[str, list[tuple[str, list[str], set[str]]]] = {
         ("ans_logmel", ["log_mel = features.log_mel_spectrogram(clip, params)"], {"test_logmel"}),
         ("ans_mfcc", ['mfccs = features.mfcc(clip, features.AudioFeatureParams(kind="mfcc"))'],
          {"test_mfcc"}),
+        # NumPy's gradient: right on a straight line, but it is not the N-frame delta formula
+        ("ans_deltas", ["return np.gradient(np.asarray(c, dtype=np.float64), axis=0)",
+                        "mfcc_deltas = deltas(mfccs)\n"
+                        "stacked = np.concatenate([mfccs, mfcc_deltas], axis=1)"],
+         {"test_deltas"}),
     ],
     "04-keyword-spotting": [
         ("ans_confusion", ["from tinyml_edu import report\n"

@@ -8,6 +8,10 @@ For notebooks and for ``tinyml-edu capture`` / ``monitor``::
     result = capture.capture("virtual", "imu", "W", seconds=10, out_dir="data/wand", speed=10)
     for event in capture.monitor("virtual", seconds=5): ...
 
+Camera frames (``--sensor camera``, ``capture_frames``) are pictures, one file each: every frame
+is saved as ``out_dir/<label>/<stem>.png`` with its own ``<stem>.json`` the moment it arrives
+(without a label: ``out_dir/frame_<time>_<n>.png``, for labelling later).
+
 Files written, one recording per call (never overwriting): ``out_dir/<label>/<stem>.csv`` (IMU:
 a header row of the column names, then one row per sample, in the header's units) or
 ``<stem>.wav`` (audio: mono 16-bit PCM at the board's rate), and ``<stem>.json`` beside it
@@ -46,7 +50,10 @@ HEADER_TIMEOUT_S = 4.0
 STALL_TIMEOUT_S = 5.0
 READ_TIMEOUT_S = 0.05
 LABEL_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
-SENSORS = ("imu", "audio")
+SENSORS = ("imu", "audio", "camera")
+SKETCHES = {"imu": "firmware/capture_imu",
+            "audio": "firmware/capture_audio_nano or firmware/capture_audio_xiao",
+            "camera": "firmware/capture_camera_nano or firmware/capture_camera_xiao"}
 
 
 class CaptureError(TinyMLEduError):
@@ -300,8 +307,7 @@ def _wait_for_header(ser: Any, parser: protocol.StreamParser, timeout: float,
             valid += 1
             if isinstance(event, protocol.BoardError | protocol.Comment):
                 said.append(format_event(event) or "")
-    sketch = ("firmware/capture_imu" if sensor == "imu" else
-              "firmware/capture_audio_nano or firmware/capture_audio_xiao")
+    sketch = SKETCHES.get(sensor, SKETCHES["imu"])
     if corrupted > valid or (received and not valid):
         raise CaptureError(_("the board sends garbage: wrong baud rate or not running a "
                              "tinyml-edu capture sketch ({sketch}). Upload the capture sketch "
@@ -322,7 +328,8 @@ def _write_sidecar(path: Path, info: dict[str, Any]) -> None:
 def capture(port: Any, sensor: str, label: str, seconds: float, out_dir: Path | str,
             progress: bool = True, baud: int = protocol.BAUD_RATE,
             header_timeout: float = HEADER_TIMEOUT_S, stall_timeout: float = STALL_TIMEOUT_S,
-            speaker: str | None = None, **virtual_kwargs: Any) -> CaptureResult:
+            speaker: str | None = None, **virtual_kwargs: Any
+            ) -> CaptureResult | FrameCaptureResult:
     """Record ``seconds`` of ``sensor`` data labelled ``label`` into ``out_dir/<label>/``.
 
     ``port``: a device (``/dev/ttyACM0``, ``COM3``), ``"virtual"`` (then ``virtual_kwargs`` go
@@ -332,11 +339,16 @@ def capture(port: Any, sensor: str, label: str, seconds: float, out_dir: Path | 
     voices`` pools and deletes board recordings like browser ones.
     Returns a CaptureResult; ``interrupted`` is True (with ``reason``) when the board went away
     or Ctrl-C stopped it: everything complete up to then is saved and described in the sidecar.
-    Raises CaptureError when nothing could be recorded (port, permissions, wrong sketch)."""
+    Raises CaptureError when nothing could be recorded (port, permissions, wrong sketch).
+    ``sensor="camera"``: ``capture_frames`` for ``seconds`` (``speaker`` is the group)."""
     from tinyml_edu import __version__
 
+    if sensor == "camera":
+        return capture_frames(port, label, out_dir, seconds=seconds, progress=progress,
+                              baud=baud, header_timeout=header_timeout,
+                              stall_timeout=stall_timeout, group=speaker, **virtual_kwargs)
     if sensor not in SENSORS:
-        raise CaptureError(f"unknown sensor {sensor!r}; use imu or audio")
+        raise CaptureError(f"unknown sensor {sensor!r}; use imu, audio or camera")
     if not LABEL_PATTERN.fullmatch(label):
         raise CaptureError(_("label {label} must be letters, digits, '_', '-' or '.' (it names "
                              "a folder and appears in prediction lines)").format(label=repr(label)))
@@ -497,6 +509,210 @@ def _record(ser: Any, parser: protocol.StreamParser, header: protocol.Header,
 
 
 # ---------------------------------------------------------------------------------------------
+# Camera frames: one PNG and one JSON sidecar per frame, saved as it arrives
+
+
+@dataclass
+class FrameCaptureResult:
+    folder: Path  # where the frames went
+    files: list[Path]  # the PNGs, in the order they arrived (each with its .json)
+    lost_frames: int  # gaps in the board's frame numbers (damaged frames included)
+    bad_frames: int  # frames that arrived damaged (checksum) and were skipped
+    corrupted: int  # other damaged or unreadable lines
+    interrupted: bool
+    reason: str = ""
+    board: str = ""
+    note: str = ""  # virtual board: when it could not show the label's pictures
+    sensor: str = "camera"
+
+    @property
+    def frames(self) -> int:
+        return len(self.files)
+
+
+FRAME_STEM = "frame"  # the stem's first word for frames captured without a label
+
+
+def _png(image: np.ndarray) -> bytes:
+    import io
+
+    from PIL import Image  # Pillow comes with matplotlib; only camera capture needs it
+
+    buffer = io.BytesIO()
+    # Light compression: a 2-core laptop keeps up with the stream; files grow a little.
+    Image.fromarray(image).save(buffer, format="PNG", compress_level=1)
+    return buffer.getvalue()
+
+
+def _claim_frame(folder: Path, prefix: str, n: int) -> tuple[Path, Path, int]:
+    """``<prefix>_<n>`` from ``n`` on, its sidecar created exclusively (never overwriting)."""
+    while True:
+        stem = f"{prefix}_{n:04d}"
+        png, sidecar = folder / f"{stem}.png", folder / f"{stem}.json"
+        if not png.exists():
+            try:
+                with open(sidecar, "x", encoding="utf-8"):
+                    return png, sidecar, n
+            except FileExistsError:
+                pass
+        n += 1
+
+
+def capture_frames(port: Any, label: str | None, out_dir: Path | str, frames: int | None = None,
+                   seconds: float | None = None, progress: bool = True,
+                   baud: int = protocol.BAUD_RATE, header_timeout: float = HEADER_TIMEOUT_S,
+                   stall_timeout: float = STALL_TIMEOUT_S, group: str | None = None,
+                   on_message: Callable[[str], Any] | None = None,
+                   **virtual_kwargs: Any) -> FrameCaptureResult:
+    """Save camera frames as PNGs in ``out_dir/<label>/`` (no label: in ``out_dir``), each with
+    a JSON sidecar, until ``frames`` are saved or ``seconds`` have passed (give one or both).
+
+    Each frame is written (PNG, then its sidecar, each through a temporary file) as soon as it
+    arrives, so a pulled cable, Ctrl-C or a crash loses no frame already saved. A frame that
+    arrives damaged (checksum) is skipped, counted in ``bad_frames`` and reported through
+    ``on_message`` (default: stderr when ``progress``). ``group``: who or which scene (the
+    sidecar's ``group``): ``load_folder``-style loaders keep a group in one split.
+    ``port`` and ``virtual_kwargs`` as for ``capture``; the virtual camera shows the label's
+    pictures when its source has that label."""
+    from tinyml_edu import __version__
+
+    if label is not None and not LABEL_PATTERN.fullmatch(label):
+        raise CaptureError(_("label {label} must be letters, digits, '_', '-' or '.' (it names "
+                             "a folder and appears in prediction lines)").format(label=repr(label)))
+    if frames is None and seconds is None:
+        raise CaptureError("say how many frames (--frames N) or for how long (--seconds S)")
+    if frames is not None and (isinstance(frames, bool) or int(frames) != frames or frames < 1):
+        raise CaptureError(f"frames must be a whole number >= 1, got {frames}")
+    if seconds is not None and not seconds > 0:
+        raise CaptureError(f"seconds must be > 0, got {seconds}")
+    if group is not None:
+        from tinyml_edu.voices import validate_pseudonym
+
+        group = validate_pseudonym(group)
+    if on_message is None:
+        def on_message(text: str) -> None:
+            if progress:
+                sys.stderr.write(f"\n{text}\n")
+                sys.stderr.flush()
+    if port == VIRTUAL:
+        virtual_kwargs.setdefault("sensor", "camera")
+        if label is not None:
+            virtual_kwargs.setdefault("label", label)
+    folder = Path(out_dir) / label if label else Path(out_dir)
+    port_name = port if isinstance(port, str) else getattr(port, "port", str(port))
+
+    with _connection(port, baud, **virtual_kwargs) as ser:
+        parser = protocol.StreamParser()
+        header = _wait_for_header(ser, parser, header_timeout, "camera")
+        if header.sensor != "camera":
+            _stop_quietly(ser)
+            raise CaptureError(_("the board streams {streamed} data, not {sensor}: upload the "
+                                 "{sensor} capture sketch or use --sensor {streamed}").format(
+                                     streamed=header.sensor, sensor="camera"))
+        folder.mkdir(parents=True, exist_ok=True)
+        board = getattr(ser, "virtual_board", None)
+        note = board.stream_note if board is not None else ""
+        prefix = (f"{group + '_' if group else ''}{label or FRAME_STEM}_"
+                  f"{datetime.now().strftime('%Y%m%d-%H%M%S')}")
+        common: dict[str, Any] = {"format": "tinyml-edu capture 1", "sensor": "camera",
+                                  "board": header.board, "rate": header.rate,
+                                  "session": prefix, "port": port_name,
+                                  "tinyml_edu": __version__}
+        if label:
+            common["label"] = label
+        if group:
+            common["group"] = group
+        if board is not None:
+            common["virtual_source"] = board.stream_description
+            if note:
+                common["note"] = note
+        result = FrameCaptureResult(folder, [], 0, 0, 0, False, "", header.board, note)
+        show = _FrameProgress(label or FRAME_STEM, frames, progress)
+        ctrl_c = {"stop": False}
+        try:
+            with _ctrl_c_sets(ctrl_c):
+                _record_frames(ser, parser, result, common, prefix, frames, seconds,
+                               stall_timeout, show, ctrl_c, on_message)
+        except Disconnected:
+            result.interrupted = True
+            result.reason = f"board disconnected after {result.frames} frames"
+        except KeyboardInterrupt:
+            result.interrupted = True
+            result.reason = f"stopped with Ctrl-C after {result.frames} frames"
+        except _Stalled as err:
+            result.interrupted, result.reason = True, str(err)
+        finally:
+            show.show(result, final=True)
+        if not result.interrupted:
+            _stop_quietly(ser)
+    return result
+
+
+class _FrameProgress:
+    def __init__(self, label: str, target: int | None, enabled: bool) -> None:
+        self.label, self.target, self.enabled = label, target, enabled
+        self.last = 0.0
+
+    def show(self, result: FrameCaptureResult, final: bool = False) -> None:
+        if not self.enabled or (not final and time.monotonic() - self.last < 0.25):
+            return
+        self.last = time.monotonic()
+        of = f" / {self.target}" if self.target else ""
+        sys.stderr.write(f"\r{self.label}: {result.frames}{of} frames saved "
+                         f"({result.lost_frames} lost, {result.bad_frames} damaged)  ")
+        if final:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+
+def _record_frames(ser: Any, parser: protocol.StreamParser, result: FrameCaptureResult,
+                   common: dict[str, Any], prefix: str, frames: int | None,
+                   seconds: float | None, stall_timeout: float, show: _FrameProgress,
+                   ctrl_c: dict[str, bool], on_message: Callable[[str], Any]) -> None:
+    expected: int | None = None  # the next seq; None until the first frame
+    deadline = None if seconds is None else time.monotonic() + seconds
+    last_frame = time.monotonic()
+    n = 1
+    while (frames is None or result.frames < frames) and (
+            deadline is None or time.monotonic() < deadline):
+        if ctrl_c["stop"]:
+            raise KeyboardInterrupt
+        for event in parser.feed(_read(ser)):
+            if isinstance(event, protocol.Corrupted):
+                if event.reason == protocol.CAMERA_CHECKSUM:
+                    result.bad_frames += 1
+                    on_message(f"frame skipped: it arrived damaged (checksum mismatch), "
+                               f"{result.bad_frames} so far. The frames before and after it "
+                               "are kept; many damaged frames mean a loose cable or a bad hub")
+                else:
+                    result.corrupted += 1
+                continue
+            if isinstance(event, protocol.Header):
+                expected = None  # a reset board counts from 0 again
+                continue
+            if not isinstance(event, protocol.CameraFrame):
+                continue
+            gap = 0 if expected is None else (event.seq - expected) % 65536
+            expected = (event.seq + 1) % 65536
+            result.lost_frames += gap
+            png, sidecar, n = _claim_frame(result.folder, prefix, n)
+            write_atomic(png, _png(event.image()))
+            _write_sidecar(sidecar, {
+                "file": png.name, **common, "timestamp": _now(), "sequence": event.seq,
+                "pixel_format": event.pixel_format, "width": event.width,
+                "height": event.height, "frame": len(result.files), "lost_before": gap})
+            result.files.append(png)
+            last_frame = time.monotonic()
+            n += 1
+            if frames is not None and result.frames >= frames:
+                break
+        show.show(result)
+        if time.monotonic() - last_frame > stall_timeout:
+            raise _Stalled(f"the board stopped sending frames for {stall_timeout:g} s after "
+                           f"{result.frames} frames")
+
+
+# ---------------------------------------------------------------------------------------------
 # Monitor
 
 
@@ -536,7 +752,8 @@ def monitor(port: Any, seconds: float | None = None,
         deadline = None if seconds is None else time.monotonic() + seconds
         while deadline is None or time.monotonic() < deadline:
             for event in parser.feed(_read(ser)):
-                if isinstance(event, protocol.ImuSample | protocol.AudioFrame):
+                if isinstance(event, protocol.ImuSample | protocol.AudioFrame
+                              | protocol.CameraFrame):
                     continue
                 if on_event is not None:
                     on_event(event)

@@ -183,6 +183,14 @@ def _virtual_options(args: argparse.Namespace) -> dict:
 def _cmd_capture(args: argparse.Namespace) -> int:
     from tinyml_edu import capture
 
+    if args.sensor == "camera":
+        return _capture_frames(args)
+    missing = [flag for flag, value in (("--label", args.label), ("--seconds", args.seconds))
+               if value is None]
+    if missing:
+        raise InputError(f"--sensor {args.sensor} needs {' and '.join(missing)}")
+    if args.frames is not None:
+        raise InputError("--frames is for --sensor camera; IMU and audio take --seconds")
     result = capture.capture(args.port, args.sensor, args.label, args.seconds, args.out,
                              progress=not args.quiet, baud=args.baud, speaker=args.speaker,
                              **_virtual_options(args))
@@ -194,6 +202,24 @@ def _cmd_capture(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 130 if "Ctrl-C" in result.reason else USER_ERROR
     print(f"saved {result.samples} samples ({result.seconds:.2f} s) to {result.path}{lost}")
+    return 0
+
+
+def _capture_frames(args: argparse.Namespace) -> int:
+    from tinyml_edu import capture
+
+    result = capture.capture_frames(args.port, args.label, args.out, frames=args.frames,
+                                    seconds=args.seconds, progress=not args.quiet,
+                                    baud=args.baud, group=args.speaker,
+                                    **_virtual_options(args))
+    problems = f"; {result.lost_frames} frame(s) lost, {result.bad_frames} damaged frame(s) skipped"
+    if result.note:
+        print(f"note: {result.note}", file=sys.stderr)
+    if result.interrupted:
+        print(f"{result.reason}; the {result.frames} frames saved before are in "
+              f"{result.folder}{problems}", file=sys.stderr)
+        return 130 if "Ctrl-C" in result.reason else USER_ERROR
+    print(f"saved {result.frames} frames (PNG + JSON) to {result.folder}{problems}")
     return 0
 
 
@@ -596,22 +622,30 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("capture", help="record labelled sensor data from a board (or virtual)")
     p.add_argument("--port", required=True,
                    help="serial port (/dev/ttyACM0, COM3) or 'virtual' for the virtual board")
-    p.add_argument("--sensor", required=True, choices=("imu", "audio"),
+    p.add_argument("--sensor", required=True, choices=("imu", "audio", "camera"),
                    help="imu: accelerometer and gyroscope (firmware/capture_imu); audio: the "
-                   "microphone (firmware/capture_audio_nano or _xiao)")
-    p.add_argument("--label", required=True,
-                   help="class of what you record, e.g. W; it names the folder OUT/LABEL/. With "
+                   "microphone (firmware/capture_audio_nano or _xiao); camera: pictures, one PNG "
+                   "+ JSON per frame (firmware/capture_camera_nano or _xiao)")
+    p.add_argument("--label",
+                   help="class of what you record, e.g. W; it names the folder OUT/LABEL/ "
+                   "(needed for imu and audio; camera frames without a label go to OUT/). With "
                    "--port virtual the board plays that class of its data set when it has it "
                    "(--sensor audio --label yes: the kws set's 'yes' clips), else all of it")
-    p.add_argument("--seconds", type=float, required=True, help="how long to record")
+    p.add_argument("--seconds", type=float,
+                   help="how long to record (needed for imu and audio)")
+    p.add_argument("--frames", type=int,
+                   help="camera: how many frames to save (or give --seconds, or both)")
     p.add_argument("--out", required=True, help="data folder; files go to OUT/LABEL/")
-    p.add_argument("--source", help="virtual board only: data set name or recordings folder")
+    p.add_argument("--source", help="virtual board only: data set name or recordings folder "
+                   "(camera: a folder of pictures, one picture or test-card)")
     p.add_argument("--speed", type=_positive_float, help="virtual board only: times real time")
     p.add_argument("--baud", type=int, default=115200, help="default 115200")
     p.add_argument("--quiet", action="store_true", help="no progress line")
-    p.add_argument("--speaker", help="who records: a chosen pseudonym, not a real name (e.g. "
-                   "blue-fox); recordings are then split by speaker, so a test set holds "
-                   "voices the model never heard, and `voices delete` finds them")
+    p.add_argument("--speaker", "--group", dest="speaker",
+                   help="who records (or, for a camera, which place or scene): a chosen "
+                   "pseudonym, not a real name (e.g. blue-fox); recordings are then split by "
+                   "it, so a test set holds voices (or scenes) the model never saw, and `voices "
+                   "delete` finds them")
     p.set_defaults(func=_cmd_capture)
 
     p = sub.add_parser("monitor", help="show a deployed model's predictions live")

@@ -7,6 +7,7 @@ or frame becomes a ``Corrupted`` event, never data.
 
 from __future__ import annotations
 
+import binascii
 import struct
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -16,32 +17,22 @@ import numpy as np
 VERSION = 1
 SYNC = b"\xa5\x5a"
 AUDIO_FRAME = 0x01
+CAMERA_FRAME = 0x02
 MAX_AUDIO_SAMPLES = 1024
+# Camera frames: QVGA at most. A frame's pixels follow its 8-byte head (type to format).
+MAX_CAMERA_WIDTH = 320
+MAX_CAMERA_HEIGHT = 240
+PIXEL_FORMATS = {"grayscale8": 0x01, "rgb565": 0x02}  # name -> the frame's format byte
+BYTES_PER_PIXEL = {"grayscale8": 1, "rgb565": 2}
 MAX_LINE = 512  # longer "lines" are garbage (wrong baud rate, binary noise)
 BAUD_RATE = 115200
-
-
-def _crc16_table() -> list[int]:
-    table = []
-    for high in range(256):
-        crc = high << 8
-        for _ in range(8):
-            crc = ((crc << 1) ^ 0x1021) if crc & 0x8000 else crc << 1
-        table.append(crc & 0xFFFF)
-    return table
-
-
-_CRC16_TABLE = _crc16_table()
 
 
 def crc16(data: bytes) -> int:
     """CRC-16/CCITT-FALSE: polynomial 0x1021, initial value 0xFFFF, no reflection.
 
-    Table-driven, one lookup per byte: audio streams 32 kB/s through it."""
-    crc = 0xFFFF
-    for byte in data:
-        crc = ((crc << 8) & 0xFFFF) ^ _CRC16_TABLE[(crc >> 8) ^ byte]
-    return crc
+    ``binascii.crc_hqx`` is this CRC (in C): a QVGA camera frame is 150 kB."""
+    return binascii.crc_hqx(data, 0xFFFF)
 
 
 def _with_checksum(body: str) -> bytes:
@@ -75,6 +66,25 @@ class AudioFrame:
 
 
 @dataclass(frozen=True)
+class CameraFrame:
+    """One camera image as the board sent it: ``pixels`` are the raw bytes, row by row from the
+    top (grayscale8: one byte per pixel; rgb565: two, high byte first)."""
+
+    seq: int
+    width: int
+    height: int
+    pixel_format: str  # a key of PIXEL_FORMATS
+    pixels: bytes = field(repr=False)
+
+    def image(self) -> np.ndarray:
+        """The picture as uint8: (height, width) for grayscale8, (height, width, 3) RGB for
+        rgb565 (each channel widened to 8 bits, as ``rgb565_to_rgb``)."""
+        if self.pixel_format == "grayscale8":
+            return np.frombuffer(self.pixels, np.uint8).reshape(self.height, self.width).copy()
+        return rgb565_to_rgb(self.pixels, self.width, self.height)
+
+
+@dataclass(frozen=True)
 class Prediction:
     seq: int
     label: str
@@ -103,6 +113,7 @@ class BoardError:
 
 
 PLAIN_TEXT = "plain text, not a protocol line"  # Corrupted.reason of e.g. TFLM's own messages
+CAMERA_CHECKSUM = "camera frame checksum mismatch"  # Corrupted.reason of a damaged image
 
 
 @dataclass(frozen=True)
@@ -119,7 +130,7 @@ class Corrupted:
         return self.raw.decode("ascii", "replace").strip()
 
 
-Event = (Header | ImuSample | AudioFrame | Prediction | KeywordDetection | Comment
+Event = (Header | ImuSample | AudioFrame | CameraFrame | Prediction | KeywordDetection | Comment
          | BoardError | Corrupted)
 
 
@@ -158,6 +169,58 @@ def encode_audio_frame(seq: int, samples: np.ndarray) -> bytes:
     if len(samples) > MAX_AUDIO_SAMPLES:
         raise ValueError(f"at most {MAX_AUDIO_SAMPLES} samples per frame")
     body = struct.pack("<BHH", AUDIO_FRAME, seq % 65536, len(samples)) + samples.tobytes()
+    return SYNC + body + struct.pack("<H", crc16(body))
+
+
+def rgb_to_rgb565(image: np.ndarray) -> bytes:
+    """(h, w, 3) uint8 RGB -> RGB565 bytes, high byte first (as the OV7675 and OV2640 send
+    them): 5 bits red, 6 green, 5 blue, the low bits of each channel dropped."""
+    rgb = np.asarray(image, np.uint16)
+    value = ((rgb[..., 0] >> 3) << 11) | ((rgb[..., 1] >> 2) << 5) | (rgb[..., 2] >> 3)
+    return value.astype(">u2").tobytes()
+
+
+def rgb565_to_rgb(pixels: bytes, width: int, height: int) -> np.ndarray:
+    """RGB565 bytes (high byte first) -> (height, width, 3) uint8. Each channel's top bits are
+    repeated into its low bits, so 0 stays 0 and full scale becomes 255."""
+    value = np.frombuffer(pixels, ">u2").reshape(height, width).astype(np.uint16)
+    r, g, b = value >> 11, (value >> 5) & 0x3F, value & 0x1F
+    rgb = np.stack([(r << 3) | (r >> 2), (g << 2) | (g >> 4), (b << 3) | (b >> 2)], axis=-1)
+    return rgb.astype(np.uint8)
+
+
+def camera_frame_size(width: int, height: int, pixel_format: str) -> int:
+    """Bytes of a whole camera frame on the line: sync, head, pixels, CRC."""
+    return 2 + 8 + width * height * BYTES_PER_PIXEL[pixel_format] + 2
+
+
+def encode_camera_frame(seq: int, image: np.ndarray, pixel_format: str | None = None) -> bytes:
+    """A binary camera frame of ``image``: (h, w) uint8 is sent as grayscale8, (h, w, 3) uint8
+    RGB as rgb565 (or name ``pixel_format``: an RGB image sent as grayscale8 is averaged)."""
+    image = np.asarray(image)
+    if image.dtype != np.uint8:
+        raise ValueError(f"camera images are uint8, got {image.dtype}")
+    if image.ndim == 3 and image.shape[2] == 1:
+        image = image[..., 0]
+    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] != 3):
+        raise ValueError(f"a camera image is (height, width) or (height, width, 3), got "
+                         f"{image.shape}")
+    pixel_format = pixel_format or ("grayscale8" if image.ndim == 2 else "rgb565")
+    if pixel_format not in PIXEL_FORMATS:
+        raise ValueError(f"unknown pixel format {pixel_format!r}; use "
+                         f"{' or '.join(PIXEL_FORMATS)}")
+    height, width = image.shape[:2]
+    if not (1 <= width <= MAX_CAMERA_WIDTH and 1 <= height <= MAX_CAMERA_HEIGHT):
+        raise ValueError(f"camera frames are at most {MAX_CAMERA_WIDTH}x{MAX_CAMERA_HEIGHT} "
+                         f"(QVGA), got {width}x{height}")
+    if pixel_format == "rgb565":
+        rgb = image if image.ndim == 3 else np.repeat(image[..., None], 3, axis=2)
+        pixels = rgb_to_rgb565(rgb)
+    else:
+        gray = image if image.ndim == 2 else np.round(image.mean(axis=2)).astype(np.uint8)
+        pixels = gray.tobytes()
+    body = struct.pack("<BHHHB", CAMERA_FRAME, seq % 65536, width, height,
+                       PIXEL_FORMATS[pixel_format]) + pixels
     return SYNC + body + struct.pack("<H", crc16(body))
 
 
@@ -245,6 +308,10 @@ class StreamParser:
                 yield parse_line(line)
 
     def _binary_frame(self) -> tuple[Event | None, int]:
+        if len(self._buffer) < 3:
+            return None, 0
+        if self._buffer[2] == CAMERA_FRAME:
+            return self._camera_frame()
         if len(self._buffer) < 7:
             return None, 0
         kind, seq, n = struct.unpack_from("<BHH", self._buffer, 2)
@@ -260,3 +327,22 @@ class StreamParser:
             return Corrupted("audio frame checksum mismatch", bytes(self._buffer[:total])), total
         samples = np.frombuffer(body[5:], dtype="<i2").astype(np.int16)
         return AudioFrame(seq, samples), total
+
+    def _camera_frame(self) -> tuple[Event | None, int]:
+        if len(self._buffer) < 10:
+            return None, 0
+        _, seq, width, height, code = struct.unpack_from("<BHHHB", self._buffer, 2)
+        names = {v: k for k, v in PIXEL_FORMATS.items()}
+        if (code not in names or not 1 <= width <= MAX_CAMERA_WIDTH
+                or not 1 <= height <= MAX_CAMERA_HEIGHT):
+            # A head no camera sends: most likely a false sync; resynchronise after it.
+            return Corrupted("bad camera frame header", bytes(self._buffer[:10])), 1
+        pixel_format = names[code]
+        total = camera_frame_size(width, height, pixel_format)
+        if len(self._buffer) < total:
+            return None, 0
+        body = bytes(self._buffer[2:total - 2])
+        (crc,) = struct.unpack_from("<H", self._buffer, total - 2)
+        if crc16(body) != crc:
+            return Corrupted(CAMERA_CHECKSUM, bytes(self._buffer[:total])), total
+        return CameraFrame(seq, width, height, pixel_format, body[8:]), total

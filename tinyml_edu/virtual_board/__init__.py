@@ -5,7 +5,9 @@ fewer boards than students and for CI.
 ``tinyml-edu capture`` and ``monitor`` open exactly like a real board's ``/dev/ttyACM0``. A
 daemon thread plays the "sensor": the windows of a shipped data set's test split back to back
 (or a folder of recordings), paced in real time divided by ``speed``, and answers the commands of
-``docs/serial-protocol.md``.
+``docs/serial-protocol.md``. Its camera (``sensor="camera"``, ``virtual_board.camera``) shows a
+folder of pictures, one picture, a shipped image set or a built-in test card as binary camera
+frames, 5 a second.
 
 Like a board's flash, ``flash()`` stores ``model.tflite`` + ``deploy.json`` in a folder that
 outlives the process (``~/.tinyml-edu/virtual-board/`` or ``$TINYML_EDU_VIRTUAL_FLASH``); a board
@@ -37,9 +39,9 @@ make the board fail as a real board with that sketch would (``BUGS`` lists them:
 itself prints on the real board (plain text, no checksum) come first, word for word.
 
 The package: ``flash`` (the flash folder), ``streams`` (what each sensor plays; new sensors
-register there), ``model`` (the flashed model, run through ``tinyml_edu.runtime``),
-``firmware`` (boot state, faults, windows), ``bugs`` (the firmware bugs), ``line`` (the
-pseudo-terminal) and ``board``.
+register there), ``camera`` (the camera's pictures), ``model`` (the flashed model, run
+through ``tinyml_edu.runtime``), ``firmware`` (boot state, faults, windows), ``bugs`` (the
+firmware bugs), ``line`` (the pseudo-terminal) and ``board``.
 """
 
 from tinyml_edu.features import sensor_of  # one definition, re-exported

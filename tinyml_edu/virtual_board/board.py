@@ -41,11 +41,12 @@ MAX_CHUNKS_PER_TURN = 256  # keeps commands answered while catching up
 class VirtualBoard:
     """A board on a pseudo-terminal: ``with VirtualBoard() as board: serial.Serial(board.port)``.
 
-    sensor: ``imu``, ``audio`` or ``none`` (the sine demo), or any sensor registered in
+    sensor: ``imu``, ``audio``, ``camera`` or ``none`` (the sine demo), or any sensor registered in
     ``streams.SENSOR_KINDS``; default: the flashed model's sensor, else ``imu``.
     source: a shipped data set name (default ``gestures`` for IMU, ``kws`` or else ``wingbeats``
-    for audio) or a folder of recordings (``<label>/*.csv`` or ``<label>/*.wav``), played on a
-    loop; or one recording file, played once from boot (``source_ended`` says when it is over).
+    for audio) or a folder of recordings (``<label>/*.csv`` or ``<label>/*.wav``; camera:
+    pictures, ``<label>/*.png`` or ``.jpg``, or ``test-card``), played on a loop; or one
+    recording file, played once from boot (``source_ended`` says when it is over).
     speed: how many times faster than real time the sensor plays (tests use 20-100).
     flash_dir: where flashed models live (default ``default_flash_dir()``).
     model_input: raw window -> float model input; default from the flashed ``feature_params``.

@@ -115,7 +115,8 @@ def corrupt(frame: bytes) -> bytes:
     """The same frame with one byte changed, so its checksum no longer matches."""
     data = bytearray(frame)
     if data[:2] == protocol.SYNC:
-        data[7] ^= 0x01  # first sample byte of an audio frame
+        # The first sample (audio) or pixel (camera) byte: the frame keeps its length.
+        data[10 if data[2] == protocol.CAMERA_FRAME else 7] ^= 0x01
     else:
         i = len(data) - 2  # last checksum digit, before the newline
         data[i] = ord("0") if data[i] != ord("0") else ord("1")

@@ -1,7 +1,7 @@
 """What the virtual board's sensor plays: recordings on a loop (or one recording, once), one
 stream per sensor kind.
 
-A sensor kind (``imu``, ``audio``, ``none`` for the sine demo; a camera later) is registered in
+A sensor kind (``imu``, ``audio``, ``camera``, ``none`` for the sine demo) is registered in
 ``SENSOR_KINDS`` by name with what the board needs to know about it: how many samples one data
 frame carries, how to encode that frame, how to load a stream, and the window a flashed model
 of that sensor reads. The board itself knows no sensor by name, except the sine demo's texts.
@@ -22,14 +22,16 @@ from tinyml_edu.virtual_board.errors import VirtualBoardError
 
 AUDIO_FRAME_SAMPLES = 512
 AUDIO_STRIDE_S = 0.25  # an audio model runs on its clip-long window every 250 ms
-DEFAULT_SOURCES = {"imu": ("gestures",), "audio": ("kws", "wingbeats")}
+# camera: the shipped image set once there is one; else the built-in test card (below).
+DEFAULT_SOURCES = {"imu": ("gestures",), "audio": ("kws", "wingbeats"), "camera": ("images",)}
 SINE_STEPS = 100  # the sketch's kInferencesPerCycle: x steps through 0..2*pi in 100 steps
 SINE_PERIOD_S = 0.020  # the sketch's kPeriodMs: one inference every 20 ms
 
 
 @dataclass
 class SensorStream:
-    """A recording played on a loop: IMU (n, channels) float or audio (n,) int16."""
+    """A recording played on a loop: IMU (n, channels) float, audio (n,) int16, or camera
+    frames (n, height, width) grayscale or (n, height, width, 3) RGB, uint8."""
 
     sensor: str
     rate: float
@@ -289,11 +291,27 @@ def _encode_imu(seq: int, chunk: np.ndarray) -> bytes:
     return protocol.encode_imu_sample(seq, [float(v) for v in chunk[0]])
 
 
+def _camera_stream(source: str | Path | None, label: str | None) -> SensorStream:
+    from tinyml_edu.virtual_board.camera import camera_stream
+
+    return camera_stream(source, label)
+
+
+def _camera_window(fp: dict[str, Any]) -> dict[str, Any]:
+    return {"window": 1, "stride": 1}  # a camera model looks at one frame at a time
+
+
+def _encode_camera(seq: int, chunk: np.ndarray) -> bytes:
+    return protocol.encode_camera_frame(seq, chunk[0])
+
+
 register_sensor(SensorKind("imu", 1, partial(_recorded_stream, "imu"), _imu_window,
                            _encode_imu, noise_bytes=40))
 register_sensor(SensorKind("audio", AUDIO_FRAME_SAMPLES, partial(_recorded_stream, "audio"),
                            _audio_window, protocol.encode_audio_frame,
                            noise_bytes=2 * AUDIO_FRAME_SAMPLES))
+register_sensor(SensorKind("camera", 1, _camera_stream, _camera_window, _encode_camera,
+                           noise_bytes=160 * 120 * 2))
 # The sine demo: one x per inference, no data frames.
 register_sensor(SensorKind("none", 1, _sine_stream, lambda fp: {"window": 1, "stride": 1}))
 SENSORS = tuple(SENSOR_KINDS)  # the sensors built in

@@ -440,6 +440,69 @@ size_t tme_format_error(char *out, size_t cap, const char *text) {
 }
 
 /* ========================================================================================
+ * Binary camera frame */
+
+int tme_camera_frame_ok(uint32_t width, uint32_t height, uint8_t format) {
+  return width >= 1u && width <= TME_CAMERA_MAX_WIDTH && height >= 1u &&
+         height <= TME_CAMERA_MAX_HEIGHT &&
+         (format == TME_PIXEL_GRAYSCALE8 || format == TME_PIXEL_RGB565);
+}
+
+size_t tme_format_camera_head(uint8_t *out, size_t cap, uint32_t seq, uint32_t width,
+                              uint32_t height, uint8_t format) {
+  if (out == 0 || cap < TME_CAMERA_HEAD_BYTES || !tme_camera_frame_ok(width, height, format)) {
+    return 0;
+  }
+  seq %= 65536u;
+  out[0] = TME_SYNC_0;
+  out[1] = TME_SYNC_1;
+  out[2] = TME_CAMERA_FRAME_TYPE;
+  out[3] = (uint8_t)(seq & 0xFFu);
+  out[4] = (uint8_t)(seq >> 8);
+  out[5] = (uint8_t)(width & 0xFFu);
+  out[6] = (uint8_t)(width >> 8);
+  out[7] = (uint8_t)(height & 0xFFu);
+  out[8] = (uint8_t)(height >> 8);
+  out[9] = format;
+  return TME_CAMERA_HEAD_BYTES;
+}
+
+void tme_camera_frame_crc(const uint8_t *head, const uint8_t *pixels, size_t pixel_bytes,
+                          uint8_t out[2]) {
+  uint16_t crc = tme_crc16(head + 2, TME_CAMERA_HEAD_BYTES - 2u);
+  crc = tme_crc16_update(crc, pixels, pixel_bytes);
+  out[0] = (uint8_t)(crc & 0xFFu);
+  out[1] = (uint8_t)(crc >> 8);
+}
+
+size_t tme_format_camera_frame(uint8_t *out, size_t cap, uint32_t seq, uint32_t width,
+                               uint32_t height, uint8_t format, const uint8_t *pixels) {
+  size_t n, i;
+  if (!tme_camera_frame_ok(width, height, format) || pixels == 0) return 0;
+  n = TME_CAMERA_PIXEL_BYTES(width, height, format);
+  if (cap < TME_CAMERA_HEAD_BYTES + n + 2u) return 0;
+  tme_format_camera_head(out, cap, seq, width, height, format);
+  for (i = 0; i < n; ++i) out[TME_CAMERA_HEAD_BYTES + i] = pixels[i];
+  tme_camera_frame_crc(out, pixels, n, out + TME_CAMERA_HEAD_BYTES + n);
+  return TME_CAMERA_HEAD_BYTES + n + 2u;
+}
+
+size_t tme_format_camera_size(char *out, size_t cap, uint32_t width, uint32_t height) {
+  text_t t;
+  text_init(&t, out, cap);
+  text_uint(&t, width);
+  text_char(&t, 'x');
+  text_uint(&t, height);
+  return text_done(&t);
+}
+
+const char *tme_pixel_format_name(uint8_t format) {
+  if (format == TME_PIXEL_GRAYSCALE8) return "grayscale8";
+  if (format == TME_PIXEL_RGB565) return "rgb565";
+  return "";
+}
+
+/* ========================================================================================
  * Binary audio frame */
 
 size_t tme_format_audio_frame(uint8_t *out, size_t cap, uint32_t seq, const int16_t *samples,

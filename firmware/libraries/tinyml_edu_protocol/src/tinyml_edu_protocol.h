@@ -40,6 +40,20 @@ extern "C" {
 #define TME_AUDIO_FRAME_BYTES(n) (2u + 5u + 2u * (size_t)(n) + 2u)
 #define TME_AUDIO_FRAME_MAX TME_AUDIO_FRAME_BYTES(TME_AUDIO_MAX_SAMPLES)
 
+/* Binary camera frames: sync, type, seq, width, height, format, pixels, CRC. QVGA at most.
+ * Pixels go row by row from the top; RGB565 pixels high byte first, as the OV7675 and the
+ * OV2640 deliver them, so a sketch sends its camera buffer unchanged. */
+#define TME_CAMERA_FRAME_TYPE 0x02
+#define TME_PIXEL_GRAYSCALE8 0x01
+#define TME_PIXEL_RGB565 0x02
+#define TME_CAMERA_MAX_WIDTH 320u
+#define TME_CAMERA_MAX_HEIGHT 240u
+#define TME_CAMERA_HEAD_BYTES 10u /* sync (2), type, seq (2), width (2), height (2), format */
+#define TME_CAMERA_PIXEL_BYTES(w, h, format) \
+  ((size_t)(w) * (size_t)(h) * ((format) == TME_PIXEL_RGB565 ? 2u : 1u))
+#define TME_CAMERA_FRAME_BYTES(w, h, format) \
+  (TME_CAMERA_HEAD_BYTES + TME_CAMERA_PIXEL_BYTES(w, h, format) + 2u)
+
 /* Most decimals tme_format_fixed() accepts. */
 #define TME_MAX_DECIMALS 9
 
@@ -103,6 +117,37 @@ size_t tme_format_error(char *out, size_t cap, const char *text);
  * Returns the frame length, 0 if n is too large or the buffer too small. */
 size_t tme_format_audio_frame(uint8_t *out, size_t cap, uint32_t seq, const int16_t *samples,
                               size_t n);
+
+/* ---------------------------------------------------------------------------------------
+ * Binary camera frame: A5 5A | 02 | seq u16 LE | width u16 LE | height u16 LE | format u8 |
+ * pixels | CRC u16 LE over type..pixels. A QVGA frame is too big to copy into a second
+ * buffer on a Nano, so a sketch sends it in three pieces: the head (tme_format_camera_head),
+ * its camera buffer as it is, and the CRC (tme_camera_frame_crc). tinyml_edu_camera.h does
+ * all three for a sketch. */
+
+/* 1 <= width <= TME_CAMERA_MAX_WIDTH, 1 <= height <= TME_CAMERA_MAX_HEIGHT and a known format
+ * (TME_PIXEL_GRAYSCALE8 or TME_PIXEL_RGB565): 1, else 0. */
+int tme_camera_frame_ok(uint32_t width, uint32_t height, uint8_t format);
+
+/* The TME_CAMERA_HEAD_BYTES bytes that start a frame. Returns that length, or 0 when the
+ * size or format is not allowed or the buffer is too small. */
+size_t tme_format_camera_head(uint8_t *out, size_t cap, uint32_t seq, uint32_t width,
+                              uint32_t height, uint8_t format);
+
+/* The 2 bytes that end the frame: the CRC over the head after its sync bytes, then the
+ * TME_CAMERA_PIXEL_BYTES(width, height, format) bytes of `pixels`. */
+void tme_camera_frame_crc(const uint8_t *head, const uint8_t *pixels, size_t pixel_bytes,
+                          uint8_t out[2]);
+
+/* A whole frame in one buffer (small frames; the host tests). Returns its length, 0 when the
+ * size or format is not allowed or the buffer too small. */
+size_t tme_format_camera_frame(uint8_t *out, size_t cap, uint32_t seq, uint32_t width,
+                               uint32_t height, uint8_t format, const uint8_t *pixels);
+
+/* What a camera's header line says: columns "<width>x<height>" (e.g. "160x120") and units
+ * "grayscale8" or "rgb565" (tme_pixel_format_name; "" for an unknown format). */
+size_t tme_format_camera_size(char *out, size_t cap, uint32_t width, uint32_t height);
+const char *tme_pixel_format_name(uint8_t format);
 
 /* ---------------------------------------------------------------------------------------
  * Commands from the host, one per line. Feed the reader every byte that arrives; it returns
