@@ -124,6 +124,13 @@ def write_markdown(report: dict[str, Any], path: Path) -> Path:
         lines += ["| model | MAE on test |", "| --- | ---: |",
                   f"| float32 | {report['float_mae']:.4f} |",
                   f"| int8 | {report['int8_mae']:.4f} |"]
+    elif "float_count_mae" in report:
+        lines += ["| model | count MAE per frame | centre precision | centre recall |",
+                  "| --- | ---: | ---: | ---: |"]
+        lines += [f"| {label} | {report[f'{m}_count_mae']:.3f} "
+                  f"| {report[f'{m}_centroid_precision']:.3f} "
+                  f"| {report[f'{m}_centroid_recall']:.3f} |"
+                  for label, m in (("float32", "float"), ("int8", "int8"))]
     else:
         key = "auc" if "float_auc" in report else "accuracy"
         lines += [f"| model | {key} on test |", "| --- | ---: |",
@@ -142,7 +149,12 @@ def write_markdown(report: dict[str, Any], path: Path) -> Path:
         lines.append(f"| {board_id} | {fits} | {fit['flash_bytes']:,} | {fit['ram_bytes']:,} "
                      f"| {fit['latency_ms']:.3f} | {fit['latency_source']} |")
     lines += ["", "Flash and RAM include the board's runtime (core + TFLM) as estimated in the "
-              "board catalog; RAM includes a margin on the arena.", "", "## Plots", ""]
+              "board catalog; RAM includes a margin on the arena."]
+    if report.get("frame_buffer_bytes"):
+        lines += ["", f"RAM also holds the camera frame buffer: {report['frame_buffer_bytes']:,} "
+                  "bytes (one 96 x 96 grayscale frame, 1 byte a pixel, after the sketch crops "
+                  "and scales the camera's image)."]
+    lines += ["", "## Plots", ""]
     lines += [f"![{name}]({rel})" for name, rel in report["artifacts"].items()
               if rel.endswith(".png")]
     lines += ["", "## Files", ""]

@@ -43,6 +43,15 @@ class Project:
     # Raw windows as the data set stores them + the saved feature parameters -> model inputs.
     # What `tinyml-edu predict` and the virtual board use on new recordings.
     features: Callable[[np.ndarray, dict[str, Any]], np.ndarray] | None = None
+    # Projects whose test figures are not plain accuracy (e.g. counting): (outputs of the float
+    # and int8 models keyed "float32" / "int8", prepared data) -> ``float_*`` / ``int8_*`` keys.
+    evaluate: Callable[[dict[str, np.ndarray], Prepared], dict[str, float]] | None = None
+    # RAM the sketch needs besides the arena and the runtime (a camera's frame buffer): counted
+    # in the fit table.
+    frame_buffer_bytes: int = 0
+    # More figures for report.json, computed after the run (e.g. the same model trained without
+    # pre-training, for comparison): (prepared data, seed) -> keys.
+    extra_report: Callable[[Prepared, int], dict[str, Any]] | None = None
 
 
 def prepare_splits(ds: datasets.Dataset, transform: Callable[[np.ndarray], np.ndarray],

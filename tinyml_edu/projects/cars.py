@@ -1,0 +1,204 @@
+"""Counting cars: a FOMO-style heatmap of car centres on 96 x 96 street scenes seen from above.
+
+The article the course grew from counts the cars on a street on the device. FOMO (Faster
+Objects, More Objects) does not draw boxes: a fully convolutional network turns the frame into
+a coarse grid (here 12 x 12 cells of 8 x 8 pixels) and says, per cell, "background" or "a car's
+centre is here". The count is the number of cells that are a local peak of the car probability
+and above ``PEAK_THRESHOLD``.
+
+Input (what the sketch must compute): the camera frame cropped and scaled to 96 x 96 grayscale,
+1 byte a pixel, divided by 255 (the int8 input then is ``pixel - 128``, exactly). The frame
+buffer (``FRAME_BUFFER_BYTES``) is counted against the board's RAM in the fit table.
+
+Training frames are augmented with the eight flips and quarter turns of the frame (a street seen
+from above has no "up"): the heatmap target turns with the frame. Car cells are rare (about 5 %
+of the cells), so the loss weighs them ``CAR_WEIGHT`` times a background cell; without that the
+network learns to say "background" everywhere.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from tinyml_edu import datasets
+from tinyml_edu.projects.base import Prepared, Project
+from tinyml_edu.train import TrainConfig
+
+if TYPE_CHECKING:  # keep importing this module free of TensorFlow
+    import keras
+
+FRAME = 96  # pixels a side: what the model reads
+CELLS = 12  # output grid a side: one cell per 8 x 8 pixels (stride 8)
+FRAME_BUFFER_BYTES = FRAME * FRAME  # one grayscale frame, 1 byte a pixel
+CLASSES = ["background", "car"]
+
+# Model: a plain 3x3 convolution, then depthwise-separable blocks (depthwise 3x3 + pointwise
+# 1x1, batch norm, ReLU). Strides 2, 2, 2 give the stride 8 of the 12 x 12 grid.
+STEM_FILTERS = 16
+BLOCKS = ((32, 2), (48, 2), (64, 1), (64, 1))  # (pointwise filters, stride) after the stem
+HEAD_FILTERS = 32
+
+CAR_WEIGHT = 8.0  # loss weight of a car cell against a background cell
+PEAK_THRESHOLD = 0.5  # a cell counts as a car when its probability is above this and a peak
+AUG_TRANSFORMS = 8  # the four quarter turns, each also mirrored
+
+
+def frames_to_inputs(frames: np.ndarray) -> np.ndarray:
+    """uint8 frames (n, 96, 96, 1) -> float32 in [0, 1]."""
+    x = np.asarray(frames)
+    if x.ndim != 4 or x.shape[1:] != (FRAME, FRAME, 1):
+        raise ValueError(f"cars expects grayscale frames of shape (n, {FRAME}, {FRAME}, 1), "
+                         f"not {x.shape}; crop and scale the camera image to {FRAME} x {FRAME}")
+    return (x.astype(np.float32) / 255.0).astype(np.float32)
+
+
+def heatmap_target(centroids: np.ndarray) -> np.ndarray:
+    """Car centres (n, k, 2) in pixels -> target (n, 12, 12, 1): how many centres per cell."""
+    grid = datasets.centroid_grid(centroids, size=FRAME, cells=CELLS)
+    return grid[..., None].astype(np.float32)
+
+
+def dihedral(x: np.ndarray, k: int) -> np.ndarray:
+    """Transform ``k`` (0-7) of a batch of images (n, h, w, c): ``k % 4`` quarter turns, then a
+    mirror when ``k >= 4``. The same ``k`` applied to the frame and its grid keeps them equal."""
+    out = np.rot90(x, k % 4, axes=(1, 2))
+    return np.flip(out, axis=2) if k >= 4 else out
+
+
+def augment_train(x: np.ndarray, grid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """All eight flips and quarter turns of every frame, with their grids."""
+    xs = [dihedral(x, k) for k in range(AUG_TRANSFORMS)]
+    gs = [dihedral(grid, k) for k in range(AUG_TRANSFORMS)]
+    return np.ascontiguousarray(np.concatenate(xs)), np.ascontiguousarray(np.concatenate(gs))
+
+
+def prepare(ds: datasets.Dataset) -> Prepared:
+    x, y = {}, {}
+    for split in datasets.SPLITS:
+        frames, _ = ds.split(split)
+        xs, grid = frames_to_inputs(frames), heatmap_target(ds.centroids(split))
+        if split == "train":
+            xs, grid = augment_train(xs, grid)
+        x[split], y[split] = xs, grid
+    params: dict[str, Any] = {"kind": "camera", "frame": FRAME, "channels": 1, "scale": 1 / 255,
+                              "cells": CELLS, "peak_threshold": PEAK_THRESHOLD}
+    return Prepared(x, y, list(CLASSES), params)
+
+
+def weighted_loss(y_true: Any, y_pred: Any) -> Any:
+    """Cross-entropy per cell, a car cell weighing ``CAR_WEIGHT`` times a background cell.
+
+    ``y_true`` is the count grid (n, 12, 12, 1); ``y_pred`` the softmax (n, 12, 12, 2)."""
+    import keras
+
+    ops = keras.ops
+    car = ops.cast(y_true[..., 0] > 0, "float32")
+    p_car = ops.clip(y_pred[..., 1], 1e-7, 1 - 1e-7)
+    cross = -(car * ops.log(p_car) + (1 - car) * ops.log(1 - p_car))
+    return ops.mean(cross * (1 + (CAR_WEIGHT - 1) * car))
+
+
+def build(prep: Prepared) -> keras.Model:
+    import keras
+
+    inputs = keras.Input((FRAME, FRAME, 1))
+    x = keras.layers.Conv2D(STEM_FILTERS, 3, strides=2, padding="same", use_bias=False)(inputs)
+    x = keras.layers.ReLU()(keras.layers.BatchNormalization()(x))
+    for filters, stride in BLOCKS:
+        # Equal strides (2, 2): TF's default CPU DepthwiseConv2D refuses unequal ones.
+        x = keras.layers.DepthwiseConv2D(3, strides=stride, padding="same", use_bias=False)(x)
+        x = keras.layers.ReLU()(keras.layers.BatchNormalization()(x))
+        x = keras.layers.Conv2D(filters, 1, use_bias=False)(x)
+        x = keras.layers.ReLU()(keras.layers.BatchNormalization()(x))
+    x = keras.layers.Conv2D(HEAD_FILTERS, 1, activation="relu")(x)
+    outputs = keras.layers.Conv2D(len(CLASSES), 1, activation="softmax")(x)
+    return keras.Model(inputs, outputs, name="fomo_cars")
+
+
+# ---------------------------------------------------------------------------------------------
+# From heatmap to count
+
+
+def local_peaks(prob: np.ndarray, threshold: float = PEAK_THRESHOLD) -> np.ndarray:
+    """Boolean (n, h, w): cells above ``threshold`` that are the highest of their 3 x 3
+    neighbourhood. A car's blob often spreads over two cells; counting every cell over the
+    threshold would count it twice. Of two equal neighbours only the first (row, then column)
+    counts."""
+    prob = np.asarray(prob, np.float64)
+    if prob.ndim == 2:
+        prob = prob[None]
+    if prob.ndim != 3:
+        raise ValueError(f"heatmaps must be (frames, rows, columns), not {prob.shape}")
+    n, h, w = prob.shape
+    padded = np.pad(prob, ((0, 0), (1, 1), (1, 1)), constant_values=-np.inf)
+    peak = prob > threshold
+    for dr in range(3):
+        for dc in range(3):
+            if dr == 1 and dc == 1:
+                continue
+            other = padded[:, dr:dr + h, dc:dc + w]
+            # Earlier neighbours (above, or left on the same row) must be strictly lower.
+            earlier = dr < 1 or (dr == 1 and dc < 1)
+            peak &= (prob > other) if earlier else (prob >= other)
+    return peak
+
+
+def count(prob: np.ndarray, threshold: float = PEAK_THRESHOLD) -> np.ndarray:
+    """Cars per frame from car-probability heatmaps (n, h, w)."""
+    return local_peaks(prob, threshold).sum(axis=(1, 2))
+
+
+def _grow(mask: np.ndarray) -> np.ndarray:
+    """A cell and its 8 neighbours."""
+    n, h, w = mask.shape
+    padded = np.pad(mask, ((0, 0), (1, 1), (1, 1)))
+    out = np.zeros_like(mask, dtype=bool)
+    for dr in range(3):
+        for dc in range(3):
+            out |= padded[:, dr:dr + h, dc:dc + w]
+    return out
+
+
+def centroid_scores(peaks: np.ndarray, truth: np.ndarray) -> tuple[float, float]:
+    """Precision and recall of detected centres (peak cells) against true centre cells
+    (``truth > 0``): a detection is right when a true centre lies in its cell or one of the 8
+    around it, and a true centre is found when a detection lies within one cell of it."""
+    peaks, true = np.asarray(peaks, bool), np.asarray(truth) > 0
+    precision = float((peaks & _grow(true)).sum() / max(peaks.sum(), 1))
+    recall = float((true & _grow(peaks)).sum() / max(true.sum(), 1))
+    return precision, recall
+
+
+def evaluate(preds: dict[str, np.ndarray], prep: Prepared) -> dict[str, float]:
+    truth = np.asarray(prep.y["test"])[..., 0]
+    true_counts = truth.sum(axis=(1, 2))
+    out: dict[str, float] = {}
+    for mode, name in (("float32", "float"), ("int8", "int8")):
+        peaks = local_peaks(np.asarray(preds[mode], np.float64)[..., 1])
+        out[f"{name}_count_mae"] = float(np.mean(np.abs(peaks.sum(axis=(1, 2)) - true_counts)))
+        precision, recall = centroid_scores(peaks, truth)
+        out[f"{name}_centroid_precision"], out[f"{name}_centroid_recall"] = precision, recall
+    return out
+
+
+PROJECT = Project(
+    name="cars",
+    dataset="cars",
+    description="Counting cars: a FOMO-style network marks car centres on a 12 x 12 grid.",
+    prepare=prepare,
+    build=build,
+    training=TrainConfig(
+        loss=weighted_loss,
+        epochs=14,
+        batch_size=32,
+        learning_rate=4e-3,
+        patience=6,
+        lr_schedule="cosine",
+    ),
+    features=lambda frames, params: frames_to_inputs(frames),
+    sensor="camera",
+    evaluate=evaluate,
+    frame_buffer_bytes=FRAME_BUFFER_BYTES,
+)
