@@ -10,10 +10,11 @@ Input (what the sketch must compute): the camera frame cropped and scaled to 96 
 1 byte a pixel, divided by 255 (the int8 input then is ``pixel - 128``, exactly). The frame
 buffer (``FRAME_BUFFER_BYTES``) is counted against the board's RAM in the fit table.
 
-Training frames are augmented with the eight flips and quarter turns of the frame (a street seen
-from above has no "up"): the heatmap target turns with the frame. Car cells are rare (about 5 %
-of the cells), so the loss weighs them ``CAR_WEIGHT`` times a background cell; without that the
-network learns to say "background" everywhere.
+Training frames are augmented with the eight flips and quarter turns of the frame, each turned
+again by a random angle (a street seen from above has no "up", and the held-out streets run at
+any angle): the car centres turn with the frame and the heatmap target is recomputed. Car cells
+are rare (about 5 % of the cells), so the loss weighs them ``CAR_WEIGHT`` times a background
+cell; without that the network learns to say "background" everywhere.
 """
 
 from __future__ import annotations
@@ -43,6 +44,8 @@ HEAD_FILTERS = 32
 CAR_WEIGHT = 8.0  # loss weight of a car cell against a background cell
 PEAK_THRESHOLD = 0.5  # a cell counts as a car when its probability is above this and a peak
 AUG_TRANSFORMS = 8  # the four quarter turns, each also mirrored
+AUG_MAX_DEGREES = 45.0  # and then a random turn within ±45°: together, any angle
+AUG_SEED = 1
 
 
 def frames_to_inputs(frames: np.ndarray) -> np.ndarray:
@@ -67,11 +70,65 @@ def dihedral(x: np.ndarray, k: int) -> np.ndarray:
     return np.flip(out, axis=2) if k >= 4 else out
 
 
-def augment_train(x: np.ndarray, grid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """All eight flips and quarter turns of every frame, with their grids."""
-    xs = [dihedral(x, k) for k in range(AUG_TRANSFORMS)]
-    gs = [dihedral(grid, k) for k in range(AUG_TRANSFORMS)]
-    return np.ascontiguousarray(np.concatenate(xs)), np.ascontiguousarray(np.concatenate(gs))
+def rotate(frames: np.ndarray, centroids: np.ndarray,
+           degrees: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Turn each frame (n, 96, 96, 1) about its centre by ``degrees`` (n,), bilinear, edges
+    repeated; turn its car centres (n, k, 2) the same way. A centre that leaves the frame
+    becomes NaN (padding), as does the car: its pixels left the frame too."""
+    n, size = len(frames), frames.shape[1]
+    theta = np.radians(np.asarray(degrees, np.float64))[:, None, None]
+    cos, sin = np.cos(theta), np.sin(theta)
+    centre = size / 2
+    pix = np.arange(size) + 0.5 - centre  # pixel centres relative to the frame centre
+    rr, cc = np.meshgrid(pix, pix, indexing="ij")
+    # Where each output pixel comes from: the inverse turn.
+    src_r = centre + cos * rr[None] + sin * cc[None] - 0.5
+    src_c = centre - sin * rr[None] + cos * cc[None] - 0.5
+    r0 = np.clip(np.floor(src_r).astype(int), 0, size - 2)
+    c0 = np.clip(np.floor(src_c).astype(int), 0, size - 2)
+    fr, fc = np.clip(src_r - r0, 0, 1), np.clip(src_c - c0, 0, 1)
+    img = frames[..., 0]
+    idx = np.arange(n)[:, None, None]
+    out = (img[idx, r0, c0] * (1 - fr) * (1 - fc) + img[idx, r0 + 1, c0] * fr * (1 - fc)
+           + img[idx, r0, c0 + 1] * (1 - fr) * fc + img[idx, r0 + 1, c0 + 1] * fr * fc)
+    rel = np.asarray(centroids, np.float64) - centre
+    cos2, sin2 = cos[:, :, 0], sin[:, :, 0]
+    turned = np.stack([centre + cos2 * rel[..., 0] - sin2 * rel[..., 1],
+                       centre + sin2 * rel[..., 0] + cos2 * rel[..., 1]], axis=-1)
+    outside = np.any((turned < 0) | (turned >= size), axis=-1)
+    turned[outside] = np.nan
+    return out[..., None].astype(np.float32), turned
+
+
+def augment_train(x: np.ndarray, centroids: np.ndarray,
+                  seed: int = AUG_SEED) -> tuple[np.ndarray, np.ndarray]:
+    """Eight copies of every frame, each turned by one of the eight flips and quarter turns
+    and then by a random angle within ±``AUG_MAX_DEGREES``: streets at any angle. Returns the
+    frames and their count grids."""
+    rng = np.random.default_rng(seed)
+    xs, gs = [], []
+    for k in range(AUG_TRANSFORMS):
+        angles = rng.uniform(-AUG_MAX_DEGREES, AUG_MAX_DEGREES, len(x))
+        turned, cents = [], []
+        for start in range(0, len(x), 128):  # in chunks: the sampling grid is n x 96 x 96
+            part = slice(start, start + 128)
+            t, c = rotate(dihedral(x[part], k), _dihedral_points(centroids[part], k),
+                          angles[part])
+            turned.append(t)
+            cents.append(c)
+        xs.append(np.concatenate(turned))
+        gs.append(heatmap_target(np.concatenate(cents)))
+    return np.ascontiguousarray(np.concatenate(xs)), np.concatenate(gs)
+
+
+def _dihedral_points(centroids: np.ndarray, k: int) -> np.ndarray:
+    """Car centres (n, k, 2) moved as ``dihedral(frames, k)`` moves the pixels."""
+    r, c = centroids[..., 0], centroids[..., 1]
+    for _ in range(k % 4):  # np.rot90 (counter-clockwise): (r, c) -> (FRAME - c, r)
+        r, c = FRAME - c, r
+    if k >= 4:
+        c = FRAME - c
+    return np.stack([r, c], axis=-1)
 
 
 def prepare(ds: datasets.Dataset) -> Prepared:
@@ -80,7 +137,7 @@ def prepare(ds: datasets.Dataset) -> Prepared:
         frames, _ = ds.split(split)
         xs, grid = frames_to_inputs(frames), heatmap_target(ds.centroids(split))
         if split == "train":
-            xs, grid = augment_train(xs, grid)
+            xs, grid = augment_train(xs, ds.centroids(split))
         x[split], y[split] = xs, grid
     params: dict[str, Any] = {"kind": "camera", "frame": FRAME, "channels": 1, "scale": 1 / 255,
                               "cells": CELLS, "peak_threshold": PEAK_THRESHOLD}
