@@ -7,8 +7,8 @@
    reads them from ``--data`` (the file ``python -m tinyml_edu.generators.images --pretraining
    FILE`` writes).
 2. Trains ``projects.images.backbone()`` + a softmax over the eight symbols, each frame turned
-   or flipped at random (the project's transforms), for ``--epochs`` epochs (seeded), and holds out 10 %
-   to say how well it learnt.
+   or flipped at random (the project's transforms), for ``--epochs`` epochs (seeded), and
+   holds out 10 % to say how well it learnt.
 3. Writes the backbone's weights to ``tinyml_edu/pretrained/images_backbone.npz`` (or
    ``--out``) and prints their sha256: put it in ``projects/images.py`` (``BACKBONE_SHA256``).
 

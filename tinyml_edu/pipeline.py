@@ -26,6 +26,7 @@ from tinyml_edu.projects import PROJECTS, get_project
 from tinyml_edu.projects.base import Prepared, Project
 from tinyml_edu.run_report import (
     CONFUSION_PLOT,
+    EXAMPLES_PLOT,
     EXPORT_DIR,
     FIT_PLOT,
     REPORT_FILE,
@@ -164,6 +165,9 @@ def run(project_name: str, out_dir: Path | str, seed: int = 0, progress: bool = 
             score = project.anomaly_score or mean_squared_error
             for mode, name in (("float32", "float"), ("int8", "int8")):
                 metrics[f"{name}_auc"] = roc_auc(score(x_test, preds[mode]), y_test != 0)
+        if project.examples is not None:
+            project.examples(x_test, preds["int8"], prep, stage / EXAMPLES_PLOT)
+            artifacts["example frames"] = EXAMPLES_PLOT
         report.plot_history(result.history, stage / TRAINING_PLOT)
         artifacts["training curve"] = TRAINING_PLOT
         log("      " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))

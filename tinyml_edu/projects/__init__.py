@@ -10,6 +10,7 @@ from tinyml_edu.projects import (
     ecg,
     elephant_rumbles,
     gestures,
+    images,
     kws,
     sine,
     water_quality,
@@ -19,7 +20,8 @@ from tinyml_edu.projects.base import Prepared, Project, prepare_splits
 
 PROJECTS: dict[str, Project] = {
     m.PROJECT.name: m.PROJECT
-    for m in (sine, gestures, wingbeats, ecg, water_quality, kws, elephant_rumbles, cars)
+    for m in (sine, gestures, wingbeats, ecg, water_quality, kws, elephant_rumbles, images,
+              cars)
 }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -52,6 +53,9 @@ class Project:
     # More figures for report.json, computed after the run (e.g. the same model trained without
     # pre-training, for comparison): (prepared data, seed) -> keys.
     extra_report: Callable[[Prepared, int], dict[str, Any]] | None = None
+    # Camera projects: (test inputs, int8 outputs, prepared data, path) -> a picture of a few
+    # test frames with what the model said, for report.md.
+    examples: Callable[[np.ndarray, np.ndarray, Prepared, Path], Path] | None = None
 
 
 def prepare_splits(ds: datasets.Dataset, transform: Callable[[np.ndarray], np.ndarray],

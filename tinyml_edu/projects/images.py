@@ -47,7 +47,7 @@ FINE_TUNE_BLOCKS = 1  # the last blocks trained again on the new classes; the ot
 DROPOUT = 0.2  # before the new head: 400 frames are few
 
 BACKBONE_FILE = Path(__file__).resolve().parents[1] / "pretrained" / "images_backbone.npz"
-BACKBONE_SHA256 = "TO_BE_FILLED"
+BACKBONE_SHA256 = "dd27b038f451f4d67c23c9931ff1f60fa41c97db774b8545bc617c340789dc9f"
 AUG_TRANSFORMS = 8  # the four quarter turns, each also mirrored
 
 
@@ -81,7 +81,7 @@ def prepare(ds: datasets.Dataset) -> Prepared:
         if split == "train":
             xs, labels = augment_train(xs, labels)
         x[split], y[split] = xs, labels
-    params: dict[str, Any] = {"kind": "camera", "frame": FRAME, "channels": 1,
+    params: dict[str, Any] = {"input": "camera", "frame": FRAME, "channels": 1,
                               "scale": 1 / 255, "backbone_sha256": BACKBONE_SHA256}
     return Prepared(x, y, list(ds.info.classes), params)
 
@@ -184,6 +184,18 @@ def scratch_report(prep: Prepared, seed: int) -> dict[str, Any]:
             "scratch_train_seconds": round(result.seconds, 3)}
 
 
+def examples(x_test: np.ndarray, outputs: np.ndarray, prep: Prepared, path: Path) -> Path:
+    """Test frames of every class (two each) with the int8 model's answer and the truth."""
+    from tinyml_edu import report
+
+    y = np.asarray(prep.y["test"])
+    picks = np.concatenate([np.flatnonzero(y == c)[:2] for c in range(len(prep.labels))])
+    picks = picks[:report.EXAMPLE_FRAMES]
+    titles = [f"{prep.labels[int(outputs[i].argmax())]} ({outputs[i].max():.0%}); "
+              f"true {prep.labels[int(y[i])]}" for i in picks]
+    return report.plot_frames(x_test[picks], titles, path)
+
+
 PROJECT = Project(
     name="images",
     dataset="images",
@@ -195,4 +207,5 @@ PROJECT = Project(
     sensor="camera",
     frame_buffer_bytes=FRAME_BUFFER_BYTES,
     extra_report=scratch_report,
+    examples=examples,
 )
