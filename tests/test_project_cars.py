@@ -155,3 +155,14 @@ def test_end_to_end_reduced(tmp_path, monkeypatch):
     assert report["frame_buffer_bytes"] == 96 * 96
     assert report["boards"][NANO]["fits"]
     assert "frame buffer" in (tmp_path / "cars" / "report.md").read_text()
+    from PIL import Image
+
+    from tinyml_edu import predict
+
+    frames = ds.split("test")[0][:2]
+    for i, frame in enumerate(frames):  # as `tinyml-edu capture --sensor camera` saves them
+        Image.fromarray(frame[:, :, 0]).save(tmp_path / f"frame_{i}.png")
+    got = predict.predict_files(tmp_path / "cars", [tmp_path])
+    assert [r.file.endswith(f"frame_{i}.png") for i, r in enumerate(got)] == [True, True]
+    assert all(r.label.split()[0].isdigit() and "car" in r.label for r in got)
+    assert (tmp_path / "cars" / "examples.png").is_file()

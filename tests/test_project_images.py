@@ -112,3 +112,20 @@ def test_end_to_end_reduced(tmp_path, monkeypatch):
     assert report["frame_buffer_bytes"] == 96 * 96
     assert "scratch_float_accuracy" in report
     assert report["boards"][NANO]["fits"]
+    from PIL import Image
+
+    from tinyml_edu import predict
+
+    ds = datasets.load("images")
+    frames, labels = ds.split("test")
+    for i in range(2):
+        Image.fromarray(frames[i, :, :, 0]).save(tmp_path / f"frame_{i}.png")
+    got = predict.predict_files(tmp_path / "images", [tmp_path])
+    assert len(got) == 2 and all(r.label in ds.info.classes for r in got)
+    # The PNG round trip is exact: predict gives what the run's int8 model gives the frame.
+    from tinyml_edu import quantize
+
+    model = (tmp_path / "images" / "model_int8.tflite").read_bytes()
+    direct = quantize.predict(model, images.frames_to_inputs(frames[:2])).argmax(axis=1)
+    assert [r.label for r in got] == [ds.info.classes[k] for k in direct]
+    assert (tmp_path / "images" / "examples.png").is_file()

@@ -56,6 +56,9 @@ class Project:
     # Camera projects: (test inputs, int8 outputs, prepared data, path) -> a picture of a few
     # test frames with what the model said, for report.md.
     examples: Callable[[np.ndarray, np.ndarray, Prepared, Path], Path] | None = None
+    # Projects whose output is not one score per class: (one input's model output, feature
+    # parameters) -> (what ``predict`` prints, a score), e.g. ("5 cars", 0.93).
+    describe: Callable[[np.ndarray, dict[str, Any]], tuple[str, float]] | None = None
 
 
 def prepare_splits(ds: datasets.Dataset, transform: Callable[[np.ndarray], np.ndarray],

@@ -241,6 +241,14 @@ def evaluate(preds: dict[str, np.ndarray], prep: Prepared) -> dict[str, float]:
     return out
 
 
+def describe(output: np.ndarray, params: dict[str, Any]) -> tuple[str, float]:
+    """One frame's heatmap (12, 12, 2) -> ("N cars", the lowest probability among them)."""
+    prob = np.asarray(output, np.float64)[..., 1]
+    peaks = local_peaks(prob, float(params.get("peak_threshold", PEAK_THRESHOLD)))[0]
+    n = int(peaks.sum())
+    return f"{n} car{'s' if n != 1 else ''}", float(prob[peaks].min()) if n else 0.0
+
+
 def examples(x_test: np.ndarray, outputs: np.ndarray, prep: Prepared, path: Path) -> Path:
     """The first test frames with the int8 model's car heatmap (red), the cars it counted
     (circles) and the true count."""
@@ -274,4 +282,5 @@ PROJECT = Project(
     evaluate=evaluate,
     frame_buffer_bytes=FRAME_BUFFER_BYTES,
     examples=examples,
+    describe=describe,
 )
