@@ -47,7 +47,7 @@ FINE_TUNE_BLOCKS = 1  # the last blocks trained again on the new classes; the ot
 DROPOUT = 0.2  # before the new head: 400 frames are few
 
 BACKBONE_FILE = Path(__file__).resolve().parents[1] / "pretrained" / "images_backbone.npz"
-BACKBONE_SHA256 = "dd27b038f451f4d67c23c9931ff1f60fa41c97db774b8545bc617c340789dc9f"
+BACKBONE_SHA256 = "3901aebaa1d1ced4b59af036ebda53dfe732ee4eae497c70345cd9fad6aea400"
 AUG_TRANSFORMS = 8  # the four quarter turns, each also mirrored
 
 
