@@ -138,11 +138,11 @@ def test_model_shape_and_budget_on_the_nano():
 
 @pytest.mark.slow
 def test_end_to_end_reduced(tmp_path, monkeypatch):
-    """Two epochs: the run writes the counting keys and the model counts better than chance."""
+    """Six epochs: the run writes the counting keys and the model counts better than chance."""
     from tinyml_edu import pipeline
 
     project = dataclasses.replace(cars.PROJECT, training=dataclasses.replace(
-        cars.PROJECT.training, epochs=2))
+        cars.PROJECT.training, epochs=6))
     monkeypatch.setitem(PROJECTS, "cars", project)
     report = pipeline.run("cars", tmp_path / "cars", progress=False, log=lambda m: None)
     for key in ("float_count_mae", "int8_count_mae", "float_centroid_precision",

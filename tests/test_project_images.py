@@ -50,10 +50,11 @@ def test_build_loads_the_backbone_and_freezes_the_early_blocks():
     with np.load(images.BACKBONE_FILE) as saved:
         stem = saved["w0"]
     np.testing.assert_array_equal(model.get_layer("stem").get_weights()[0], stem)
-    last = len(images.BLOCKS) - 1
+    first_tuned = len(images.BLOCKS) - images.FINE_TUNE_BLOCKS
     assert not model.get_layer("stem").trainable
-    assert not model.get_layer("block0_pw").trainable
-    assert model.get_layer(f"block{last}_pw").trainable
+    assert not model.get_layer("stem_bn").trainable
+    for i in range(len(images.BLOCKS)):
+        assert model.get_layer(f"block{i}_pw").trainable == (i >= first_tuned), i
     assert model.get_layer("head").trainable
 
 
