@@ -185,8 +185,10 @@ def write_markdown(report: dict[str, Any], path: Path) -> Path:
               "board catalog; RAM includes a margin on the arena."]
     if report.get("frame_buffer_bytes"):
         lines += ["", f"RAM also holds the camera frame buffer: {report['frame_buffer_bytes']:,} "
-                  "bytes (one 96 x 96 grayscale frame, 1 byte a pixel, after the sketch crops "
-                  "and scales the camera's image)."]
+                  "bytes (the model's 96 x 96 grayscale frame, 1 byte a pixel, after the sketch "
+                  "crops and scales the camera's image). A sketch that also keeps the camera's "
+                  "whole capture needs more: 160 x 120 is 19,200 bytes in grayscale, 38,400 in "
+                  "RGB565."]
     lines += ["", "## Plots", ""]
     lines += [f"![{name}]({rel})" for name, rel in report["artifacts"].items()
               if rel.endswith(".png")]
