@@ -159,10 +159,13 @@ def test_end_to_end_reduced(tmp_path, monkeypatch):
 
     from tinyml_edu import predict
 
+    pictures = tmp_path / "pictures"
+    pictures.mkdir()
+
     frames = ds.split("test")[0][:2]
     for i, frame in enumerate(frames):  # as `tinyml-edu capture --sensor camera` saves them
-        Image.fromarray(frame[:, :, 0]).save(tmp_path / f"frame_{i}.png")
-    got = predict.predict_files(tmp_path / "cars", [tmp_path])
+        Image.fromarray(frame[:, :, 0]).save(pictures / f"frame_{i}.png")
+    got = predict.predict_files(tmp_path / "cars", [pictures])
     assert [r.file.endswith(f"frame_{i}.png") for i, r in enumerate(got)] == [True, True]
     assert all(r.label.split()[0].isdigit() and "car" in r.label for r in got)
     assert (tmp_path / "cars" / "examples.png").is_file()

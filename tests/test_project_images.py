@@ -117,11 +117,14 @@ def test_end_to_end_reduced(tmp_path, monkeypatch):
 
     from tinyml_edu import predict
 
+    pictures = tmp_path / "pictures"
+    pictures.mkdir()
+
     ds = datasets.load("images")
     frames, labels = ds.split("test")
     for i in range(2):
-        Image.fromarray(frames[i, :, :, 0]).save(tmp_path / f"frame_{i}.png")
-    got = predict.predict_files(tmp_path / "images", [tmp_path])
+        Image.fromarray(frames[i, :, :, 0]).save(pictures / f"frame_{i}.png")
+    got = predict.predict_files(tmp_path / "images", [pictures])
     assert len(got) == 2 and all(r.label in ds.info.classes for r in got)
     # The PNG round trip is exact: predict gives what the run's int8 model gives the frame.
     from tinyml_edu import quantize
