@@ -21,6 +21,12 @@ again by a random angle (a street seen from above has no "up", and the held-out 
 any angle): the car centres turn with the frame and the heatmap target is recomputed. Car cells
 are rare (about 5 % of the cells), so the loss weighs them ``CAR_WEIGHT`` times a background
 cell; without that the network learns to say "background" everywhere.
+
+Figures (``tinyml-edu run cars --seed S``, S = 0, 1, 2; medians): count MAE per frame on the
+test streets 2.10 float, 2.09 int8; centre precision 0.69, recall 0.76 (int8). Baselines of
+``benchmarks/bench_vision_baselines.py --sets cars``: the best constant count 3.39, a plain
+stride-2 CNN with the same peak rule 2.21. int8 model 48,784 bytes, TFLM arena 54,064 bytes.
+Where it fails (``examples.png``): zebra crossings counted as cars, cars at night missed.
 """
 
 from __future__ import annotations

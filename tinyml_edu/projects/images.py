@@ -20,6 +20,11 @@ drawn on a sheet keeps its class when the sheet is turned or seen from behind.
 
 The backbone's weights ship in the package (``BACKBONE_FILE``, checked against
 ``BACKBONE_SHA256``); nothing is downloaded.
+
+Figures (``tinyml-edu run images --seed S``, S = 0, 1, 2; medians): test accuracy (held-out
+desks) 0.778 float, 0.769 int8; the same network without pre-training 0.681. Baseline of
+``benchmarks/bench_vision_baselines.py --sets images``: a 4-block CNN with max pooling trained
+from scratch for 40 epochs, 0.728. int8 model 36,512 bytes, TFLM arena 53,200 bytes.
 """
 
 from __future__ import annotations
