@@ -193,12 +193,17 @@ def scratch_report(prep: Prepared, seed: int) -> dict[str, Any]:
 
 
 def examples(x_test: np.ndarray, outputs: np.ndarray, prep: Prepared, path: Path) -> Path:
-    """Test frames of every class (two each) with the int8 model's answer and the truth."""
+    """Two test frames of every class with the int8 model's answer and the truth: the first
+    the model got wrong (when there is one) and the first it got right."""
     from tinyml_edu import report
 
     y = np.asarray(prep.y["test"])
-    picks = np.concatenate([np.flatnonzero(y == c)[:2] for c in range(len(prep.labels))])
-    picks = picks[:report.EXAMPLE_FRAMES]
+    right = np.asarray(outputs).argmax(axis=-1) == y
+    picks = []
+    for c in range(len(prep.labels)):
+        wrong_c, right_c = np.flatnonzero((y == c) & ~right), np.flatnonzero((y == c) & right)
+        picks += [*wrong_c[:1], *right_c[:2 - min(len(wrong_c), 1)]]
+    picks = np.asarray(picks[:report.EXAMPLE_FRAMES], dtype=int)
     titles = [f"{prep.labels[int(outputs[i].argmax())]} ({outputs[i].max():.0%}); "
               f"true {prep.labels[int(y[i])]}" for i in picks]
     return report.plot_frames(x_test[picks], titles, path)
