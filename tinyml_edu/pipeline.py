@@ -26,6 +26,7 @@ from tinyml_edu.projects import PROJECTS, get_project
 from tinyml_edu.projects.base import Prepared, Project
 from tinyml_edu.run_report import (
     CONFUSION_PLOT,
+    EXAMPLES_PLOT,
     EXPORT_DIR,
     FIT_PLOT,
     REPORT_FILE,
@@ -144,7 +145,9 @@ def run(project_name: str, out_dir: Path | str, seed: int = 0, progress: bool = 
         x_test, y_test = prep.x["test"], prep.y["test"]
         metrics: dict[str, Any] = {}
         preds = {mode: quantize.predict(variants[mode], x_test) for mode in ("float32", "int8")}
-        if task == "regression":
+        if project.evaluate is not None:  # counting: peaks of the heatmap, not argmax
+            metrics.update(project.evaluate(preds, prep))
+        elif task == "regression":
             for mode, name in (("float32", "float"), ("int8", "int8")):
                 metrics[f"{name}_mae"] = float(np.mean(np.abs(preds[mode] - y_test)))
             report.plot_regression_fit(x_test, y_test, preds, stage / FIT_PLOT)
@@ -162,12 +165,21 @@ def run(project_name: str, out_dir: Path | str, seed: int = 0, progress: bool = 
             score = project.anomaly_score or mean_squared_error
             for mode, name in (("float32", "float"), ("int8", "int8")):
                 metrics[f"{name}_auc"] = roc_auc(score(x_test, preds[mode]), y_test != 0)
+        if project.examples is not None:
+            project.examples(x_test, preds["int8"], prep, stage / EXAMPLES_PLOT)
+            artifacts["example frames"] = EXAMPLES_PLOT
         report.plot_history(result.history, stage / TRAINING_PLOT)
         artifacts["training curve"] = TRAINING_PLOT
         log("      " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
 
         log("[5/6] profile: TFLM arena, ops, fit on each board")
-        prof = profile.profile(variants["int8"])
+        prof = profile.profile(variants["int8"], extra_ram_bytes=project.frame_buffer_bytes)
+        extra: dict[str, Any] = {}
+        if project.frame_buffer_bytes:
+            extra["frame_buffer_bytes"] = project.frame_buffer_bytes
+        if project.extra_report is not None:
+            log("      comparison: " + project.name)
+            extra.update(project.extra_report(prep, seed))
 
         log("[6/6] export: C array and settings for the sketch")
         interp = quantize.interpreter(variants["int8"])
@@ -203,6 +215,7 @@ def run(project_name: str, out_dir: Path | str, seed: int = 0, progress: bool = 
             seed=seed,
             versions=_versions(),
             artifacts={**artifacts, "report": REPORT_MD_FILE},
+            extra=extra,
         )
         report.write_markdown(rep.to_dict(), stage / REPORT_MD_FILE)
         rep = dataclasses.replace(rep, total_seconds=round(time.perf_counter() - started, 3))

@@ -73,10 +73,69 @@ def _recordings(paths: list[Path]) -> list[Path]:
     return found
 
 
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
+
+
+def _pictures(paths: list[Path]) -> list[Path]:
+    found: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found += sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise MissingFileError(_("{path} not found").format(path=path))
+    if not found:
+        raise MissingFileError(_("no pictures (.png, .jpg) in {paths}").format(
+            paths=", ".join(map(str, paths))))
+    return found
+
+
+def read_frame(path: Path, size: int) -> np.ndarray:
+    """A picture as the camera sketch sees it: grayscale, the largest centred square, scaled
+    to ``size`` x ``size``; uint8 (size, size, 1)."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            gray = image.convert("L")
+    except (UnidentifiedImageError, OSError) as err:
+        raise InputError(f"{path} is not a picture tinyml-edu can read ({err}); save it again "
+                         "as PNG or JPEG") from err
+    w, h = gray.size
+    side = min(w, h)
+    left, top = (w - side) // 2, (h - side) // 2
+    square = gray.crop((left, top, left + side, top + side))
+    frame = square.resize((size, size), Image.Resampling.BILINEAR)
+    return np.asarray(frame, dtype=np.uint8)[:, :, None]
+
+
+def _predict_pictures(report: RunReport, model: bytes, paths: list[Path]) -> list[FilePrediction]:
+    project = get_project(report.project or "")
+    if project.features is None:
+        raise InputError(f"project {project.name!r} cannot read pictures")
+    size = int(report.params["frame"])
+    files = _pictures(paths)
+    frames = np.stack([read_frame(path, size) for path in files])
+    outputs = quantize.predict(model, project.features(frames, report.params))
+    results = []
+    for path, out in zip(files, outputs, strict=True):
+        if project.describe is not None:  # e.g. counting: "5 cars"
+            label, score = project.describe(out, report.params)
+        else:
+            best = int(np.argmax(out))
+            label, score = report.labels[best], float(out[best])
+        results.append(FilePrediction(str(path), label, score, 1))
+    return results
+
+
 def predict_files(run_dir: Path | str, paths: list[Path | str]) -> list[FilePrediction]:
-    """Label each recording in ``paths`` (files or folders) with the int8 model of a run."""
+    """Label each recording in ``paths`` (files or folders) with the int8 model of a run; for
+    a camera project, each picture (PNG or JPEG)."""
     run_dir = Path(run_dir)
     report, model_path = RunReport.load_finished(run_dir)
+    if report.params.get("input") == "camera":
+        return _predict_pictures(report, model_path.read_bytes(), [Path(p) for p in paths])
     if report.task != "classification":
         raise InputError(f"predict labels recordings; project {report.project!r} is a "
                          f"{report.task} project")

@@ -219,9 +219,10 @@ def estimate_arena_bytes(model_bytes: bytes) -> int:
 
 
 def fit_on_board(board: Board, model_bytes: int, arena_bytes: int, macs: int,
-                 host_latency_ms: float | None) -> BoardFit:
+                 host_latency_ms: float | None, extra_ram_bytes: int = 0) -> BoardFit:
+    """``extra_ram_bytes``: what the sketch holds besides the arena (a camera frame buffer)."""
     flash = model_bytes + board.runtime_flash_bytes
-    ram = int(arena_bytes * (1 + ARENA_MARGIN)) + board.runtime_ram_bytes
+    ram = int(arena_bytes * (1 + ARENA_MARGIN)) + board.runtime_ram_bytes + extra_ram_bytes
     if board.id == "virtual" and host_latency_ms is not None:
         latency, source = host_latency_ms, "measured (TFLM reference kernels on this computer)"
     elif board.clock_hz:
@@ -237,8 +238,9 @@ def fit_on_board(board: Board, model_bytes: int, arena_bytes: int, macs: int,
 
 
 def profile(model_bytes: bytes, boards: dict[str, Board] | None = None,
-            search_smallest: bool = True) -> Profile:
-    """Measure one ``.tflite`` model and judge it against each board."""
+            search_smallest: bool = True, extra_ram_bytes: int = 0) -> Profile:
+    """Measure one ``.tflite`` model and judge it against each board; ``extra_ram_bytes``
+    (e.g. a camera frame buffer) counts against each board's RAM too."""
     boards = BOARDS if boards is None else boards
     ops = op_list(model_bytes)
     macs = sum(op.macs for op in ops)
@@ -248,7 +250,7 @@ def profile(model_bytes: bytes, boards: dict[str, Board] | None = None,
         host_ms = tflm_latency_ms(model_bytes, arena_size=2 * arena + 4096)
     else:
         arena, source, smallest, host_ms = estimate_arena_bytes(model_bytes), "estimate", None, None
-    fits = {bid: fit_on_board(b, len(model_bytes), arena, macs, host_ms)
+    fits = {bid: fit_on_board(b, len(model_bytes), arena, macs, host_ms, extra_ram_bytes)
             for bid, b in boards.items()}
     return Profile(model_bytes=len(model_bytes), arena_bytes=arena, arena_source=source,
                    min_arena_bytes=smallest, ops=ops, macs=macs, host_latency_ms=host_ms,

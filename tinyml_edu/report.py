@@ -40,6 +40,39 @@ def plot_history(history: dict[str, list[float]], path: Path) -> Path:
     return path
 
 
+EXAMPLE_FRAMES = 8  # frames shown per run of a camera project
+
+
+def plot_frames(frames: np.ndarray, titles: list[str], path: Path,
+                heatmaps: np.ndarray | None = None, marks: np.ndarray | None = None) -> Path:
+    """Camera frames (n, h, w, 1) in [0, 1] in a row of panels with a title each; optionally a
+    coarse heatmap (n, rows, cols) in [0, 1] drawn over each frame in red, and cells (n, rows,
+    cols, bool) marked with a circle (e.g. the cars counted)."""
+    plt = _pyplot()
+    n = len(frames)
+    cols = min(n, 4)
+    rows = (n + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(2.4 * cols, 2.6 * rows), squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    size = frames.shape[1]
+    for i, ax in enumerate(axes.ravel()[:n]):
+        ax.imshow(frames[i, :, :, 0], cmap="gray", vmin=0, vmax=1, extent=(0, size, size, 0))
+        if heatmaps is not None:
+            ax.imshow(heatmaps[i], cmap="Reds", vmin=0, vmax=1, alpha=0.45,
+                      extent=(0, size, size, 0))
+        if marks is not None:
+            cell = size / marks.shape[1]
+            r, c = np.nonzero(marks[i])
+            ax.scatter((c + 0.5) * cell, (r + 0.5) * cell, s=40, facecolors="none",
+                       edgecolors="cyan", linewidths=1.2)
+        ax.set_title(titles[i], fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
 def plot_regression_fit(x: np.ndarray, y: np.ndarray, predictions: dict[str, np.ndarray],
                         path: Path) -> Path:
     plt = _pyplot()
@@ -124,6 +157,13 @@ def write_markdown(report: dict[str, Any], path: Path) -> Path:
         lines += ["| model | MAE on test |", "| --- | ---: |",
                   f"| float32 | {report['float_mae']:.4f} |",
                   f"| int8 | {report['int8_mae']:.4f} |"]
+    elif "float_count_mae" in report:
+        lines += ["| model | count MAE per frame | centre precision | centre recall |",
+                  "| --- | ---: | ---: | ---: |"]
+        lines += [f"| {label} | {report[f'{m}_count_mae']:.3f} "
+                  f"| {report[f'{m}_centroid_precision']:.3f} "
+                  f"| {report[f'{m}_centroid_recall']:.3f} |"
+                  for label, m in (("float32", "float"), ("int8", "int8"))]
     else:
         key = "auc" if "float_auc" in report else "accuracy"
         lines += [f"| model | {key} on test |", "| --- | ---: |",
@@ -142,7 +182,14 @@ def write_markdown(report: dict[str, Any], path: Path) -> Path:
         lines.append(f"| {board_id} | {fits} | {fit['flash_bytes']:,} | {fit['ram_bytes']:,} "
                      f"| {fit['latency_ms']:.3f} | {fit['latency_source']} |")
     lines += ["", "Flash and RAM include the board's runtime (core + TFLM) as estimated in the "
-              "board catalog; RAM includes a margin on the arena.", "", "## Plots", ""]
+              "board catalog; RAM includes a margin on the arena."]
+    if report.get("frame_buffer_bytes"):
+        lines += ["", f"RAM also holds the camera frame buffer: {report['frame_buffer_bytes']:,} "
+                  "bytes (the model's 96 x 96 grayscale frame, 1 byte a pixel, after the sketch "
+                  "crops and scales the camera's image). A sketch that also keeps the camera's "
+                  "whole capture needs more: 160 x 120 is 19,200 bytes in grayscale, 38,400 in "
+                  "RGB565."]
+    lines += ["", "## Plots", ""]
     lines += [f"![{name}]({rel})" for name, rel in report["artifacts"].items()
               if rel.endswith(".png")]
     lines += ["", "## Files", ""]

@@ -29,9 +29,11 @@ EXPORT_DIR = "export"  # the C sources for a sketch
 TRAINING_PLOT = "training.png"
 CONFUSION_PLOT = "confusion.png"
 FIT_PLOT = "fit.png"
-TASKS = ("classification", "regression", "anomaly")
+EXAMPLES_PLOT = "examples.png"  # camera projects: test frames with predictions
+TASKS = ("classification", "regression", "anomaly", "counting")
 # float_accuracy, int8_mae, int8_auc, ...: the test-split figures, one top-level key each.
-METRIC_KEY = re.compile(r"(float|int8)_(accuracy|mae|auc)")
+METRIC_KEY = re.compile(r"(float|int8)_(accuracy|mae|auc|count_mae|centroid_precision|"
+                        r"centroid_recall)")
 
 
 def model_file(mode: str) -> str:

@@ -5,12 +5,23 @@ parameters that must travel to the board) and which model to train with which se
 """
 
 from tinyml_edu.errors import UnknownNameError
-from tinyml_edu.projects import ecg, elephant_rumbles, gestures, kws, sine, water_quality, wingbeats
+from tinyml_edu.projects import (
+    cars,
+    ecg,
+    elephant_rumbles,
+    gestures,
+    images,
+    kws,
+    sine,
+    water_quality,
+    wingbeats,
+)
 from tinyml_edu.projects.base import Prepared, Project, prepare_splits
 
 PROJECTS: dict[str, Project] = {
     m.PROJECT.name: m.PROJECT
-    for m in (sine, gestures, wingbeats, ecg, water_quality, kws, elephant_rumbles)
+    for m in (sine, gestures, wingbeats, ecg, water_quality, kws, elephant_rumbles, images,
+              cars)
 }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -43,6 +44,21 @@ class Project:
     # Raw windows as the data set stores them + the saved feature parameters -> model inputs.
     # What `tinyml-edu predict` and the virtual board use on new recordings.
     features: Callable[[np.ndarray, dict[str, Any]], np.ndarray] | None = None
+    # Projects whose test figures are not plain accuracy (e.g. counting): (outputs of the float
+    # and int8 models keyed "float32" / "int8", prepared data) -> ``float_*`` / ``int8_*`` keys.
+    evaluate: Callable[[dict[str, np.ndarray], Prepared], dict[str, float]] | None = None
+    # RAM the sketch needs besides the arena and the runtime (a camera's frame buffer): counted
+    # in the fit table.
+    frame_buffer_bytes: int = 0
+    # More figures for report.json, computed after the run (e.g. the same model trained without
+    # pre-training, for comparison): (prepared data, seed) -> keys.
+    extra_report: Callable[[Prepared, int], dict[str, Any]] | None = None
+    # Camera projects: (test inputs, int8 outputs, prepared data, path) -> a picture of a few
+    # test frames with what the model said, for report.md.
+    examples: Callable[[np.ndarray, np.ndarray, Prepared, Path], Path] | None = None
+    # Projects whose output is not one score per class: (one input's model output, feature
+    # parameters) -> (what ``predict`` prints, a score), e.g. ("5 cars", 0.93).
+    describe: Callable[[np.ndarray, dict[str, Any]], tuple[str, float]] | None = None
 
 
 def prepare_splits(ds: datasets.Dataset, transform: Callable[[np.ndarray], np.ndarray],
