@@ -135,3 +135,38 @@ def test_an_int8_tensor_without_a_scale_is_refused():
     np.testing.assert_array_equal(info.quantize(np.array([1.0, -1.25, 100.0, -100.0])),
                                   [-1, -6, 127, -128])
     np.testing.assert_allclose(info.dequantize(np.array([-1, -6], np.int8)), [1.0, -1.5])
+
+
+def _softmax_model(weight_scale: float) -> bytes:
+    """Dense(3) + softmax, int8, whose logits span about ``weight_scale`` times the usual."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3),
+                              keras.layers.Softmax()])
+    kernel, bias = model.layers[0].get_weights()
+    model.layers[0].set_weights([kernel * weight_scale, bias])
+    rng = np.random.default_rng(0)
+    return quantize.convert(model, "int8", representative=rng.random((16, 4), np.float32))
+
+
+@needs_tflm
+def test_a_softmax_tflm_would_abort_on_is_refused_with_a_reason(tmp_path):
+    """TFLM aborts the whole process (not an exception) on an int8 softmax whose input scale is
+    below 2**-26, as a collapsed network gives: `allocate_tflm` refuses it first, and says why.
+    In a child process, so a missing check fails this test instead of killing pytest."""
+    healthy, collapsed = _softmax_model(1.0), _softmax_model(1e-9)
+    assert runtime.tflm_abort_reason(healthy) is None
+    reason = runtime.tflm_abort_reason(collapsed)
+    assert reason and "softmax" in reason and "Train it" in reason
+    (tmp_path / "collapsed.tflite").write_bytes(collapsed)
+    code = ("from tinyml_edu import profile\n"
+            f"model = open({str(tmp_path / 'collapsed.tflite')!r}, 'rb').read()\n"
+            "try:\n"
+            "    profile.tflm_arena_bytes(model)\n"
+            "except RuntimeError as err:\n"
+            "    print(err)\n")
+    child = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           timeout=120)
+    assert child.returncode == 0, f"TFLM was handed the model (exit {child.returncode})"
+    assert child.stdout.startswith("TFLM cannot run this model: the softmax's input scale")

@@ -24,7 +24,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any, Protocol
 
 import numpy as np
@@ -173,6 +173,9 @@ def allocate_tflm(model_bytes: bytes, arena_size: int = TFLM_START_ARENA,
     ``max_arena_size``, raises RuntimeError with TFLM's own explanation."""
     from tflite_micro import runtime
 
+    problem = tflm_abort_reason(bytes(model_bytes))
+    if problem:
+        raise RuntimeError("TFLM cannot run this model: " + problem)
     while True:
         with capture_fd2() as log:  # TFLM explains failures on the C stderr
             try:
@@ -184,6 +187,35 @@ def allocate_tflm(model_bytes: bytes, arena_size: int = TFLM_START_ARENA,
             reason = log[0].strip().splitlines()[-3:] or [str(failure)]
             raise RuntimeError("TFLM cannot run this model: " + " | ".join(reason)) from failure
         arena_size *= 2
+
+
+# TFLM's int8 softmax turns beta * input_scale * 2**26 into a fixed-point multiplier that must
+# be above 1 (PreprocessSoftmaxScaling, kScaledDiffIntegerBits = 5): below it, TFLM aborts the
+# whole process instead of returning an error, so the check runs before TFLM sees the model.
+_SOFTMAX_MIN_INPUT_SCALE = 2.0 ** -26
+
+
+@lru_cache(maxsize=16)  # the smallest-arena search allocates the same model many times
+def tflm_abort_reason(model_bytes: bytes) -> str | None:
+    """Why tflite-micro would abort the process on this model (it checks some settings with a
+    crash, not an error), or None. Read with LiteRT, which accepts the model and says why.
+
+    Known case: an int8 softmax whose input scale is below 2**-26 (beta 1, as Keras writes it):
+    the layer before it outputs almost nothing, as in an untrained or collapsed network."""
+    interp = litert_interpreter(model_bytes)
+    tensors = {t["index"]: t for t in interp.get_tensor_details()}
+    for op in interp._get_ops_details():
+        if op["op_name"] != "SOFTMAX":
+            continue
+        tensor = tensors[op["inputs"][0]]
+        scale = float(tensor["quantization"][0])
+        if tensor["dtype"] in (np.int8, np.int16) and 0 < scale < _SOFTMAX_MIN_INPUT_SCALE:
+            return (f"the softmax's input scale is {scale:.3g}, below the 2**-26 that TFLM's "
+                    "int8 softmax accepts (a board would stop at this model too): the layer "
+                    "before the softmax outputs almost nothing, as in an untrained or collapsed "
+                    "network. Train it (check for dead ReLUs and for a representative data set "
+                    "that is real data), then convert it again")
+    return None
 
 
 def tflm_arena_used(raw: Any) -> int:
