@@ -3,7 +3,8 @@
     python benchmarks/bench_plain_language.py                # every lesson
     python benchmarks/bench_plain_language.py 08 14          # some lessons
 
-For each lesson's markdown (code, tables and maths left out) this prints the words, the
+For each lesson's markdown as students get it (code, tables, maths and the model answers of
+written exercises left out) this prints the words, the
 sentences (list items and paragraphs without a full stop count as sentences), the mean words per
 sentence and the share of sentences over 25 words. Target: a mean of at most 16 words and at most
 12 % of sentences over 25 words. Exit code 1 if a lesson misses it, so a reviewer sees which.
@@ -37,8 +38,11 @@ def sentence_lengths(markdown: str) -> list[int]:
 
 
 def lesson_lengths(notebook: Path) -> list[int]:
+    """What students read: markdown cells, without the model answers of written exercises
+    (nbgrader solution cells, which the release replaces with an empty answer)."""
     cells = nbformat.read(notebook, as_version=4).cells
     return [n for cell in cells if cell.cell_type == "markdown"
+            and not cell.metadata.get("nbgrader", {}).get("solution")
             for n in sentence_lengths(cell.source)]
 
 
