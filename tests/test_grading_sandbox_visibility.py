@@ -33,6 +33,12 @@ CONTROL = "planted-control.txt"
 SEARCH = r'''
 import json, os
 wanted = [w[::-1] for w in WANTED]
+def strings(value):
+    if isinstance(value, str):
+        yield value
+    for item in (value.values() if isinstance(value, dict) else
+                 value if isinstance(value, list) else ()):
+        yield from strings(item)
 hits, seen = set(), 0
 for root in ROOTS:
     for top, dirs, files in os.walk(root):
@@ -50,6 +56,11 @@ for root in ROOTS:
                     text = f.read()
             except OSError:
                 continue
+            if name.endswith(".ipynb"):  # JSON escapes the quotes a hidden line may hold
+                try:
+                    text += "\n" + "\n".join(strings(json.loads(text)))
+                except ValueError:
+                    pass
             if any(w in text for w in wanted):
                 hits.add(os.path.join(top, name))
 print("SEARCH " + json.dumps({"hits": sorted(hits), "files": seen, "cwd": os.getcwd()}))
