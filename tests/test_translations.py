@@ -126,6 +126,11 @@ def test_an_english_change_makes_the_translation_stale(tmp_path):
     translate.update(lesson.folder.parent, ("fr",))
     text = po.read_text(encoding="utf-8")
     assert "#, fuzzy" in text and '#| msgid "Call `load()` to read $x_i$ for each example."' in text
+    # a second --update before the translator came: the old English stays where it was, once
+    # (Babel reads `#|` lines back as comments, which used to pile up as `# | msgid` lines)
+    translate.update(lesson.folder.parent, ("fr",))
+    again = po.read_text(encoding="utf-8")
+    assert again == text and "# |" not in again
 
 
 @pytest.mark.parametrize("bad, problem", [

@@ -124,11 +124,29 @@ def read_catalogue(path: Path, lang: str) -> Any:
 
     try:
         with path.open("rb") as f:
-            return read_po(f, locale=lang)
+            cat = read_po(f, locale=lang)
     except (OSError, ValueError, SyntaxError) as err:
         raise InputError(f"{path} is not a readable .po file ({err}); restore it from git or "
                          f"run `tinyml-edu course translations --update` to start it again") \
             from None
+    for message in cat:
+        _restore_previous_id(message)
+    return cat
+
+
+def _restore_previous_id(message: Any) -> None:
+    """Babel reads a stale entry's ``#| msgid`` lines (the old English) back as translator
+    comments, and would write them out as ``# | msgid`` comments that pile up at every update:
+    turn them back into the previous msgid."""
+    from babel.messages.pofile import denormalize
+
+    previous = [c[1:].strip() for c in message.user_comments if c.startswith("|")]
+    if not previous:
+        return
+    message.user_comments = [c for c in message.user_comments if not c.startswith("|")]
+    if previous[0].startswith("msgid "):
+        previous[0] = previous[0][len("msgid "):]
+        message.previous_id = [denormalize("\n".join(previous))]
 
 
 def _write_catalogue(cat: Any, path: Path) -> None:
@@ -158,7 +176,11 @@ def _in_step(path: Path, lang: str, english: Any) -> Any:
     ``english`` template, in memory: new units empty, changed ones fuzzy."""
     cat = (read_catalogue(path, lang) if path.is_file() else
            _new_catalogue(english.project, english.header_comment, lang))
+    previous = {m.id: m.previous_id for m in cat if m.id and m.previous_id}
     cat.update(english, update_header_comment=False)
+    for message in cat:  # a still-stale entry keeps its old English (Babel's update drops it)
+        if message.fuzzy and not message.previous_id and message.id in previous:
+            message.previous_id = previous[message.id]
     return cat
 
 
