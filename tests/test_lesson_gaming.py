@@ -252,6 +252,25 @@ CHEATS: dict[str, list[tuple[str, list[str], set[str]]]] = {
                          "my_guess = 70\nrotated_accuracy = int8_accuracy"],
          {"test_rotated"}),
     ],
+    "18-counting-cars": [
+        # the project's peak rule instead of the student's loops (exercise 4 counts with it too)
+        ("ans_find_cars",
+         ["return (np.argwhere(cars.local_peaks(prob, threshold)[0]) + 0.5) * CELL"],
+         {"test_find_cars", "test_scores"}),
+        # the project's 96 x 96 frame buffer for every camera setting: everything "fits"
+        ("ans_budget", ["arena_bytes = profile.tflm_arena_bytes(int8_model)\n"
+                        "frame_bytes = {name: cars.FRAME_BUFFER_BYTES\n"
+                        "               for name in CAMERA_SETTINGS}\n"
+                        "fits = {name: True for name in CAMERA_SETTINGS}\n"
+                        "fit = profile.fit_on_board(\n"
+                        "    nano, len(int8_model), arena_bytes, macs, None)\n"
+                        "frames_per_second = 1000 / fit.latency_ms"],
+         {"test_budget"}),
+        # the day frames' figures, printed above, instead of measuring the dark frames
+        ("ans_dark", ["my_guess = 3.0\ndark_mae = mae_by_condition['day']\n"
+                      "dark_bias = 0.0\ndark_recall = results['int8']['recall']"],
+         {"test_dark"}),
+    ],
     "16-debugging-on-the-board": [
         # the board's own labels as the computer's: every board then "agrees" with the computer
         ("ans_host", ["return [p.label for p in preds]",

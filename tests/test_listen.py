@@ -245,8 +245,8 @@ def test_the_pretrained_kws_run_is_the_shipped_data_sets_model():
     accuracy = float(np.mean(scores.argmax(axis=1) == labels))
     assert accuracy == pytest.approx(report.metrics["int8_accuracy"], abs=0.005)
     assert report.labels == list(datasets.info("kws").classes)
-    with pytest.raises(KeyError, match="shipped: kws"):
-        pretrained.run_dir("cars")
+    with pytest.raises(KeyError, match="shipped: cars, kws"):
+        pretrained.run_dir("sine")
 
 
 def test_listen_with_truth_scores_the_detections(kws_like_run, tmp_path, capsys):

@@ -174,3 +174,29 @@ def test_end_to_end_reduced(tmp_path, monkeypatch):
     assert [r.file.endswith(f"frame_{i}.png") for i, r in enumerate(got)] == [True, True]
     assert all(r.label.split()[0].isdigit() and "car" in r.label for r in got)
     assert (tmp_path / "cars" / "examples.png").is_file()
+
+
+def test_the_pretrained_cars_run_counts_as_its_report_says():
+    """Lesson 18 counts with the shipped run (``tinyml-edu run cars --seed 0``): its float32 and
+    int8 models score what the report says on the shipped test split, with today's inputs and
+    peak rule, and fit the Nano with a frame buffer."""
+    from tinyml_edu import pretrained, quantize
+    from tinyml_edu.run_report import RunReport
+
+    folder = pretrained.run_dir("cars")
+    report, model = RunReport.load_finished(folder)
+    assert report.project == "cars" and report.labels == cars.CLASSES
+    ds = datasets.load("cars")
+    frames, counts = ds.split("test")
+    truth = cars.heatmap_target(ds.centroids("test"))[..., 0]
+    for mode, blob in (("float", (folder / "model_float32.tflite").read_bytes()),
+                       ("int8", model.read_bytes())):
+        prob = quantize.predict(blob, cars.frames_to_inputs(frames))[..., 1]
+        peaks = cars.local_peaks(prob)
+        mae = float(np.mean(np.abs(peaks.sum(axis=(1, 2)) - counts)))
+        assert mae == pytest.approx(report.metrics[f"{mode}_count_mae"], abs=0.02), mode
+        precision, recall = cars.centroid_scores(peaks, truth)
+        assert precision == pytest.approx(report.metrics[f"{mode}_centroid_precision"], abs=0.01)
+        assert recall == pytest.approx(report.metrics[f"{mode}_centroid_recall"], abs=0.01)
+    assert report.metrics["int8_count_mae"] < 2.2  # the tiny FOMO baseline (DATASHEET)
+    assert report.boards[NANO]["fits"]
