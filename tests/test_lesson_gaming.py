@@ -284,6 +284,42 @@ CHEATS: dict[str, list[tuple[str, list[str], set[str]]]] = {
                        '"\\n".join(healthy_lines)).group(1))'],
          {"test_arena"}),
     ],
+    "17-seeing-with-a-camera": [
+        # Pillow's grayscale (the library's read_frame uses it) instead of weighting the channels
+        ("ans_gray", ['return np.asarray(Image.fromarray(np.asarray(rgb, np.uint8)).convert("L"))',
+                      "h, w = image.shape[:2]\nside = min(h, w)\n"
+                      "top, left = (h - side) // 2, (w - side) // 2\n"
+                      "return image[top:top + side, left:left + side]"],
+         {"test_gray"}),
+        # right helpers, but augment hands the frames back unchanged
+        ("ans_augment", ["out = (np.asarray(frames, dtype=np.float64) - 128) * contrast"
+                         " + 128 + brightness\n"
+                         "return np.clip(np.round(out), 0, 255).astype(np.uint8)",
+                         "frames = np.asarray(frames)\nh, w = frames.shape[1:3]\n"
+                         "pad = max(abs(dy), abs(dx))\n"
+                         "padded = np.pad(frames, ((0, 0), (pad, pad), (pad, pad), (0, 0)), "
+                         'mode="edge")\n'
+                         "return padded[:, pad - dy:pad - dy + h, pad - dx:pad - dx + w]",
+                         "noisy = np.asarray(frames, dtype=np.float64) + rng.normal(0.0, sigma, "
+                         "np.shape(frames))\n"
+                         "return np.clip(np.round(noisy), 0, 255).astype(np.uint8)",
+                         "return np.asarray(frames).copy()"],
+         {"test_augment"}),
+        # one network trained, and used as both: "from scratch" is the pre-trained one
+        ("ans_transfer", ["guess_scratch, guess_transfer = 0.3, 0.6\ntrain.set_seed(0)\n"
+                          "transfer = images.build(prep)\n"
+                          'train_few(transfer, "pre-trained")\nscratch = transfer\n'
+                          "predicted = transfer.predict(inputs_test, verbose=0).argmax(axis=1)\n"
+                          "transfer_accuracy = float(np.mean(predicted == y_test))\n"
+                          "scratch_accuracy = transfer_accuracy"],
+         {"test_transfer"}),
+        # the library's fit, shown after the exercise, instead of the flash and RAM rules
+        ("ans_fit", ["for name, camera_frame in CAMERA_FRAMES.items():\n"
+                     "    fit = profile.fit_on_board(NANO, len(model_int8), arena_bytes, 0, None,\n"
+                     "                               extra_ram_bytes=camera_frame + frame_bytes)\n"
+                     "    fit_table[name] = (fit.flash_bytes, fit.ram_bytes, fit.fits)"],
+         {"test_fit"}),
+    ],
 }
 
 
