@@ -122,3 +122,60 @@ def boards(flash_dir: Path):
         assert board._master is None and board._slave is None
         assert board.error is None, repr(board.error)
     assert not [t for t in threading.enumerate() if t.name.startswith("virtual-board")]
+
+
+# ---------------------------------------------------------------------------------------------
+# Camera runs (deploy, firmware and virtual-board tests)
+
+
+def _write_run(folder: Path, project: str, task: str, model: bytes, labels: list[str],
+               params: dict) -> Path:
+    """A run folder as `tinyml-edu run` leaves it for deploy and predict."""
+    folder.mkdir(parents=True)
+    (folder / "model_int8.tflite").write_bytes(model)
+    (folder / "report.json").write_text(json.dumps({
+        "project": project, "task": task, "classes": labels, "feature_params": params}))
+    return folder
+
+
+@pytest.fixture(scope="session")
+def camera_runs(tmp_path_factory) -> dict[str, Path]:
+    """Run folders of the two camera projects, made in seconds:
+
+    ``images``: the project's own network (the shipped backbone, an untrained head), quantized
+    on a few training frames: its answers vary from frame to frame.
+    ``cars``: a hand-made FOMO network with the cars project's settings, whose car probability
+    per 8 x 8 cell rises with the cell's brightness (average pool, 1 x 1 convolution, softmax),
+    so it counts bright blobs and the count varies from frame to frame. (The project's own
+    network, untrained or trained for a few epochs on a few frames, gives the same heatmap for
+    every frame, or one TFLM cannot run.)"""
+    import keras
+
+    from tinyml_edu import datasets, quantize, train
+    from tinyml_edu.projects import cars, images
+
+    folder = tmp_path_factory.mktemp("camera_runs")
+    ds = datasets.load("images")
+    small = datasets.Dataset(ds.info, {})
+    for split in datasets.SPLITS:
+        small.arrays.update({k: a[:8] for k, a in ds.arrays.items() if k.endswith(f"_{split}")})
+    prep = images.prepare(small)
+    train.set_seed(0)
+    blob = quantize.convert(images.build(prep), "int8", representative=prep.x["train"])
+    runs = {"images": _write_run(folder / "images", "images", "classification", blob,
+                                 prep.labels, prep.feature_params)}
+
+    frames = cars.frames_to_inputs(datasets.load("cars").split("train")[0][::8])
+    inputs = keras.Input((cars.FRAME, cars.FRAME, 1))
+    pooled = keras.layers.AveragePooling2D(cars.FRAME // cars.CELLS)(inputs)
+    outputs = keras.layers.Conv2D(len(cars.CLASSES), 1, activation="softmax")(pooled)
+    model = keras.Model(inputs, outputs, name="bright_blobs")
+    gain, level = 20.0, 0.5  # P(car) = sigmoid(2 * gain * (cell brightness - level))
+    model.layers[-1].set_weights([np.array([-gain, gain], np.float32).reshape(1, 1, 1, 2),
+                                  np.array([gain * level, -gain * level], np.float32)])
+    blob = quantize.convert(model, "int8", representative=frames)
+    params = {"input": "camera", "frame": cars.FRAME, "channels": 1, "scale": 1 / 255,
+              "cells": cars.CELLS, "peak_threshold": cars.PEAK_THRESHOLD}
+    runs["cars"] = _write_run(folder / "cars", "cars", "counting", blob, list(cars.CLASSES),
+                              params)
+    return runs

@@ -199,3 +199,74 @@ def test_the_pinned_versions_are_the_kits_and_the_readme_says_them():
         name, version = library.split("@")
         properties = (kit / "libraries" / name / "library.properties").read_text()
         assert f"version={version}" in properties.splitlines(), library
+
+
+# ---------------------------------------------------------------------------------------------
+# Camera models: the sketch's camera branch
+
+
+@pytest.mark.parametrize(("params", "inputs", "expected"), [
+    ({"input": "camera", "frame": 96, "channels": 1, "scale": 1 / 255}, 9216, "camera"),
+    ({"input": "camera", "frame": 96, "channels": 1, "scale": 1 / 127.5}, 9216, "other"),
+    ({"input": "camera", "frame": 96, "channels": 3, "scale": 1 / 255}, 27648, "other"),
+    ({"input": "camera", "frame": 96, "channels": 1, "scale": 1 / 255}, 100, "other"),
+])
+def test_the_sketch_feeds_camera_models_it_can(params, inputs, expected):
+    assert deploy.sketch_sensor_of("camera", params, inputs) == expected
+
+
+def test_a_camera_run_gets_the_camera_branch(camera_runs, tmp_path, capsys):
+    """`tinyml-edu deploy RUN_DIR`: the run folder is enough; the sketch reads the kit's camera
+    into the one frame buffer the fit table counts, and says what to install for it."""
+    from tinyml_edu import camera_input, cli
+    from tinyml_edu.projects import images
+
+    assert cli.main(["deploy", str(camera_runs["images"]), "--board", "nano33ble_sense_rev2",
+                     "--out", str(tmp_path / "s")]) == 0
+    assert "camera frame buffer: 19,200 bytes" in capsys.readouterr().out
+    sketch = tmp_path / "s" / "images_nano33ble_sense_rev2"
+    ino = (sketch / f"{sketch.name}.ino").read_text()
+    assert "#define TINYML_EDU_SENSOR_camera 1" in ino and "{{" not in ino
+    settings = (sketch / "model_settings.h").read_text()
+    for line in ("#define CAMERA_WIDTH 160", "#define CAMERA_HEIGHT 120",
+                 "#define CAMERA_GRAYSCALE 1", "#define CAMERA_FRAME_BUFFER_BYTES 19200",
+                 "#define CAMERA_COUNT_CELLS 0", "#define FEATURE_FRAME 96"):
+        assert line in settings, line
+    assert (sketch / "src" / "tinyml_edu_image.c").is_file()
+    assert (sketch / "src" / "tinyml_edu_camera_input.h").is_file()
+    meta = json.loads((sketch / "deploy.json").read_text())
+    assert meta["sketch_sensor"] == "camera" and meta["sensor"] == "camera"
+    assert meta["camera"]["frame_buffer_bytes"] == images.PROJECT.frame_buffer_bytes
+    assert meta["camera"] == camera_input.sketch_settings(meta["feature_params"])
+    readme = (sketch / "README.md").read_text()
+    assert f"arduino-cli lib install --git-url {deploy.CAMERA_LIBRARY_GIT}" in readme
+    assert "Arduino_OV767X" in readme and "Add .ZIP Library" in readme
+    # The pin is the commit of the kit's library, which the firmware README names too.
+    assert deploy.CAMERA_LIBRARY_GIT in (deploy.firmware_dir() / "README.md").read_text()
+
+
+def test_a_counting_run_gets_its_grid_and_threshold(camera_runs, tmp_path):
+    result = deploy.build_sketch(camera_runs["cars"], "nano33ble_sense_rev1", tmp_path / "s")
+    settings = (result.sketch_dir / "model_settings.h").read_text()
+    assert "#define CAMERA_COUNT_CELLS 12\n" in settings
+    assert "#define CAMERA_PEAK_THRESHOLD 0.5\n" in settings  # a double, not 0.5f
+    assert result.frame_buffer_bytes == 19200 and not result.messages
+
+
+def test_a_camera_model_for_another_board_is_loaded_but_not_fed(camera_runs, tmp_path):
+    result = deploy.build_sketch(camera_runs["images"] / "model_int8.tflite",
+                                 "xiao_esp32s3_sense", tmp_path / "s")
+    meta = json.loads((result.sketch_dir / "deploy.json").read_text())
+    assert meta["sketch_sensor"] == "other" and meta["sensor"] == "camera"
+    assert any("Nano 33 BLE Sense" in m for m in result.messages)
+    assert "CAMERA_WIDTH" not in (result.sketch_dir / "model_settings.h").read_text()
+
+
+def test_a_model_tflm_cannot_run_is_refused_with_the_reason(sine_run, tmp_path, monkeypatch):
+    """As an untrained cars network: a clear error, not a traceback."""
+    def refuse(*args, **kwargs):
+        raise RuntimeError("TFLM cannot run this model: the softmax's input scale is 1e-08")
+
+    monkeypatch.setattr(profile, "profile", refuse)
+    with pytest.raises(deploy.DeployError, match="softmax's input scale"):
+        deploy.build_sketch(sine_run, "nano33ble_sense_rev2", tmp_path / "s")

@@ -20,7 +20,7 @@ MAX_ARENA = 160 * 1024
 def test_registered_as_a_counting_project():
     assert PROJECTS["cars"] is cars.PROJECT
     assert datasets.info("cars").task == "counting"
-    assert cars.PROJECT.frame_buffer_bytes == 96 * 96
+    assert cars.PROJECT.frame_buffer_bytes == 160 * 120  # the sketch's camera frame
 
 
 def test_importing_the_project_does_not_import_tensorflow():
@@ -157,7 +157,7 @@ def test_end_to_end_reduced(tmp_path, monkeypatch):
     constant = np.median(ds.split("train")[1])  # the best constant count: the baseline
     constant_mae = float(np.mean(np.abs(ds.split("test")[1] - constant)))
     assert report["float_count_mae"] < constant_mae
-    assert report["frame_buffer_bytes"] == 96 * 96
+    assert report["frame_buffer_bytes"] == 160 * 120
     assert report["boards"][NANO]["fits"]
     assert "frame buffer" in (tmp_path / "cars" / "report.md").read_text()
     from PIL import Image

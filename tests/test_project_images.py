@@ -22,7 +22,7 @@ MAX_WEIGHTS_BYTES = 1024 * 1024
 def test_registered_as_a_camera_project():
     assert PROJECTS["images"] is images.PROJECT
     assert datasets.info("images").task == "classification"
-    assert images.PROJECT.frame_buffer_bytes == 96 * 96
+    assert images.PROJECT.frame_buffer_bytes == 160 * 120  # the sketch's camera frame
 
 
 def test_importing_the_project_does_not_import_tensorflow():
@@ -110,7 +110,7 @@ def test_end_to_end_reduced(tmp_path, monkeypatch):
     report = pipeline.run("images", tmp_path / "images", progress=False, log=lambda m: None)
     assert report["float_accuracy"] > 0.5  # chance is 0.25
     assert abs(report["int8_accuracy"] - report["float_accuracy"]) <= 0.03
-    assert report["frame_buffer_bytes"] == 96 * 96
+    assert report["frame_buffer_bytes"] == 160 * 120
     assert "scratch_float_accuracy" in report
     assert report["boards"][NANO]["fits"]
     from PIL import Image

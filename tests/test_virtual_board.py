@@ -496,3 +496,133 @@ def test_sine_demo_refuses_a_model_that_does_not_take_one_x(boards, port, conv_i
     ser.write(b"INFER ON\n")
     events = read_events(ser, lambda ev: of_type(ev, protocol.BoardError))
     assert "sine demo" in of_type(events, protocol.BoardError)[0].text
+
+
+# ---------------------------------------------------------------------------------------------
+# Camera models: what the board says about a frame is what the host says about it
+
+
+def _camera_pictures(folder, dataset: str, n: int, colour: bool):
+    """``n`` test frames of ``dataset`` as the sketch's camera sees them: 160 x 120, the frame
+    scaled into the centred square, a strip of noise on each side; grayscale or tinted RGB."""
+    from PIL import Image
+
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(len(dataset) + colour)
+    for i, frame in enumerate(datasets.load(dataset).split("test")[0][:n, :, :, 0]):
+        picture = rng.integers(0, 256, (120, 160)).astype(np.uint8)
+        picture[:, 20:140] = np.asarray(Image.fromarray(frame).resize((120, 120),
+                                                                     Image.Resampling.BICUBIC))
+        if colour:
+            picture = np.clip(picture[..., None] * np.array([1.0, 0.85, 0.6]) + 20, 0, 255)
+        Image.fromarray(picture.astype(np.uint8)).save(folder / f"frame_{i:02d}.png")
+    return folder
+
+
+def _frames_and_their_lines(ser, n: int):
+    """START, then the first ``n`` camera frames, each with the P line (and C line) the board
+    sends right after it: the inference on that very frame."""
+    ser.write(b"START\n")
+    events = read_events(ser, lambda ev: sum(isinstance(e, protocol.CameraFrame) for e in ev)
+                         > n, timeout=60)
+    assert not of_type(events, protocol.Corrupted) and not of_type(events, protocol.BoardError)
+    pairs = []
+    for i, event in enumerate(events):
+        if isinstance(event, protocol.CameraFrame) and len(pairs) < n:
+            after = events[i + 1:i + 3]
+            assert isinstance(after[0], protocol.Prediction), after
+            where = after[1] if isinstance(after[1], protocol.Centroids) else None
+            pairs.append((event, after[0], where))
+    ser.write(b"STOP\n")
+    return pairs
+
+
+def _host_predictions(run, frames, folder, capsys):
+    """The frames the board sent, saved as the capture saves them (PNG); then `tinyml-edu
+    predict RUN PICTURES --json` (LiteRT) and `--runtime tflm` (the board's kernels)."""
+    from PIL import Image
+
+    from tinyml_edu import cli
+
+    folder.mkdir()
+    for k, frame in enumerate(frames):
+        Image.fromarray(frame.image()).save(folder / f"frame_{k:02d}.png")
+    answers = {}
+    for runtime in ("litert", "tflm"):
+        capsys.readouterr()
+        assert cli.main(["predict", str(run), str(folder), "--json", "--runtime", runtime]) == 0
+        answers[runtime] = json.loads(capsys.readouterr().out)
+    return answers
+
+
+def _same_as_printed(board: float, host: float) -> bool:
+    """The P line's score is the host's, printed with 3 decimals (as the sketch prints it)."""
+    return board == float(f"{host:.3f}")
+
+
+@pytest.mark.skipif(not profile.tflm_available(), reason="the board runs TFLM (tflite-micro)")
+def test_an_images_model_on_the_board_says_what_the_host_says(boards, port, camera_runs,
+                                                              tmp_path, capsys):
+    """`tinyml-edu deploy RUN --port virtual`, the board's camera showing 160 x 120 grayscale
+    pictures: each P line (TFLM on the board's own model frame) is what `tinyml-edu predict`
+    says about the frame the host received: the same label and score."""
+    from tinyml_edu import cli
+
+    run = camera_runs["images"]
+    assert cli.main(["deploy", str(run), "--board", "nano33ble_sense_rev2", "--out",
+                     str(tmp_path / "sketches"), "--port", "virtual"]) == 0
+    source = _camera_pictures(tmp_path / "pictures", "images", 12, colour=False)
+    ser = port(boards(source=source, speed=20))
+    pairs = _frames_and_their_lines(ser, 12)
+    frames = [frame for frame, _, _ in pairs]
+    assert {(f.width, f.height, f.pixel_format) for f in frames} == {(160, 120, "grayscale8")}
+    host = _host_predictions(run, frames, tmp_path / "received", capsys)
+    board = [prediction for _, prediction, _ in pairs]
+    for runtime in ("tflm", "litert"):  # the same int8 answers on both runtimes here
+        assert [p.label for p in board] == [h["label"] for h in host[runtime]]
+        np.testing.assert_allclose([p.score for p in board],
+                                   [h["score"] for h in host[runtime]], atol=6e-4)
+    assert len({p.label for p in board}) > 1  # the frames differ, and so do the answers
+    assert all(where is None for _, _, where in pairs)  # a classifier says no "where"
+
+
+@pytest.mark.skipif(not profile.tflm_available(), reason="the board runs TFLM (tflite-micro)")
+def test_a_counting_model_on_the_board_counts_what_the_host_counts(boards, port, camera_runs,
+                                                                   tmp_path, capsys):
+    """cars on colour pictures (RGB565 frames): the count and the lowest probability of each
+    P line, and the centres of its C line, are `tinyml-edu predict --runtime tflm`'s for the
+    frame the board sent, to the last printed digit; LiteRT (predict's default) counts the same
+    cars here, with probabilities a few 1/256 steps off: its int8 convolution rounds this
+    hand-made network's 1 x 1 convolution one step differently from TFLM's in about half the
+    cells (the projects' own networks: no difference found)."""
+    from tinyml_edu import camera_input, cli, predict
+
+    run = camera_runs["cars"]
+    assert cli.main(["deploy", str(run), "--board", "nano33ble_sense_rev2", "--out",
+                     str(tmp_path / "sketches"), "--port", "virtual"]) == 0
+    source = _camera_pictures(tmp_path / "pictures", "cars", 10, colour=True)
+    ser = port(boards(source=source, speed=20))
+    ser.write(b"HELLO\n")
+    said = read_events(ser, lambda ev: any("counts car" in c.text
+                                           for c in of_type(ev, protocol.Comment)))
+    assert any("model frame 96x96" in c.text for c in of_type(said, protocol.Comment))
+    pairs = _frames_and_their_lines(ser, 10)
+    frames = [frame for frame, _, _ in pairs]
+    assert {(f.width, f.height, f.pixel_format) for f in frames} == {(160, 120, "rgb565")}
+    host = _host_predictions(run, frames, tmp_path / "received", capsys)
+    for (_, prediction, where), answer in zip(pairs, host["tflm"], strict=True):
+        assert prediction.label == answer["label"].replace(" ", "_")  # "3 cars" -> 3_cars
+        assert _same_as_printed(prediction.score, answer["score"])
+        assert where is not None and where.seq == prediction.seq
+        assert [list(point) for point in where.points] == answer["centroids"]
+        assert prediction.label == f"{len(where.points)}_car" + "s" * (len(where.points) != 1)
+    counts = [len(where.points) for _, _, where in pairs]
+    assert len(set(counts)) > 2 and max(counts) > 2  # the frames differ, and so do the counts
+    assert [p.label for _, p, _ in pairs] == [h["label"].replace(" ", "_")
+                                             for h in host["litert"]]
+    np.testing.assert_allclose([p.score for _, p, _ in pairs],
+                               [h["score"] for h in host["litert"]], atol=6 / 256)
+    # The board's model frame is the host's: the RGB565 pixels it sent, grayscale, cut, scaled.
+    pictures = sorted((tmp_path / "received").glob("*.png"))
+    np.testing.assert_array_equal(camera_input.model_frame(frames[0].image(), 96),
+                                  predict.read_frame(pictures[0], 96)[..., 0])

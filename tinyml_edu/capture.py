@@ -722,6 +722,9 @@ def format_event(event: protocol.Event) -> str | None:
         return f"{event.label:<14} {event.score:5.3f}  {event.ms:8.2f} ms"
     if isinstance(event, protocol.KeywordDetection):
         return f"heard {event.label!r} ({event.score:.3f}) at {event.time_ms / 1000:.2f} s"
+    if isinstance(event, protocol.Centroids):
+        where = " ".join(f"({r},{c})" for r, c in event.points) or "-"
+        return f"  at (row,col) {where}"
     if isinstance(event, protocol.Comment):
         return f"# {event.text}"
     if isinstance(event, protocol.BoardError):

@@ -246,6 +246,9 @@ def _cmd_deploy(args: argparse.Namespace) -> int:
     print(f"sketch: {sketch / (sketch.name + '.ino')}")
     print(f"  ops: {', '.join(result.ops)}; arena reserved: {result.arena_bytes:,} bytes "
           f"({result.arena_source} + margin)")
+    if result.frame_buffer_bytes:
+        print(f"  camera frame buffer: {result.frame_buffer_bytes:,} bytes (counted in the fit "
+              "table)")
     if result.model_flash_bytes is not None:
         print(f"  model data in flash: {result.model_flash_bytes:,} bytes ({result.flash_note})")
     else:
@@ -269,17 +272,21 @@ def _cmd_deploy(args: argparse.Namespace) -> int:
 def _print_labels(results: list, as_json: bool) -> None:
     """One line per labelled file, or (``--json``) a list of {file, label, score}."""
     if as_json:
-        print(json.dumps([{"file": r.file, "label": r.label, "score": round(r.score, 4)}
+        print(json.dumps([{"file": r.file, "label": r.label, "score": round(r.score, 4),
+                           **({"centroids": [list(p) for p in r.centroids]}
+                              if getattr(r, "centroids", None) is not None else {})}
                           for r in results], indent=2))
         return
     for r in results:
-        print(f"{r.label:<16} {r.score:.3f}  {r.file}")
+        where = getattr(r, "centroids", None)
+        at = f"  at (row,col) {' '.join(f'({a},{b})' for a, b in where)}" if where else ""
+        print(f"{r.label:<16} {r.score:.3f}  {r.file}{at}")
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
     from tinyml_edu import predict
 
-    results = predict.predict_files(args.run_dir, args.files)
+    results = predict.predict_files(args.run_dir, args.files, backend=args.runtime)
     for r in results:
         if r.resampled_from:
             print(f"note: {r.file} is {r.resampled_from:g} Hz: resampled to the model's rate",
@@ -657,7 +664,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_monitor)
 
     p = sub.add_parser("deploy", help="make an Arduino sketch for a model (and upload it)")
-    p.add_argument("model", help="a .tflite file, e.g. runs/gestures/model_int8.tflite")
+    p.add_argument("model", help="a .tflite file, e.g. runs/gestures/model_int8.tflite, or a run "
+                   "folder (its int8 model)")
     p.add_argument("--board", required=True, help="board id (see `tinyml-edu boards`)")
     p.add_argument("--out", required=True, help="folder for the sketch")
     p.add_argument("--labels", help="comma-separated labels (default: from the run's report)")
@@ -674,10 +682,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("predict", help="label your own recordings with a run's int8 model",
                        description="Label recordings with a run's int8 model. Audio at another "
                        "sample rate is resampled to the model's (a note says so); IMU CSVs must "
-                       "be at the capture rate.")
+                       "be at the capture rate. A camera model (images, cars) labels pictures "
+                       "(PNG, JPEG), each brought to the model's frame as the board does it.")
     p.add_argument("run_dir", help="a `tinyml-edu run` output folder")
-    p.add_argument("files", nargs="+", help="WAV/FLAC/CSV files or folders of them")
-    p.add_argument("--json", action="store_true", help="a list of {file, label, score}")
+    p.add_argument("files", nargs="+", help="WAV/FLAC/CSV files (camera models: pictures) or "
+                   "folders of them")
+    p.add_argument("--json", action="store_true", help="a list of {file, label, score} (and, for "
+                   "a counting model, centroids: where it counted, in the model frame's pixels)")
+    p.add_argument("--runtime", choices=("litert", "tflm"), default="litert",
+                   help="litert (default), or tflm: the board's kernels (tflite-micro, Linux "
+                   "x86-64), so the answers are the board's to the last digit")
     p.set_defaults(func=_cmd_predict)
 
     from tinyml_edu.emulator import cli as emulator_cli  # `verify`: the emulated Cortex-M4

@@ -8,6 +8,11 @@ included with quotes: the folder compiles on its own, and an installed ``tinyml_
 library is neither needed nor compiled twice. A ``README.md`` in the folder says which core and
 libraries to install (the versions the sketches are compiled against) and how to upload.
 
+A camera model (``images``, ``cars``) gets the sketch's camera branch: the Tiny ML Kit's OV7675
+on a Nano 33 BLE Sense, 160 x 120 grayscale frames (the buffer the fit table counts), each cut
+and scaled to the model's frame as ``camera_input`` does on the host, bit for bit (the
+``CAMERA_*`` settings of ``model_settings.h``).
+
 Then, depending on what is there: ``arm-none-eabi-gcc`` measures the flash the model data takes
 on the board's CPU; ``arduino-cli`` compiles and uploads; the virtual board takes the model
 directly. Whatever is missing is explained, never fatal.
@@ -27,13 +32,13 @@ from typing import Any
 
 import numpy as np
 
-from tinyml_edu import export, profile
+from tinyml_edu import camera_input, export, profile
 from tinyml_edu._fs import staged_dir
 from tinyml_edu.boards import Board, get_board
 from tinyml_edu.errors import TinyMLEduError
 from tinyml_edu.features import sensor_of
 from tinyml_edu.projects import PROJECTS
-from tinyml_edu.run_report import RunReport
+from tinyml_edu.run_report import INT8_MODEL_FILE, RunReport
 
 PLACEHOLDERS = ("{{PROJECT}}", "{{BOARD_ID}}", "{{SENSOR}}", "{{OP_COUNT}}",
                 "{{OP_RESOLVER_ADDS}}")
@@ -59,6 +64,11 @@ NANO_CORE = "arduino:mbed_nano@4.6.0"
 TFLM_LIBRARY = {"arduino:mbed_nano": "Chirale_TensorFlowLite@2.0.0",
                 "esp32:esp32": "TensorFlowLite_ESP32", "rp2040:rp2040": "Chirale_TensorFlowLite"}
 IMU_LIBRARY = "Arduino_BMI270_BMM150@1.2.3"
+# The camera of the Tiny ML Kit: Arduino_OV767X from its repository (the Library Manager's 0.0.2
+# cannot be told the camera is an OV7675), the commit the kit compiles against.
+CAMERA_LIBRARY = "Arduino_OV767X"
+CAMERA_LIBRARY_GIT = ("https://github.com/arduino-libraries/Arduino_OV767X.git"
+                      "#e5dd28f208a30f1684c36ee5ba28b2a9fea281b8")
 # The Arduino IDE's names: Boards Manager entry and Tools > Board item, per core.
 IDE_NAMES = {"arduino:mbed_nano": ("Arduino Mbed OS Nano Boards", "Arduino Nano 33 BLE"),
              "esp32:esp32": ("esp32 by Espressif Systems, 3.x", "XIAO_ESP32S3"),
@@ -88,6 +98,7 @@ class DeployResult:
     flash_note: str = ""
     uploaded: bool = False
     messages: list[str] = field(default_factory=list)
+    frame_buffer_bytes: int = 0  # a camera sketch's camera frame (counted in the fit table)
 
 
 def firmware_dir() -> Path:
@@ -113,11 +124,14 @@ def build_sketch(model_path: Path | str, board_id: str, out_dir: Path | str,
                  labels: list[str] | None = None, project: str | None = None,
                  kit: Path | str | None = None,
                  listen_params: Any = None) -> DeployResult:
-    """Write a complete sketch folder ``out_dir/<name>/<name>.ino`` for ``board_id``. ``kit``:
-    the compile-only Arduino kit, whose flags the flash measurement then uses.
+    """Write a complete sketch folder ``out_dir/<name>/<name>.ino`` for ``board_id``.
+    ``model_path``: a .tflite file, or a run folder (its int8 model). ``kit``: the compile-only
+    Arduino kit, whose flags the flash measurement then uses.
     ``listen_params``: a ``listen.ListenParams`` for a keyword model, instead of the defaults
     (how often the board runs the model and how it smooths the scores)."""
     model_path, out_dir = Path(model_path), Path(out_dir)
+    if model_path.is_dir():  # a run folder: the model that predict and the boards run
+        model_path = model_path / INT8_MODEL_FILE
     if not model_path.is_file():
         raise DeployError(f"{model_path} not found; give the .tflite file of a run, e.g. "
                           "runs/sine/model_int8.tflite")
@@ -136,6 +150,15 @@ def build_sketch(model_path: Path | str, board_id: str, out_dir: Path | str,
     except ValueError as err:
         raise DeployError(f"{model_path} is not a valid .tflite model: {err}") from err
     sketch_sensor = sketch_sensor_of(sensor, feature_params, _input_count(model))
+    notes = []
+    if sketch_sensor == "camera" and board.arduino_core != "arduino:mbed_nano":
+        sketch_sensor = "other"
+        notes.append(f"the camera branch of the sketch is for the Nano 33 BLE Sense with the "
+                     f"Tiny ML Kit's camera, not {board.name} yet")
+    elif sensor == "camera" and sketch_sensor != "camera":
+        notes.append("the sketch cannot compute this camera model's input: "
+                     f"{camera_input.sketch_problem(feature_params)}")
+    camera = camera_input.sketch_settings(feature_params) if sketch_sensor == "camera" else None
     listening = (export.listen_settings(labels, feature_params, report.task or "classification")
                  if sketch_sensor == "audio" else None)
     if listen_params is not None:
@@ -145,7 +168,10 @@ def build_sketch(model_path: Path | str, board_id: str, out_dir: Path | str,
         listening = listen_params.to_dict()
     if listening and stream.get("rate"):  # the sketch runs the model every LISTEN_HOP_MS
         stream["stride"] = int(stream["rate"]) * int(listening["hop_ms"]) // 1000
-    prof = profile.profile(model, boards={board.id: board}, search_smallest=False)
+    try:
+        prof = profile.profile(model, boards={board.id: board}, search_smallest=False)
+    except RuntimeError as err:  # e.g. TFLM cannot run it (an untrained network's softmax)
+        raise DeployError(f"{model_path}: {err}") from err
     arena = int(prof.arena_bytes * (1 + profile.ARENA_MARGIN))
 
     name = re.sub(r"\W", "_", f"{project}_{board.id}")
@@ -167,7 +193,7 @@ def build_sketch(model_path: Path | str, board_id: str, out_dir: Path | str,
         (staging / f"{name}.ino").write_text(filled, encoding="utf-8")
         interp_in = _input_quantization(model)
         export.write_sketch_sources(staging, model, labels, arena, feature_params, *interp_in,
-                                    listen=listening)
+                                    listen=listening, camera=camera)
         library_src = firmware_dir() / "libraries" / PROTOCOL_LIBRARY / "src"
         shutil.copytree(library_src, staging / "src")
         (staging / "README.md").write_text(sketch_readme(name, board, sketch_sensor),
@@ -179,9 +205,12 @@ def build_sketch(model_path: Path | str, board_id: str, out_dir: Path | str,
             "arena_source": prof.arena_source, "model_bytes": len(model),
             "feature_params": feature_params, "model": str(model_path), **stream,
             **({"listen": listening} if listening else {}),
+            **({"camera": camera} if camera else {}),
         }, indent=2) + "\n", encoding="utf-8")
 
-    result = DeployResult(sketch, ops, arena, prof.arena_source)
+    result = DeployResult(sketch, ops, arena, prof.arena_source, messages=notes)
+    if camera:
+        result.frame_buffer_bytes = int(camera["frame_buffer_bytes"])
     if sketch_sensor == "other":
         result.messages.append(
             f"the sketch does not compute {project}'s features on the board yet: it loads the "
@@ -201,6 +230,14 @@ def sketch_readme(name: str, board: Board, sensor: str) -> str:
     imu_note = (" (used on Rev2; a Rev1's IMU is read directly, so `Arduino_LSM9DS1` is not "
                 "needed)" if sensor == "imu" else "")
     lib_lines = "\n".join(f"arduino-cli lib install {lib}" for lib in libraries)
+    if sensor == "camera":
+        url, commit = CAMERA_LIBRARY_GIT.split("#")
+        ide_libraries += (f", and `{CAMERA_LIBRARY}` from its repository ({url}, commit "
+                          f"{commit[:7]}; IDE: download it as a ZIP, then Sketch > Include "
+                          "Library > Add .ZIP Library): the Library Manager's 0.0.2 cannot be "
+                          "told the kit's camera is an OV7675")
+        lib_lines += ("\narduino-cli config set library.enable_unsafe_install true"
+                      f"\narduino-cli lib install --git-url {CAMERA_LIBRARY_GIT}")
     ide_core, ide_board = IDE_NAMES.get(board.arduino_core, (board.arduino_core, board.name))
     if board.arduino_core == "arduino:mbed_nano":
         ide_core += " " + NANO_CORE.split("@")[1]
@@ -294,9 +331,13 @@ def _stream_window(project, feature_params: dict[str, Any], sensor: str) -> dict
 
 
 def sketch_sensor_of(sensor: str, feature_params: dict[str, Any], input_count: int) -> str:
-    """The template's data path: ``imu`` and ``audio`` when the sketch computes the model's
-    features (IMU windows; log-mel or MFCC), ``none`` for a one-input model (the sine demo),
-    ``other`` for features the board does not compute yet (hand-made feature vectors)."""
+    """The template's data path: ``imu``, ``audio`` and ``camera`` when the sketch computes
+    the model's input (IMU windows; log-mel or MFCC; a camera frame cut and scaled to the
+    model's), ``none`` for a one-input model (the sine demo), ``other`` for features the board
+    does not compute yet (hand-made feature vectors)."""
+    if sensor == "camera" and camera_input.sketch_problem(feature_params) is None:
+        frame = int(feature_params["frame"])
+        return "camera" if input_count == frame * frame else "other"
     if sensor == "imu" and "channels" in feature_params:
         return "imu"
     if sensor == "audio" and "kind" in feature_params:

@@ -565,9 +565,11 @@ def scale_imu(windows: np.ndarray, params: ImuFeatureParams = ImuFeatureParams()
 
 
 def sensor_of(feature_params: dict[str, Any]) -> str:
-    """The sensor a run's feature parameters belong to: "audio" (they name a feature ``kind``),
-    "imu" (they name ``channels``) or "none" (raw numbers, as the sine demo's), the names
-    ``Project.sensor`` uses."""
+    """The sensor a run's feature parameters belong to: "camera" (``input`` is camera),
+    "audio" (they name a feature ``kind``), "imu" (they name ``channels``) or "none" (raw
+    numbers, as the sine demo's), the names ``Project.sensor`` uses."""
+    if feature_params.get("input") == "camera":
+        return "camera"
     if "kind" in feature_params:
         return "audio"
     if "channels" in feature_params:

@@ -5,6 +5,12 @@ trained on, the project's features with the parameters saved in the run's ``repo
 the int8 ``.tflite`` model. A recording longer than one window gets the average of its windows'
 scores, so a 3-second gesture recording gives one answer. An audio recording at another
 sample rate (a phone's 44.1 kHz, a 22.05 kHz WAV) is resampled to the model's rate first.
+
+A camera model's picture is brought to the model's frame as the board does it
+(``camera_input.model_frame``); a counting model (cars) also says where it counted
+(``FilePrediction.centroids``, the board's ``C`` line). ``backend``: the runtime, LiteRT by
+default; ``"TFLM"`` runs the board's own kernels (tflite-micro), so the answers are the
+board's to the last digit (LiteRT rounds a few int8 convolutions one step differently).
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tinyml_edu import datasets, quantize
+from tinyml_edu import camera_input, datasets, quantize, runtime
 from tinyml_edu.errors import InputError, MissingFileError
 from tinyml_edu.i18n import _
 from tinyml_edu.projects import get_project
@@ -28,6 +34,7 @@ class FilePrediction:
     score: float
     windows: int
     resampled_from: float | None = None  # the file's rate, when it was resampled
+    centroids: tuple[tuple[int, int], ...] | None = None  # counting: (row, col) of each one
 
 
 RATE_TOLERANCE = 0.05  # a rate within 5 % of the model's is used as it is
@@ -93,49 +100,60 @@ def _pictures(paths: list[Path]) -> list[Path]:
 
 def read_frame(path: Path, size: int) -> np.ndarray:
     """A picture as the camera sketch sees it: grayscale, the largest centred square, scaled
-    to ``size`` x ``size``; uint8 (size, size, 1)."""
+    to ``size`` x ``size`` (``camera_input.model_frame``, which the board and the virtual board
+    compute alike); uint8 (size, size, 1)."""
     from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(path) as image:
-            gray = image.convert("L")
+            gray = image.mode in ("L", "1", "I;16", "I", "LA")
+            picture = np.asarray(image.convert("L" if gray else "RGB"), dtype=np.uint8)
     except (UnidentifiedImageError, OSError) as err:
         raise InputError(f"{path} is not a picture tinyml-edu can read ({err}); save it again "
                          "as PNG or JPEG") from err
-    w, h = gray.size
-    side = min(w, h)
-    left, top = (w - side) // 2, (h - side) // 2
-    square = gray.crop((left, top, left + side, top + side))
-    frame = square.resize((size, size), Image.Resampling.BILINEAR)
-    return np.asarray(frame, dtype=np.uint8)[:, :, None]
+    return camera_input.model_frame(picture, size)[:, :, None]
 
 
-def _predict_pictures(report: RunReport, model: bytes, paths: list[Path]) -> list[FilePrediction]:
+def _outputs(model: bytes, x: np.ndarray, backend: str) -> np.ndarray:
+    """The model's float outputs for each row of ``x`` on ``backend``."""
+    if backend.lower() == "litert":
+        return quantize.predict(model, x)
+    return runtime.predict(runtime.load(model, backend), x)
+
+
+def _predict_pictures(report: RunReport, model: bytes, paths: list[Path],
+                      backend: str = "LiteRT") -> list[FilePrediction]:
     project = get_project(report.project or "")
     if project.features is None:
         raise InputError(f"project {project.name!r} cannot read pictures")
     size = int(report.params["frame"])
     files = _pictures(paths)
     frames = np.stack([read_frame(path, size) for path in files])
-    outputs = quantize.predict(model, project.features(frames, report.params))
+    outputs = _outputs(model, project.features(frames, report.params), backend)
     results = []
     for path, out in zip(files, outputs, strict=True):
+        where = None
         if project.describe is not None:  # e.g. counting: "5 cars"
             label, score = project.describe(out, report.params)
+            if project.locate is not None:
+                where = tuple(project.locate(out, report.params))
         else:
             best = int(np.argmax(out))
             label, score = report.labels[best], float(out[best])
-        results.append(FilePrediction(str(path), label, score, 1))
+        results.append(FilePrediction(str(path), label, score, 1, centroids=where))
     return results
 
 
-def predict_files(run_dir: Path | str, paths: list[Path | str]) -> list[FilePrediction]:
+def predict_files(run_dir: Path | str, paths: list[Path | str],
+                  backend: str = "LiteRT") -> list[FilePrediction]:
     """Label each recording in ``paths`` (files or folders) with the int8 model of a run; for
-    a camera project, each picture (PNG or JPEG)."""
+    a camera project, each picture (PNG or JPEG). ``backend``: ``"LiteRT"`` or ``"TFLM"``
+    (the board's kernels)."""
     run_dir = Path(run_dir)
     report, model_path = RunReport.load_finished(run_dir)
     if report.params.get("input") == "camera":
-        return _predict_pictures(report, model_path.read_bytes(), [Path(p) for p in paths])
+        return _predict_pictures(report, model_path.read_bytes(), [Path(p) for p in paths],
+                                 backend)
     if report.task != "classification":
         raise InputError(f"predict labels recordings; project {report.project!r} is a "
                          f"{report.task} project")
@@ -156,7 +174,7 @@ def predict_files(run_dir: Path | str, paths: list[Path | str]) -> list[FilePred
         if not windows:
             raise InputError(_("{path} is shorter than one window ({window} samples)").format(
                 path=path, window=window))
-        scores = quantize.predict(model, project.features(np.stack(windows), report.params))
+        scores = _outputs(model, project.features(np.stack(windows), report.params), backend)
         mean = scores.mean(axis=0)
         best = int(np.argmax(mean))
         results.append(FilePrediction(str(path), labels[best], float(mean[best]), len(windows),

@@ -103,6 +103,16 @@ class KeywordDetection:
 
 
 @dataclass(frozen=True)
+class Centroids:
+    """A ``C`` line: where a counting model (FOMO, e.g. cars) found what it counted, after the
+    ``P`` line of the same ``seq``: (row, column) of each grid cell's centre, in pixels of the
+    model's frame."""
+
+    seq: int
+    points: tuple[tuple[int, int], ...]
+
+
+@dataclass(frozen=True)
 class Comment:
     text: str
 
@@ -130,8 +140,8 @@ class Corrupted:
         return self.raw.decode("ascii", "replace").strip()
 
 
-Event = (Header | ImuSample | AudioFrame | CameraFrame | Prediction | KeywordDetection | Comment
-         | BoardError | Corrupted)
+Event = (Header | ImuSample | AudioFrame | CameraFrame | Prediction | KeywordDetection
+         | Centroids | Comment | BoardError | Corrupted)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -154,6 +164,11 @@ def encode_prediction(seq: int, label: str, score: float, ms: float) -> bytes:
 
 def encode_keyword(seq: int, label: str, score: float, time_ms: int) -> bytes:
     return _with_checksum(f"K {seq % 65536} {label} {score:.4f} {int(time_ms)}")
+
+
+def encode_centroids(seq: int, points: Sequence[tuple[int, int]]) -> bytes:
+    body = " ".join(f"{int(r)},{int(c)}" for r, c in points)
+    return _with_checksum(f"C {seq % 65536} {len(points)}" + (f" {body}" if body else ""))
 
 
 def encode_comment(text: str) -> bytes:
@@ -244,7 +259,7 @@ def _plain_text(line: bytes) -> bool:
     """Printable ASCII that does not start like a data line: a library's message (the TFLM
     library prints its own with ``Serial.print``), not a data line with a bad checksum."""
     return (bool(line.strip()) and all(32 <= b < 127 or b == 9 for b in line)
-            and not line.startswith((b"D ", b"P ", b"K ", b"#TINYML-EDU")))
+            and not line.startswith((b"D ", b"P ", b"K ", b"C ", b"#TINYML-EDU")))
 
 
 def parse_line(line: bytes) -> Event:
@@ -267,6 +282,12 @@ def parse_line(line: bytes) -> Event:
         if text.startswith("K "):
             _, seq, label, score, time_ms = text.split(" ")
             return KeywordDetection(int(seq), label, float(score), int(time_ms))
+        if text.startswith("C "):
+            _, seq, count, *pairs = text.split(" ")
+            points = tuple((int(r), int(c)) for r, c in (pair.split(",") for pair in pairs))
+            if len(points) != int(count):
+                raise ValueError(f"{count} centroids announced, {len(points)} given")
+            return Centroids(int(seq), points)
         if text.startswith("#TINYML-EDU "):
             fields = dict(part.split("=", 1) for part in text.split(" ")[2:])
             return Header(fields["board"], fields["sensor"], float(fields["rate"]),

@@ -10,7 +10,10 @@ style of tflite-micro's Python API.
 Backends:
 
 - ``litert``: LiteRT (``ai_edge_litert``) with the plain built-in kernels; installs everywhere
-  the course runs and computes the same int8 results as TFLM.
+  the course runs and computes the same int8 results as TFLM for the projects' networks. Not
+  for every network: a 1 x 1 int8 convolution of a one-channel input into two channels came
+  out one step (1/256 after a softmax) off TFLM's in about half of its values
+  (tests/test_virtual_board.py; ``tinyml-edu predict --runtime tflm`` gives the board's).
 - ``tflm``: tflite-micro, the runtime of the board (its reference kernels); a wheel exists for
   Linux x86-64 only. It needs a tensor arena: the one place that grows it until the model
   allocates is ``allocate_tflm``.

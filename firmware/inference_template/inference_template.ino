@@ -26,6 +26,17 @@
  *           to the posterior smoother of tinyml_edu.listen (tinyml_edu_listen.h) and prints
  *           "K <seq> <label> <score> <time_ms> *CRC" for each keyword it detects, time_ms
  *           counted in samples from start-up.
+ *   camera - the OV7675 of the Tiny Machine Learning Kit (Nano 33 BLE Sense on its shield,
+ *           library Arduino_OV767X): reads CAMERA_WIDTH x CAMERA_HEIGHT frames (160 x 120
+ *           grayscale, the one picture the sketch holds: the frame buffer the fit table
+ *           counts) and brings each to the model exactly as tinyml_edu.camera_input does on
+ *           the host (tinyml_edu_camera_input.h: grayscale, the centred square, Pillow's
+ *           bilinear resize to FEATURE_FRAME x FEATURE_FRAME, pixel / 255, quantized) straight
+ *           into the model's input. A classifier prints the top label; a counting model
+ *           (CAMERA_COUNT_CELLS > 0: FOMO, cars) prints "P <seq> <n>_cars <lowest probability
+ *           among them> <ms>" and then "C <seq> <n> <row>,<col> ..." with the centres of the
+ *           cells it counted, in pixels of the model's frame. START streams the frames too
+ *           (each frame, then its P line).
  *   none  - the hello-world sine demo: feeds x sweeping 0..2*pi and reports y = model(x).
  *   other - a model whose features the board does not compute yet (e.g. wingbeats, ecg):
  *           the model is loaded, run once on zeros (its Invoke() time is reported) and the
@@ -35,7 +46,8 @@
  * the label "y" and the predicted value as the score (so it can be negative).
  *
  * Commands (docs/serial-protocol.md): HELLO -> header; START -> header, then raw sensor data
- * (D lines or audio frames) until STOP; INFER ON / INFER OFF -> P lines on/off (on at reset).
+ * (D lines, audio or camera frames) until STOP; INFER ON / INFER OFF -> P lines on/off (on at
+ * reset).
  *
  * TensorFlow Lite for Microcontrollers: the official Arduino_TensorFlowLite library was
  * removed from the Library Manager, so this sketch targets libraries a class can install
@@ -62,14 +74,17 @@
 #define TINYML_EDU_SENSOR_NAME "imu"
 #elif defined(TINYML_EDU_SENSOR_audio)
 #define TINYML_EDU_SENSOR_NAME "audio"
+#elif defined(TINYML_EDU_SENSOR_camera)
+#define TINYML_EDU_SENSOR_NAME "camera"
 #elif defined(TINYML_EDU_SENSOR_none)
 #define TINYML_EDU_SENSOR_NAME "none"
 #elif defined(TINYML_EDU_SENSOR_other)
 #define TINYML_EDU_SENSOR_NAME "other"
 #else
-#error "the sensor must be imu, audio, none or other"
+#error "the sensor must be imu, audio, camera, none or other"
 #endif
-#if defined(TINYML_EDU_SENSOR_imu) || defined(TINYML_EDU_SENSOR_audio)
+#if defined(TINYML_EDU_SENSOR_imu) || defined(TINYML_EDU_SENSOR_audio) || \
+    defined(TINYML_EDU_SENSOR_camera)
 #define TINYML_EDU_CLASSIFIER 1  // streams raw sensor data and reports the top label
 #endif
 
@@ -94,6 +109,14 @@
 #include <Wire.h>
 #include "src/tinyml_edu_nano33.h"
 #endif
+#elif defined(TINYML_EDU_SENSOR_camera)
+#if !defined(ARDUINO_ARCH_MBED)
+#error "sensor camera needs a Nano 33 BLE Sense on the Tiny Machine Learning Kit shield (OV7675)"
+#endif
+#include <Arduino_OV767X.h>
+#include <Wire.h>
+#include "src/tinyml_edu_camera.h"
+#include "src/tinyml_edu_nano33.h"
 #endif
 
 #if defined(ARDUINO_ARCH_ESP32) && !defined(TINYML_EDU_USE_CHIRALE)
@@ -117,6 +140,8 @@
 #include "src/tinyml_edu_audio_input.h"  // after model_settings.h: sized from its FEATURE_*
 #elif defined(TINYML_EDU_SENSOR_imu)
 #include "src/tinyml_edu_imu_input.h"  // after model_settings.h: set up from its FEATURE_*
+#elif defined(TINYML_EDU_SENSOR_camera)
+#include "src/tinyml_edu_camera_input.h"  // after model_settings.h: from its CAMERA_*
 #endif
 
 #if defined(TINYML_EDU_SENSOR_audio) && defined(LISTEN_HOP_MS)
@@ -162,6 +187,7 @@ static void registerOps() {
 {{OP_RESOLVER_ADDS}}
 }
 
+#if !defined(TINYML_EDU_SENSOR_camera)  // a camera model's input: tme_camera_input_int8
 // The int8 value of x: round(x / kInputScale) + kInputZeroPoint, halves away from zero as
 // TFLite's quantize kernel does (and tinyml_edu.runtime.quantize_input).
 static void setInput(size_t i, float x) {
@@ -171,6 +197,7 @@ static void setInput(size_t i, float x) {
     g_input->data.f[i] = x;
   }
 }
+#endif
 
 static size_t inputCount() {
   return g_input->type == kTfLiteInt8 ? g_input->bytes : g_input->bytes / sizeof(float);
@@ -624,6 +651,137 @@ static void pollSensor() {
 }
 
 #endif  // TINYML_EDU_SENSOR_audio
+
+// ============================================================================================
+// Sensor: camera
+
+#if defined(TINYML_EDU_SENSOR_camera)
+
+static_assert((CAMERA_WIDTH == 160 && CAMERA_HEIGHT == 120) ||
+                  (CAMERA_WIDTH == 176 && CAMERA_HEIGHT == 144) ||
+                  (CAMERA_WIDTH == 320 && CAMERA_HEIGHT == 240),
+              "CAMERA_WIDTH x CAMERA_HEIGHT: 160x120 (QQVGA), 176x144 (QCIF) or 320x240 (QVGA)");
+static_assert(TME_CAMERA_INPUT_FRAME_BYTES == CAMERA_FRAME_BUFFER_BYTES,
+              "the camera frame is the frame buffer the fit table counts");
+static const uint32_t kCameraWidth = CAMERA_WIDTH;
+static const uint32_t kCameraHeight = CAMERA_HEIGHT;
+static const uint8_t kCameraFormat = TME_CAMERA_INPUT_FORMAT;
+static const int kCameraResolution =
+    CAMERA_WIDTH == 320 ? QVGA : (CAMERA_WIDTH == 176 ? QCIF : QQVGA);
+static const uint32_t kCountCells = CAMERA_COUNT_CELLS;  // 0: the model classifies the frame
+static const uint32_t kGrid = kCountCells > 0 ? kCountCells : 1;  // never a zero divisor
+static const size_t kCells = (size_t)kGrid * kGrid;
+
+// The one picture the sketch holds: the model's frame is computed from it straight into the
+// model's input tensor.
+static uint8_t g_camera_frame[TME_CAMERA_INPUT_FRAME_BYTES];
+static tme_camera_input_t g_camera_input;
+static bool g_camera_ok = false;
+static bool g_camera_input_ok = false;
+// Counting: each cell's probability of the last class, the peaks, their centres (row, col).
+static float g_heat[kCells];
+static uint8_t g_peaks[kCells];
+static uint16_t g_centres[2 * kCells];
+
+static void sendHeader() {
+  if (!g_camera_ok) {
+    sendError("OV7675 camera did not start (is the Tiny ML Kit shield attached and the camera "
+              "seated?)");
+    return;
+  }
+  sendComment(tme::Text()
+                  .add("tinyml-edu inference ")
+                  .add(TINYML_EDU_PROJECT)
+                  .add(", OV7675 camera, model frame ")
+                  .add((uint32_t)FEATURE_FRAME)
+                  .add("x")
+                  .add((uint32_t)FEATURE_FRAME)
+                  .add(" from the centred square")
+                  .c_str());
+  tme::sendCameraHeader(Serial, g_line, g_board, CAMERA_FPS, kCameraWidth, kCameraHeight,
+                        kCameraFormat);
+}
+
+// Counting models (FOMO): the cells whose probability of the last class (e.g. "car") is above
+// CAMERA_PEAK_THRESHOLD and the highest around them (tme_image_peaks, as cars.local_peaks).
+// "P <seq> <n>_cars <the lowest probability among them> <ms>", then their centres.
+static void reportCount(float ms) {
+  const size_t cells = kCells;
+  const size_t classes = outputCount() / cells;
+  if (classes < 1 || classes * cells != outputCount()) {
+    sendError("the model's output is not CAMERA_COUNT_CELLS x CAMERA_COUNT_CELLS cells");
+    return;
+  }
+  for (size_t i = 0; i < cells; ++i) g_heat[i] = outputValue(i * classes + classes - 1);
+  const uint32_t n = tme_image_peaks(g_heat, kGrid, kGrid, CAMERA_PEAK_THRESHOLD, g_peaks);
+  float lowest = 0.0f;
+  size_t found = 0;
+  for (size_t i = 0; i < cells; ++i) {
+    if (!g_peaks[i]) continue;
+    if (found == 0 || g_heat[i] < lowest) lowest = g_heat[i];
+    const uint32_t row = (uint32_t)(i / kGrid), col = (uint32_t)(i % kGrid);
+    g_centres[2 * found] = (uint16_t)((2 * row + 1) * FEATURE_FRAME / (2 * kGrid));
+    g_centres[2 * found + 1] = (uint16_t)((2 * col + 1) * FEATURE_FRAME / (2 * kGrid));
+    ++found;
+  }
+  tme::Text label;  // "3 cars": the P line writes it as 3_cars
+  label.add(n).add(" ").add(kCategoryLabels[kCategoryCount - 1]).add(n == 1 ? "" : "s");
+  const uint32_t seq = g_prediction_seq++;
+  sendLine(tme_format_prediction(g_line, sizeof g_line, seq, label.c_str(), lowest, ms));
+  sendLine(tme_format_centroids(g_line, sizeof g_line, seq, g_centres, found));
+}
+
+static void runInference() {
+  if (g_input->type == kTfLiteInt8) {
+    tme_camera_input_int8(&g_camera_input, g_camera_frame, g_input->data.int8);
+  } else {
+    tme_image_model_input_float(&g_camera_input.image, g_camera_frame, g_input->data.f);
+  }
+  const float ms = invokeTimed();
+  if (ms < 0.0f) return;
+  if (kCountCells > 0) {
+    reportCount(ms);
+  } else {
+    reportTopLabel(ms);
+  }
+}
+
+static void setupSensor() {
+  g_board = tme_nano33::boardId();  // Rev1 has an LSM9DS1 on Wire1; the camera is on Wire
+  const int status = tme_camera_input_setup(&g_camera_input, kInputScale, kInputZeroPoint);
+  g_camera_input_ok = status == TME_IMAGE_OK;
+  if (status == TME_IMAGE_BAD_SCALE) {
+    sendError("FEATURE_SCALE in model_settings.h is not 1/255: the sketch feeds pixel / 255");
+  } else if (!g_camera_input_ok) {
+    sendError("the CAMERA_* and FEATURE_FRAME settings in model_settings.h are not usable");
+  }
+  g_camera_ok = Camera.begin(kCameraResolution, CAMERA_GRAYSCALE ? GRAYSCALE : RGB565,
+                             CAMERA_FPS, OV7675) != 0;
+}
+
+static size_t expectedInputs() {
+  return (size_t)TME_CAMERA_INPUT_PIXELS;
+}
+
+static void startStreaming() {
+  g_data_seq = 0;
+  g_streaming = g_camera_ok;
+}
+
+static void pollSensor() {
+  const bool infer = g_infer && g_model_ok && g_camera_input_ok;
+  if (!g_camera_ok || (!g_streaming && !infer)) return;
+  // readFrame waits for the next whole frame with interrupts off (at most 1 / CAMERA_FPS s);
+  // commands are read between frames, which is soon enough for STOP.
+  Camera.readFrame(g_camera_frame);
+  if (g_streaming) {
+    tme::sendCameraFrame(Serial, g_data_seq++, kCameraWidth, kCameraHeight, kCameraFormat,
+                         g_camera_frame);
+  }
+  if (infer) runInference();
+}
+
+#endif  // TINYML_EDU_SENSOR_camera
 
 // ============================================================================================
 // Sensor: none - the hello-world sine demo

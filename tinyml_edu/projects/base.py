@@ -37,7 +37,8 @@ class Project:
     training: TrainConfig
     # Per-channel Dense scales compute wrong outputs on the board's TFLM (see quantize.convert).
     per_channel_dense: bool = False
-    # Which board sensor feeds the model: "imu", "audio" or "none" (the sketch's data path).
+    # Which board sensor feeds the model: "imu", "audio", "camera" or "none" (the sketch's data
+    # path).
     sensor: str = "none"
     # Anomaly projects: (inputs, reconstructions) -> one score per example, higher = stranger.
     anomaly_score: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None
@@ -47,8 +48,8 @@ class Project:
     # Projects whose test figures are not plain accuracy (e.g. counting): (outputs of the float
     # and int8 models keyed "float32" / "int8", prepared data) -> ``float_*`` / ``int8_*`` keys.
     evaluate: Callable[[dict[str, np.ndarray], Prepared], dict[str, float]] | None = None
-    # RAM the sketch needs besides the arena and the runtime (a camera's frame buffer): counted
-    # in the fit table.
+    # RAM the sketch needs besides the arena and the runtime (the camera frame the inference
+    # sketch reads, ``camera_input.FRAME_BUFFER_BYTES``): counted in the fit table.
     frame_buffer_bytes: int = 0
     # More figures for report.json, computed after the run (e.g. the same model trained without
     # pre-training, for comparison): (prepared data, seed) -> keys.
@@ -59,6 +60,9 @@ class Project:
     # Projects whose output is not one score per class: (one input's model output, feature
     # parameters) -> (what ``predict`` prints, a score), e.g. ("5 cars", 0.93).
     describe: Callable[[np.ndarray, dict[str, Any]], tuple[str, float]] | None = None
+    # Counting projects: (one input's model output, feature parameters) -> where the counted
+    # objects are, (row, column) in pixels of the model's frame (the board's ``C`` lines).
+    locate: Callable[[np.ndarray, dict[str, Any]], list[tuple[int, int]]] | None = None
 
 
 def prepare_splits(ds: datasets.Dataset, transform: Callable[[np.ndarray], np.ndarray],

@@ -12,9 +12,13 @@ streets (parking rows), 2.3 on the validation streets and 0.8 on the test street
 (intersections, roundabouts). Counting every cell above the threshold has no such floor, but a
 trained model's blob of one car often covers two cells, and that doubles the error.
 
-Input (what the sketch must compute): the camera frame cropped and scaled to 96 x 96 grayscale,
-1 byte a pixel, divided by 255 (the int8 input then is ``pixel - 128``, exactly). The frame
-buffer (``FRAME_BUFFER_BYTES``) is counted against the board's RAM in the fit table.
+Input: the camera frame in grayscale, its centred square scaled to 96 x 96
+(``camera_input.model_frame``: the inference sketch, the virtual board and ``tinyml-edu
+predict`` compute it bit for bit alike), 1 byte a pixel, divided by 255 (the int8 input then is
+``pixel - 128``, exactly). The sketch's camera frame (``FRAME_BUFFER_BYTES``, 160 x 120
+grayscale) is counted against the board's RAM in the fit table. On the board (and the virtual
+board) each frame gives a ``P`` line, e.g. ``P 7 3_cars 0.871 ...`` (the count, the lowest
+probability among the cars counted), then a ``C`` line with the centres of their cells.
 
 Training frames are augmented with the eight flips and quarter turns of the frame, each turned
 again by a random angle (a street seen from above has no "up", and the held-out streets run at
@@ -36,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from tinyml_edu import datasets
+from tinyml_edu import camera_input, datasets
 from tinyml_edu.projects.base import Prepared, Project
 from tinyml_edu.train import TrainConfig
 
@@ -45,7 +49,9 @@ if TYPE_CHECKING:  # keep importing this module free of TensorFlow
 
 FRAME = 96  # pixels a side: what the model reads
 CELLS = 12  # output grid a side: one cell per 8 x 8 pixels (stride 8)
-FRAME_BUFFER_BYTES = FRAME * FRAME  # one grayscale frame, 1 byte a pixel
+# The inference sketch's camera frame (160 x 120 grayscale, 19,200 bytes), which it cuts and
+# scales to FRAME x FRAME straight into the model's input: what the fit table counts.
+FRAME_BUFFER_BYTES = camera_input.FRAME_BUFFER_BYTES
 CLASSES = ["background", "car"]
 
 # Model: a plain 3x3 convolution, then depthwise-separable blocks (depthwise 3x3 + pointwise
@@ -70,7 +76,7 @@ def frames_to_inputs(frames: np.ndarray) -> np.ndarray:
     if x.ndim != 4 or x.shape[1:] != (FRAME, FRAME, 1):
         raise ValueError(f"cars expects grayscale frames of shape (n, {FRAME}, {FRAME}, 1), "
                          f"not {x.shape}; crop and scale the camera image to {FRAME} x {FRAME}")
-    return (x.astype(np.float32) / 255.0).astype(np.float32)
+    return camera_input.pixel_inputs(x)
 
 
 def heatmap_target(centroids: np.ndarray) -> np.ndarray:
@@ -264,6 +270,16 @@ def describe(output: np.ndarray, params: dict[str, Any]) -> tuple[str, float]:
     return f"{n} car{'s' if n != 1 else ''}", float(prob[peaks].min()) if n else 0.0
 
 
+def centroids(output: np.ndarray, params: dict[str, Any]) -> list[tuple[int, int]]:
+    """One frame's heatmap (12, 12, 2) -> (row, column) of each counted car, in pixels of the
+    model's frame: the centre of its cell, rounded down (what the board's ``C`` line says)."""
+    prob = np.asarray(output, np.float64)[..., 1]
+    peaks = local_peaks(prob, float(params.get("peak_threshold", PEAK_THRESHOLD)))[0]
+    frame, cells = int(params.get("frame", FRAME)), prob.shape[0]
+    return [((2 * int(r) + 1) * frame // (2 * cells), (2 * int(c) + 1) * frame // (2 * cells))
+            for r, c in np.argwhere(peaks)]
+
+
 def examples(x_test: np.ndarray, outputs: np.ndarray, prep: Prepared, path: Path) -> Path:
     """The first test frames with the int8 model's car heatmap (red), the cars it counted
     (circles) and the true count."""
@@ -302,4 +318,5 @@ PROJECT = Project(
     frame_buffer_bytes=FRAME_BUFFER_BYTES,
     examples=examples,
     describe=describe,
+    locate=centroids,
 )

@@ -11,9 +11,11 @@ less) and trains a new head (global average + softmax) on the ``train`` split, 1
 class. The report also gives the accuracy of the same network trained without pre-training
 (``scratch_float_accuracy``), for comparison.
 
-Input (what the sketch must compute): the camera frame cropped and scaled to 96 x 96 grayscale,
-1 byte a pixel, divided by 255 (the int8 input then is ``pixel - 128``). The frame buffer
-(``FRAME_BUFFER_BYTES``) is counted against the board's RAM in the fit table.
+Input: the camera frame in grayscale, its centred square scaled to 96 x 96
+(``camera_input.model_frame``: the inference sketch, the virtual board and ``tinyml-edu
+predict`` compute it bit for bit alike), 1 byte a pixel, divided by 255 (the int8 input then is
+``pixel - 128``). The sketch's camera frame (``FRAME_BUFFER_BYTES``, 160 x 120 grayscale) is
+counted against the board's RAM in the fit table.
 
 Training frames are augmented with the eight flips and quarter turns of the frame: a symbol
 drawn on a sheet keeps its class when the sheet is turned or seen from behind.
@@ -35,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from tinyml_edu import datasets
+from tinyml_edu import camera_input, datasets
 from tinyml_edu.errors import MissingFileError, TinyMLEduError
 from tinyml_edu.projects.base import Prepared, Project
 from tinyml_edu.train import TrainConfig
@@ -44,7 +46,9 @@ if TYPE_CHECKING:  # keep importing this module free of TensorFlow
     import keras
 
 FRAME = 96  # pixels a side
-FRAME_BUFFER_BYTES = FRAME * FRAME  # one grayscale frame, 1 byte a pixel
+# The inference sketch's camera frame (160 x 120 grayscale, 19,200 bytes), which it cuts and
+# scales to FRAME x FRAME straight into the model's input: what the fit table counts.
+FRAME_BUFFER_BYTES = camera_input.FRAME_BUFFER_BYTES
 
 # Backbone: a 3x3 convolution with stride 2, then depthwise-separable blocks (depthwise 3x3 +
 # pointwise 1x1, each with batch norm and ReLU). Four strides of 2: 96 -> 6 pixels.
@@ -64,7 +68,7 @@ def frames_to_inputs(frames: np.ndarray) -> np.ndarray:
     if x.ndim != 4 or x.shape[1:] != (FRAME, FRAME, 1):
         raise ValueError(f"images expects grayscale frames of shape (n, {FRAME}, {FRAME}, 1), "
                          f"not {x.shape}; crop and scale the camera image to {FRAME} x {FRAME}")
-    return (x.astype(np.float32) / 255.0).astype(np.float32)
+    return camera_input.pixel_inputs(x)
 
 
 def dihedral(x: np.ndarray, k: int) -> np.ndarray:

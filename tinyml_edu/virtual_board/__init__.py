@@ -26,6 +26,12 @@ one recording file as ``source`` the board hears it once from boot (``reset()`` 
 and ``source_ended`` says when it is over: ``tinyml-edu listen RUN --port virtual --source
 RECORDING`` then gives the host's detections on that file.
 
+A camera model (an ``images`` or ``cars`` run) sees the camera's frames one at a time, each
+brought to the model's frame as the inference sketch does it (``tinyml_edu.camera_input``;
+RGB pictures as an RGB565 camera delivers them): prediction ``k`` is on camera frame ``k``
+from boot, and after ``START`` each frame is sent just before its ``P`` line. A counting model
+(``cars``) prints the count as its label (``3_cars``) and a ``C`` line with where.
+
 A model deployed without a sensor (``sensor none``, the ``sine`` project) runs the sketch's
 hello-world sine demo instead: x steps through 0..2π in 100 steps, one every 20 ms (divided by
 ``speed``), and prediction ``k`` is ``P k y <model(x)> <ms>`` for x = 2π (k mod 100) / 100.

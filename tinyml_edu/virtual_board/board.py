@@ -354,6 +354,13 @@ class VirtualBoard:
             return (f"model {meta.get('project', 'model')}: sine demo, x sweeps 0..2pi in "
                     f"{SINE_STEPS} steps, P lines give y = model(x); {runtime}")
         listening = "; listening (K lines)" if self._boot.smoother is not None else ""
+        if meta.get("sensor") == "camera":  # as the sketch's comment: the model's frame
+            frame = (meta.get("feature_params") or {}).get("frame", "?")
+            what = (f"counts {runner.labels[-1] if runner.labels else 'objects'} (P: the count, "
+                    "C: where)" if runner.describe is not None
+                    else f"labels {','.join(runner.labels) or '-'}")
+            return (f"model {meta.get('project', 'model')}: {what}; model frame {frame}x{frame} "
+                    f"from the centred square of each camera frame; {runtime}")
         return (f"model {meta.get('project', 'model')}: labels {','.join(runner.labels) or '-'}; "
                 f"window {meta['window']}, stride {meta['stride']}{listening}; {runtime}")
 
@@ -499,6 +506,8 @@ class VirtualBoard:
                 raw = raw[:, boot.channel_index]
             label, score, ms = runner(raw)
             self._send_frame(protocol.encode_prediction(boot.pred_seq, label, score, ms))
+            if runner.centroids is not None:  # a counting model: where, as the sketch's C line
+                self._emit(protocol.encode_centroids(boot.pred_seq, runner.centroids))
             boot.pred_seq = (boot.pred_seq + 1) % 65536
             if boot.smoother is not None:
                 self._listen(windows.next_end, runner.scores)

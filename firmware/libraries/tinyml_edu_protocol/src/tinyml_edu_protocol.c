@@ -417,6 +417,24 @@ size_t tme_format_keyword(char *out, size_t cap, uint32_t seq, const char *label
   return finish_with_checksum(&t);
 }
 
+size_t tme_format_centroids(char *out, size_t cap, uint32_t seq, const uint16_t *points,
+                            size_t count) {
+  text_t t;
+  size_t i;
+  text_init(&t, out, cap);
+  text_str(&t, "C ");
+  text_uint(&t, seq % 65536u);
+  text_char(&t, ' ');
+  text_uint(&t, (uint32_t)count);
+  for (i = 0; i < count && points != 0; ++i) {
+    text_char(&t, ' ');
+    text_uint(&t, points[2 * i]);
+    text_char(&t, ',');
+    text_uint(&t, points[2 * i + 1]);
+  }
+  return finish_with_checksum(&t);
+}
+
 static size_t prefixed_line(char *out, size_t cap, const char *prefix, const char *text) {
   text_t t;
   text_init(&t, out, cap);

@@ -107,6 +107,13 @@ size_t tme_format_prediction(char *out, size_t cap, uint32_t seq, const char *la
 size_t tme_format_keyword(char *out, size_t cap, uint32_t seq, const char *label,
                           double score, uint32_t time_ms);
 
+/* "C <seq % 65536> <count> <row>,<col> <row>,<col> ... *XXXX\n": where the objects a
+ * counting model (FOMO, e.g. cars) counted are: `count` (row, col) pairs in `points`, the
+ * centres of their grid cells in pixels of the model's frame. `seq` is the seq of the P line
+ * it follows. Returns 0 if the line does not fit. */
+size_t tme_format_centroids(char *out, size_t cap, uint32_t seq, const uint16_t *points,
+                            size_t count);
+
 /* "# <text>\n" (a comment for humans, never stored) and "E <text>\n" (an error). */
 size_t tme_format_comment(char *out, size_t cap, const char *text);
 size_t tme_format_error(char *out, size_t cap, const char *text);
