@@ -97,6 +97,24 @@ def test_a_students_folder_of_grayscale_pictures_arrives_unchanged(tmp_path, boa
         np.testing.assert_array_equal(pixels, pictures["dog"][k % 3])
 
 
+def test_a_data_set_name_means_the_data_set_even_beside_a_folder_of_that_name(
+        tmp_path, monkeypatch):
+    """A student who keeps their car photos in ./cars still gets the shipped set from `--source
+    cars`, and is told how to pick the folder; ./cars or a Path is the folder."""
+    monkeypatch.chdir(tmp_path)
+    for name in ("cars", TEST_CARD):
+        (tmp_path / name / "mine").mkdir(parents=True)
+        Image.fromarray(np.full((30, 40), 7, np.uint8)).save(tmp_path / name / "mine" / "a.png")
+    shipped = load_stream("camera", "cars")
+    assert shipped.description.startswith("cars test split")
+    assert "give --source ./cars" in shipped.note
+    card = load_stream("camera", TEST_CARD)
+    assert "test card" in card.description and f"./{TEST_CARD}" in card.note
+    for folder in ("./cars", Path("cars"), str(tmp_path / "cars")):
+        mine = load_stream("camera", folder)
+        assert mine.data.shape == (1, 30, 40) and mine.note == "", folder
+
+
 def test_the_virtual_camera_brings_pictures_to_one_frame_size(tmp_path):
     folder = tmp_path / "photos"
     folder.mkdir()

@@ -15,7 +15,11 @@ def test_passing_checks_print_a_tick(capsys):
 
 @pytest.mark.parametrize("call, words", [
     (lambda: checks.check_answered(None, "scale"), "no answer yet"),
-    (lambda: checks.check_type([1], np.ndarray, "x"), "should be a ndarray, but it is a list"),
+    (lambda: checks.check_type([1], np.ndarray, "x"),
+     "should have type ndarray, but it has type list"),
+    (lambda: checks.check_type(3, (float, str), "x"),
+     "should have type float or str, but it has type int"),
+    (lambda: checks.check_shape([1, 2], (2,), "x"), "should be an array, but it has type list"),
     (lambda: checks.check_shape(np.zeros((49, 40)), (None, 49, 40), "features"),
      "has shape (49, 40), expected (any, 49, 40)"),
     (lambda: checks.check_close(0.5, 0.25, "scale"), "is 0.5, expected about 0.25"),
@@ -30,6 +34,11 @@ def test_failures_say_what_is_wrong(call, words):
         call()
     assert words in str(err.value)
     assert isinstance(err.value, AssertionError)  # nbgrader counts it as a failed test
+
+
+def test_type_names_read_as_english_whatever_their_first_letter(capsys):
+    checks.check_type(3, int, "n")  # "is a int" was wrong: no article before a type name
+    assert capsys.readouterr().out.strip() == "✓ n has type int"
 
 
 def test_hint_is_shown():

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import zipfile
 from pathlib import Path
 
@@ -48,6 +49,23 @@ def test_templates_are_in_step_with_the_lessons():
         assert [m.id for m in committed if m.id] == [m.id for m in translate.template(lesson)
                                                      if m.id], (
             f"{lesson.id}: run `tinyml-edu course translations --update` and commit")
+
+
+def test_french_has_a_no_break_space_before_colon_semicolon_and_question_mark():
+    """French typography: U+00A0 before : ; ? ! in the prose, so that a line never starts with
+    the mark. Code, maths, links and {fields} keep their own spacing."""
+    wrong = []
+    root = translate.translations_dir(lessons.lessons_dir())
+    for path in sorted((root / "fr").glob("*.po")) + [i18n.catalogue_path("fr")]:
+        for message in translate.read_catalogue(path, "fr"):
+            if not message.id or not message.string:
+                continue
+            prose = message.string
+            for kept in i18n.placeholders(prose):
+                prose = prose.replace(kept, "\0")
+            wrong += [f"{path.name}: ...{prose[max(0, m.start() - 30):m.end()]!r}"
+                      for m in re.finditer(r"[ \u202f][:;?!](?=\s|$)", prose)]
+    assert not wrong, "\n".join(wrong)
 
 
 # --- a small lesson of our own: missing, stale and broken are caught -------------------------

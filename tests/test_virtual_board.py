@@ -152,6 +152,19 @@ def test_a_recordings_folder_plays_at_its_sidecar_rate_and_a_broken_one_is_ignor
     assert load_stream("imu", folder, None).rate == 100.0  # the IMU sketch's rate
 
 
+def test_a_data_set_name_is_not_read_as_a_folder_of_that_name(tmp_path, monkeypatch):
+    from tinyml_edu.virtual_board.streams import load_stream
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "gestures" / "up").mkdir(parents=True)
+    np.savetxt(tmp_path / "gestures" / "up" / "a.csv", np.zeros((4, 3)), delimiter=",",
+               header="ax,ay,gz", comments="")
+    shipped = load_stream("imu", "gestures", None)
+    assert shipped.description.startswith("gestures test split")
+    assert "give --source ./gestures" in shipped.note
+    assert load_stream("imu", "./gestures", None).data.shape == (4, 3)
+
+
 def test_bad_sources_are_explained(flash_dir):
     with pytest.raises(VirtualBoardError, match="unknown source 'nope'.*gestures"):
         VirtualBoard(source="nope", flash_dir=flash_dir).start()

@@ -61,9 +61,9 @@ def check_type(value: Any, expected: type | tuple[type, ...], name: str, hint: s
     if not isinstance(value, expected):
         names = (expected,) if isinstance(expected, type) else expected
         wanted = _(" or ").join(t.__name__ for t in names)
-        raise _fail(name, _("should be a {wanted}, but it is a {actual}").format(
+        raise _fail(name, _("should have type {wanted}, but it has type {actual}").format(
             wanted=wanted, actual=type(value).__name__), hint)
-    _passed(name, _("is a {actual}").format(actual=type(value).__name__), quiet)
+    _passed(name, _("has type {actual}").format(actual=type(value).__name__), quiet)
 
 
 def check_shape(array: Any, expected: Sequence[int | None], name: str, hint: str | None = None,
@@ -71,7 +71,7 @@ def check_shape(array: Any, expected: Sequence[int | None], name: str, hint: str
     """``array`` has shape ``expected``; ``None`` in ``expected`` matches any length."""
     shape = getattr(array, "shape", None)
     if shape is None:
-        raise _fail(name, _("should be an array, but it is a {actual}").format(
+        raise _fail(name, _("should be an array, but it has type {actual}").format(
             actual=type(array).__name__), hint or _("convert it with np.asarray(...)"))
     shown = "(" + ", ".join(_("any") if d is None else str(d) for d in expected) + ")"
     if len(shape) != len(expected) or any(

@@ -644,7 +644,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="camera: how many frames to save (or give --seconds, or both)")
     p.add_argument("--out", required=True, help="data folder; files go to OUT/LABEL/")
     p.add_argument("--source", help="virtual board only: data set name or recordings folder "
-                   "(camera: a folder of pictures, one picture or test-card)")
+                   "(camera: a folder of pictures, one picture or test-card); ./NAME for a folder "
+                   "named like a data set")
     p.add_argument("--speed", type=_positive_float, help="virtual board only: times real time")
     p.add_argument("--baud", type=int, default=115200, help="default 115200")
     p.add_argument("--quiet", action="store_true", help="no progress line")
@@ -658,7 +659,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("monitor", help="show a deployed model's predictions live")
     p.add_argument("--port", required=True, help="serial port or 'virtual'")
     p.add_argument("--seconds", type=float, help="stop after this long (default: Ctrl-C)")
-    p.add_argument("--source", help="virtual board only: data set name or recordings folder")
+    p.add_argument("--source", help="virtual board only: data set name or recordings folder "
+                   "(./NAME for a folder named like a data set)")
     p.add_argument("--speed", type=_positive_float, help="virtual board only: times real time")
     p.add_argument("--baud", type=int, default=115200, help="default 115200")
     p.set_defaults(func=_cmd_monitor)

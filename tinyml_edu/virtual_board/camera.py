@@ -28,33 +28,35 @@ TEST_CARD_FRAMES = 4  # per label
 def camera_stream(source: str | Path | None, label: str | None = None):  # -> SensorStream
     """The frames the virtual camera plays: ``source`` a folder of pictures (``<label>/*.png``,
     or pictures straight in it), one picture, a shipped image data set or ``test-card``; None:
-    the shipped image set if installed, else the test card. ``label``: only that class when
-    the source has it (else all, and ``note`` says so)."""
+    the shipped image set if installed, else the test card. A data set's name or ``test-card``
+    means that even where a folder has the name (``./cars`` for the folder). ``label``: only
+    that class when the source has it (else all, and ``note`` says so)."""
     from tinyml_edu import datasets
+    from tinyml_edu.virtual_board.streams import source_path, with_note
 
-    if source is not None and Path(source).is_dir():
-        return _folder(Path(source), label)
-    if source is not None and Path(source).is_file():
-        path = Path(source)
+    known = datasets.registry()
+    path, shadowed = source_path(source, [*known, TEST_CARD])
+    if path is not None and path.is_dir():
+        return _folder(path, label)
+    if path is not None and path.is_file():
         if path.suffix.lower() not in IMAGE_SUFFIXES:
             raise VirtualBoardError(f"{path}: the virtual camera plays pictures "
                                     f"({', '.join(IMAGE_SUFFIXES)}), a folder of them, a shipped "
                                     f"image data set or {TEST_CARD}")
         frames = _fit([_read_image(path)])
         return _stream(frames, f"{path.name}, shown again and again", "")
-    known = datasets.registry()
     if source is None:
         from tinyml_edu.virtual_board.streams import DEFAULT_SOURCES
 
         source = next((n for n in DEFAULT_SOURCES["camera"] if n in known), TEST_CARD)
     name = str(source)
     if name == TEST_CARD:
-        return _test_card_stream(label)
+        return with_note(_test_card_stream(label), shadowed)
     if name not in known:
         raise VirtualBoardError(f"unknown source {name!r}: give a folder of pictures "
                                 f"(<label>/*.png or .jpg), a picture, {TEST_CARD} or a shipped "
                                 f"data set ({', '.join(known)})")
-    return _dataset(name, label)
+    return with_note(_dataset(name, label), shadowed)
 
 
 def _stream(frames: np.ndarray, description: str, note: str):

@@ -9,8 +9,8 @@ of that sensor reads. The board itself knows no sensor by name, except the sine 
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, fields
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, fields, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -104,9 +104,11 @@ def sensor_choices() -> str:
 def load_stream(sensor: str | None, source: str | Path | None,
                 label: str | None = None) -> SensorStream:
     """The sensor data of a board: a shipped data set's test split or a recordings folder
-    (``none``: the sine demo's sweep of x, which takes no source). ``label``: play only that
-    class when the data has it (a "yes" capture hears "yes"); else all, and ``note`` says so.
-    Without a sensor, the data says which (IMU or audio)."""
+    (``none``: the sine demo's sweep of x, which takes no source). A data set's name means the
+    data set even where a folder has that name (``./NAME`` for the folder; see
+    :func:`source_path`). ``label``: play only that class when the data has it (a "yes" capture
+    hears "yes"); else all, and ``note`` says so. Without a sensor, the data says which (IMU
+    or audio)."""
     if sensor is None:
         return _recorded_stream(None, source, label)
     return sensor_kind(sensor).load(source, label)
@@ -136,15 +138,41 @@ def _sine_stream(source: str | Path | None, label: str | None) -> SensorStream:
 # Recorded IMU and audio: a shipped data set or a folder of recordings
 
 
+def source_path(source: str | Path | None, names: Collection[str]) -> tuple[Path | None, str]:
+    """The file or folder ``source`` means (None: it means a name, or nothing there), and a
+    note for the student. A name in ``names`` (a shipped data set, the test card) is that
+    source even when the current folder happens to hold a file or folder of the same name:
+    ``--source cars`` must not play whatever ``cars/`` is lying around. For the folder, give a
+    path: ``./cars``, anything with a separator, or a ``Path``."""
+    if source is None:
+        return None, ""
+    path = Path(source)
+    if isinstance(source, Path) or str(source) not in names:
+        return (path if path.exists() else None), ""
+    if not path.exists():
+        return None, ""
+    mine = "folder" if path.is_dir() else "file"
+    return None, (f"{source} is a built-in source, so the virtual board plays it and not your "
+                  f"{mine} ./{source}; to play your {mine}, give --source ./{source}")
+
+
+def with_note(stream: SensorStream, note: str) -> SensorStream:
+    """``stream`` with ``note`` added to the one it has."""
+    if not note:
+        return stream
+    return replace(stream, note="; ".join(n for n in (stream.note, note) if n))
+
+
 def _recorded_stream(sensor: str | None, source: str | Path | None,
                      label: str | None) -> SensorStream:
-    if source is not None and Path(source).is_dir():
-        return _folder_stream(sensor, Path(source), label)
-    if source is not None and Path(source).is_file():
-        return _file_stream(sensor, Path(source))
     from tinyml_edu import datasets
 
     known = datasets.registry()
+    path, shadowed = source_path(source, known)
+    if path is not None and path.is_dir():
+        return _folder_stream(sensor, path, label)
+    if path is not None and path.is_file():
+        return _file_stream(sensor, path)
     if source is None:
         name = next((n for n in DEFAULT_SOURCES[sensor or "imu"] if n in known), None)
         if name is None:
@@ -174,7 +202,7 @@ def _recorded_stream(sensor: str | None, source: str | Path | None,
         raise VirtualBoardError(f"data set {name!r} is {kind} data, not {sensor}")
     which = f"label {label!r} of the " if label and not note else ""
     desc = f"{which}{name} test split ({len(x)} windows, {len(data)} samples at {rate:g} Hz)"
-    return SensorStream(kind, rate, columns, units, data, desc, note)
+    return with_note(SensorStream(kind, rate, columns, units, data, desc, note), shadowed)
 
 
 def _imu_units(columns: tuple[str, ...]) -> tuple[str, ...]:

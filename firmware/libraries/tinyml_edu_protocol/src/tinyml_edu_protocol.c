@@ -346,13 +346,20 @@ size_t tme_format_header(char *out, size_t cap, const char *board, const char *s
   return finish_with_checksum(&t);
 }
 
+/* The opening that every data line shares, "<tag> <seq % 65536> ", in one place so that
+ * the lines cannot drift apart. */
+static void text_begin(text_t *t, char *out, size_t cap, char tag, uint32_t seq) {
+  text_init(t, out, cap);
+  text_char(t, tag);
+  text_char(t, ' ');
+  text_uint(t, seq % 65536u);
+  text_char(t, ' ');
+}
+
 size_t tme_format_imu(char *out, size_t cap, uint32_t seq, const float *values, size_t count) {
   text_t t;
   size_t i;
-  text_init(&t, out, cap);
-  text_str(&t, "D ");
-  text_uint(&t, seq % 65536u);
-  text_char(&t, ' ');
+  text_begin(&t, out, cap, 'D', seq);
   for (i = 0; i < count; ++i) {
     if (i > 0) text_char(&t, ',');
     text_fixed(&t, (double)values[i], 4);
@@ -364,10 +371,7 @@ size_t tme_format_imu_double(char *out, size_t cap, uint32_t seq, const double *
                              size_t count) {
   text_t t;
   size_t i;
-  text_init(&t, out, cap);
-  text_str(&t, "D ");
-  text_uint(&t, seq % 65536u);
-  text_char(&t, ' ');
+  text_begin(&t, out, cap, 'D', seq);
   for (i = 0; i < count; ++i) {
     if (i > 0) text_char(&t, ',');
     text_fixed(&t, values[i], 4);
@@ -390,10 +394,7 @@ static void text_label(text_t *t, const char *label) {
 size_t tme_format_prediction(char *out, size_t cap, uint32_t seq, const char *label,
                              double score, double ms) {
   text_t t;
-  text_init(&t, out, cap);
-  text_str(&t, "P ");
-  text_uint(&t, seq % 65536u);
-  text_char(&t, ' ');
+  text_begin(&t, out, cap, 'P', seq);
   text_label(&t, label);
   text_char(&t, ' ');
   text_fixed(&t, score, 3);
@@ -405,10 +406,7 @@ size_t tme_format_prediction(char *out, size_t cap, uint32_t seq, const char *la
 size_t tme_format_keyword(char *out, size_t cap, uint32_t seq, const char *label,
                           double score, uint32_t time_ms) {
   text_t t;
-  text_init(&t, out, cap);
-  text_str(&t, "K ");
-  text_uint(&t, seq % 65536u);
-  text_char(&t, ' ');
+  text_begin(&t, out, cap, 'K', seq);
   text_label(&t, label);
   text_char(&t, ' ');
   text_fixed(&t, score, 4);
@@ -421,10 +419,7 @@ size_t tme_format_centroids(char *out, size_t cap, uint32_t seq, const uint16_t 
                             size_t count) {
   text_t t;
   size_t i;
-  text_init(&t, out, cap);
-  text_str(&t, "C ");
-  text_uint(&t, seq % 65536u);
-  text_char(&t, ' ');
+  text_begin(&t, out, cap, 'C', seq);
   text_uint(&t, (uint32_t)count);
   for (i = 0; i < count && points != 0; ++i) {
     text_char(&t, ' ');
