@@ -420,7 +420,7 @@ def _cmd_course_check(args: argparse.Namespace) -> int:
     # With --json, stdout holds only the JSON: progress goes to stderr.
     log = (lambda message: print(message, file=sys.stderr)) if args.json else print
     results = check.check_course(args.lessons or None, log=log, root=_lessons_root(args),
-                                 lang=args.lang)
+                                 lang=args.lang, jobs=args.jobs)
     if args.json:
         print(json.dumps([r.to_dict() for r in results], indent=2))
     else:
@@ -769,6 +769,9 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--json", action="store_true")
     q.add_argument("--lang", default="en", help="grade the release in this language "
                    "(es, fr, pt; default en)")
+    q.add_argument("--jobs", type=int, choices=(1, 2), default=1,
+                   help="2: grade each lesson's solution and blank side by side (about half the "
+                   "time on 2 cores; the wall times shown then include the other's load)")
     q.set_defaults(func=_cmd_course_check)
     q = course_sub.add_parser("release", help="student versions and one zip per lesson")
     q.add_argument("lessons", nargs="*", help="lesson ids or numbers")

@@ -12,7 +12,10 @@ For each lesson, in a throw-away course folder (the instructor's gradebook is ne
 Where the machine allows it (Linux, ``unshare --net``), grading runs with the network cut, so a
 lesson that reaches for the internet fails here rather than in a classroom without one.
 
-Each autograde runs in its own process so its peak memory is measured alone.
+Each autograde runs in its own process so its peak memory is measured alone. With ``jobs=2``
+the solution and the blank are graded side by side, each in its own copy of the course folder
+(nbgrader's SQLite gradebook takes one writer): about half the time on 2 cores, but the
+solution's wall time then includes the other's load.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -67,10 +71,11 @@ class _Run:
     output: str
 
 
-def _run_measured(cmd: list[str], env: dict[str, str]) -> _Run:
+def _run_measured(cmd: list[str], env: dict[str, str], cwd: Path) -> _Run:
     """Run ``cmd``; its wall time and the peak RSS of its largest process (the kernel)."""
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
+                            cwd=cwd)
     output = proc.stdout.read().decode("utf-8", "replace") if proc.stdout else ""
     if hasattr(os, "wait4"):
         _, status, usage = os.wait4(proc.pid, 0)
@@ -106,7 +111,9 @@ def _autograde_in_child(root: Path, source: Path, lesson: str, student: str,
     # and tf.data logs a harmless ERROR line under some model.predict calls.
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", MPLBACKEND="Agg")
     env[i18n.LANG_ENV] = lang  # the checks' feedback in the notebook's language
-    return _run_measured([*OFFLINE_PREFIX, *cmd] if offline else cmd, env)
+    # nbgrader chdirs into the course and back, and fails if the folder it started in is gone:
+    # start in this course's own folder, whatever another check has done to ours.
+    return _run_measured([*OFFLINE_PREFIX, *cmd] if offline else cmd, env, cwd=root)
 
 
 def _autograde_one(root: str, source: str, lesson: str, student: str) -> int:
@@ -121,25 +128,23 @@ def _autograde_one(root: str, source: str, lesson: str, student: str) -> int:
     return 0
 
 
-def _scores(root: Path, source: Path, lesson: str) -> dict[str, float]:
+def _score(root: Path, source: Path, lesson: str, student: str) -> float | None:
     from nbgrader.api import Gradebook, MissingEntry
 
     db_url = config.load_config(root, source).CourseDirectory.db_url
-    scores: dict[str, float] = {}
     with Gradebook(db_url) as gb:
-        for student in (SOLUTION, BLANK):
-            try:
-                scores[student] = float(gb.find_submission(lesson, student).code_score)
-            except MissingEntry:
-                pass
-    return scores
+        try:
+            return float(gb.find_submission(lesson, student).code_score)
+        except MissingEntry:
+            return None
 
 
 def check_lesson(lesson: lessons.Lesson, log: Callable[[str], None] = print,
-                 lang: str = i18n.ENGLISH) -> LessonCheck:
+                 lang: str = i18n.ENGLISH, jobs: int = 1) -> LessonCheck:
     """Release and autograde one lesson as described in the module docstring; with ``lang``,
     the release and the solution are that language's (translated as ``course release --lang``
-    does), so a translation that broke a notebook fails here."""
+    does), so a translation that broke a notebook fails here. ``jobs=2`` grades the solution
+    and the blank at the same time."""
     from nbgrader.apps import NbGraderAPI
 
     lang = i18n.check_language(lang)
@@ -152,33 +157,45 @@ def check_lesson(lesson: lessons.Lesson, log: Callable[[str], None] = print,
         return result
     result.max_score = lessons.points(lessons.read_notebook(lesson.notebook))[0]
     source = lesson.folder.parent
-    root = Path(tempfile.mkdtemp(prefix=f"course-check-{lesson.id}-"))
+    scratch = Path(tempfile.mkdtemp(prefix=f"course-check-{lesson.id}-"))
+    # One course folder per submission, copied after the release: each has its own gradebook.
+    roots = {SOLUTION: scratch / SOLUTION, BLANK: scratch / BLANK}
+    roots[SOLUTION].mkdir()  # nbgrader reaches the lessons by a path relative to it
     try:
-        api = NbGraderAPI(config=config.load_config(root, source))
+        api = NbGraderAPI(config=config.load_config(roots[SOLUTION], source))
         released = api.generate_assignment(lesson.id, force=True, create=True)
         if not released.get("success"):
             result.problems.append(f"nbgrader could not release it: {released.get('error')}\n"
                                    f"{released.get('log', '')[-2000:]}")
             return result
+        shutil.copytree(roots[SOLUTION], roots[BLANK])
         ignore = shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__")
-        shutil.copytree(lesson.folder, root / "submitted" / SOLUTION / lesson.id, ignore=ignore)
-        shutil.copytree(root / "release" / lesson.id, root / "submitted" / BLANK / lesson.id)
+        shutil.copytree(lesson.folder, roots[SOLUTION] / "submitted" / SOLUTION / lesson.id,
+                        ignore=ignore)
+        shutil.copytree(roots[BLANK] / "release" / lesson.id,
+                        roots[BLANK] / "submitted" / BLANK / lesson.id)
         if lang != i18n.ENGLISH:
-            _translate_submissions(root, lesson, lang, result)
-        for student in (SOLUTION, BLANK):
+            _translate_submissions(roots, lesson, lang, result)
+
+        def grade(student: str) -> _Run:
             log(f"  {lesson.id}: autograding the {student} notebook ...")
-            run = _autograde_in_child(root, source, lesson.id, student, result.offline, lang)
+            return _autograde_in_child(roots[student], source, lesson.id, student,
+                                       result.offline, lang)
+
+        with ThreadPoolExecutor(max(1, min(jobs, 2))) as pool:
+            runs = dict(zip((SOLUTION, BLANK), pool.map(grade, (SOLUTION, BLANK)), strict=True))
+        for student, run in runs.items():
             if run.returncode != 0:
                 result.problems.append(f"autograding the {student} notebook failed:\n"
                                        f"{run.output[-3000:]}")
-            if student == SOLUTION:
-                result.wall_s, result.peak_rss_mb = run.wall_s, run.peak_rss_mb
-        scores = _scores(root, source, lesson.id)
-        result.solution_score, result.blank_score = scores.get(SOLUTION), scores.get(BLANK)
+        result.wall_s, result.peak_rss_mb = runs[SOLUTION].wall_s, runs[SOLUTION].peak_rss_mb
+        result.solution_score = _score(roots[SOLUTION], source, lesson.id, SOLUTION)
+        result.blank_score = _score(roots[BLANK], source, lesson.id, BLANK)
         if result.solution_score is not None and result.solution_score < result.max_score:
+            failing = roots[SOLUTION] / "autograded" / SOLUTION / lesson.id
             result.problems.append(
                 f"the solution earns {result.solution_score:g} of {result.max_score:g} autograded "
-                f"points; see {root / 'autograded' / SOLUTION / lesson.id} for the failing cells")
+                f"points; see {failing} for the failing cells")
         if result.blank_score:
             result.problems.append(f"a blank release earns {result.blank_score:g} points; "
                                    "a test passes without an answer")
@@ -190,17 +207,17 @@ def check_lesson(lesson: lessons.Lesson, log: Callable[[str], None] = print,
                 f"solution peaks at {result.peak_rss_mb:.0f} MB (target ≤ {MAX_RSS_MB:g} MB)")
     finally:
         if result.ok:
-            shutil.rmtree(root, ignore_errors=True)
+            shutil.rmtree(scratch, ignore_errors=True)
     return result
 
 
-def _translate_submissions(root: Path, lesson: lessons.Lesson, lang: str,
+def _translate_submissions(roots: dict[str, Path], lesson: lessons.Lesson, lang: str,
                            result: LessonCheck) -> None:
     """Both submissions in ``lang``: the blank is the translated release, the solution the
     translated source, as a student of that language would hand them in."""
     from tinyml_edu.course import translate
 
-    for student in (SOLUTION, BLANK):
+    for student, root in roots.items():
         total, done = translate.translate_folder(root / "submitted" / student / lesson.id,
                                                  lesson, lang)
     if done < total:
@@ -209,14 +226,16 @@ def _translate_submissions(root: Path, lesson: lessons.Lesson, lang: str,
 
 
 def check_course(names: list[str] | None = None, log: Callable[[str], None] = print,
-                 root: Path | None = None, lang: str = i18n.ENGLISH) -> list[LessonCheck]:
-    """Check the named lessons (ids or numbers), or all of them, in ``lang``."""
+                 root: Path | None = None, lang: str = i18n.ENGLISH,
+                 jobs: int = 1) -> list[LessonCheck]:
+    """Check the named lessons (ids or numbers), or all of them, in ``lang``; ``jobs=2``
+    grades each lesson's solution and blank at the same time."""
     chosen = ([lessons.get_lesson(n, root) for n in names] if names
               else lessons.list_lessons(root))
     results = []
     for lesson in chosen:
         log(f"checking {lesson.id}" + (f" in {lang}" if lang != i18n.ENGLISH else ""))
-        results.append(check_lesson(lesson, log, lang))
+        results.append(check_lesson(lesson, log, lang, jobs))
     return results
 
 
